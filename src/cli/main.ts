@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+import { createApp, createLogger } from '../app.js';
+import { ConfigError, loadConfig } from '../config/load.js';
+
+const USAGE = `Berth — a private container image registry
+
+Usage:
+  berth serve [config.yml]   serve the registry (defaults: :5000, storage in ./data)
+  berth help                 show this text
+
+Configuration uses registry:2's config.yml keys and REGISTRY_* environment overrides.`;
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serve(rest[0]);
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      console.log(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      console.error(`unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+async function serve(configPath: string | undefined): Promise<number> {
+  let loaded;
+  try {
+    loaded = loadConfig(configPath);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`berth: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  }
+  const log = createLogger(loaded.config);
+  for (const warning of loaded.warnings) log.warn(warning);
+  const app = createApp(loaded.config, log);
+  const { url } = await app.listen();
+  log.info(
+    { url, storage: loaded.config.storage.driver.rootDirectory, database: loaded.config.database.path, deleteEnabled: loaded.config.storage.deleteEnabled },
+    `listening on ${url}; storage in ${loaded.config.storage.driver.rootDirectory}`,
+  );
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'shutting down');
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await app.close();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    console.error('berth: fatal:', error instanceof Error ? error.message : error);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,178 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { Config, LogLevel } from './config.js';
+import { parseDuration } from './duration.js';
+import { IGNORED_SECTIONS, REFUSED_SECTIONS, findUnknownKeys, rawConfigSchema, type RawConfig } from './schema.js';
+
+/** A configuration problem that must stop startup; the message names the key. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadedConfig {
+  config: Config;
+  warnings: string[];
+}
+
+const ENV_PREFIX = 'REGISTRY_';
+
+/**
+ * Reads config.yml (optional), applies `REGISTRY_*` overrides exactly as registry:2 does
+ * (`REGISTRY_STORAGE_DELETE_ENABLED=true` sets `storage.delete.enabled`, the value read as
+ * YAML), validates, and normalises into `Config`.
+ */
+export function loadConfig(path: string | undefined, env: NodeJS.ProcessEnv = process.env): LoadedConfig {
+  const document = path === undefined ? {} : readDocument(path);
+  const warnings: string[] = [];
+  applyEnvironment(document, env, warnings);
+
+  const parsed = rawConfigSchema.safeParse(document);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    throw new ConfigError(`invalid configuration${path ? ` in ${path}` : ''}:\n  ${problems.join('\n  ')}`);
+  }
+  for (const key of findUnknownKeys(rawConfigSchema, document)) warnings.push(`unknown configuration key "${key}" is ignored`);
+  for (const [section, reason] of Object.entries(REFUSED_SECTIONS)) {
+    if (document[section] !== undefined && document[section] !== null) throw new ConfigError(`${section}: ${reason}`);
+  }
+  for (const [section, reason] of Object.entries(IGNORED_SECTIONS)) {
+    if (document[section] !== undefined) warnings.push(`configuration section "${section}" is ignored: ${reason}`);
+  }
+  return { config: normalise(parsed.data, warnings), warnings };
+}
+
+function readDocument(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read configuration file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  let document: unknown;
+  try {
+    document = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`configuration file ${path} is not valid YAML: ${(error as Error).message}`);
+  }
+  if (document === null || document === undefined) return {};
+  if (typeof document !== 'object' || Array.isArray(document)) throw new ConfigError(`configuration file ${path} must hold a YAML mapping`);
+  return document as Record<string, unknown>;
+}
+
+function applyEnvironment(document: Record<string, unknown>, env: NodeJS.ProcessEnv, warnings: string[]): void {
+  const overrides = Object.entries(env)
+    .filter(([name, value]) => name.startsWith(ENV_PREFIX) && value !== undefined)
+    .sort(([a], [b]) => a.length - b.length); // parents before children, as registry:2 applies them
+  for (const [name, raw] of overrides) {
+    const path = name.slice(ENV_PREFIX.length).toLowerCase().split('_');
+    if (path.some((segment) => segment === '')) {
+      warnings.push(`environment variable ${name} does not name a configuration key`);
+      continue;
+    }
+    let value: unknown;
+    try {
+      value = parseYaml(raw!);
+    } catch {
+      value = raw;
+    }
+    if (path.length === 1 && path[0] === 'storage' && typeof value === 'string') {
+      // REGISTRY_STORAGE=<driver> selects the driver; its parameters come from REGISTRY_STORAGE_<DRIVER>_*.
+      const storage = ensureObject(document, 'storage');
+      if (storage[value] === undefined) storage[value] = {};
+      continue;
+    }
+    setPath(document, path, value);
+  }
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const segment of path.slice(0, -1)) node = ensureObject(node, segment);
+  node[path[path.length - 1]!] = value;
+}
+
+function ensureObject(node: Record<string, unknown>, key: string): Record<string, unknown> {
+  const existing = node[key];
+  if (typeof existing === 'object' && existing !== null && !Array.isArray(existing)) return existing as Record<string, unknown>;
+  const created: Record<string, unknown> = {};
+  node[key] = created;
+  return created;
+}
+
+const DEFAULT_ROOT = './data';
+
+function normalise(raw: RawConfig, warnings: string[]): Config {
+  const storage = raw.storage ?? {};
+  const rootDirectory = resolve(storage.filesystem?.rootdirectory ?? DEFAULT_ROOT);
+  const purging = storage.maintenance?.uploadpurging ?? {};
+  const health = raw.health?.storagedriver ?? {};
+  const { host, port } = parseAddress(raw.http?.addr ?? ':5000');
+  const tls = raw.http?.tls;
+  if (tls && (tls.certificate === undefined) !== (tls.key === undefined)) {
+    throw new ConfigError('http.tls: certificate and key must be set together');
+  }
+  if (tls?.clientcas?.length && !tls.certificate) throw new ConfigError('http.tls.clientcas: requires http.tls.certificate and key');
+  if (raw.http?.prefix && raw.http.prefix !== '/') warnings.push('http.prefix is not supported yet and is ignored');
+  if (storage.cache) warnings.push('storage.cache is ignored: Berth keeps its own metadata cache');
+
+  const level = (raw.log?.level === 'panic' ? 'fatal' : raw.log?.level ?? raw.loglevel ?? 'info') as LogLevel;
+  return {
+    log: { level, fields: raw.log?.fields ?? {}, accessLog: !(raw.log?.accesslog?.disabled ?? false) },
+    storage: {
+      driver: { kind: 'filesystem', rootDirectory },
+      deleteEnabled: storage.delete?.enabled ?? false,
+      readOnly: storage.maintenance?.readonly?.enabled ?? false,
+      uploadPurging: {
+        enabled: purging.enabled ?? true,
+        ageMs: durationOr(purging.age, 168 * 3_600_000),
+        intervalMs: durationOr(purging.interval, 24 * 3_600_000),
+        dryRun: purging.dryrun ?? false,
+      },
+    },
+    database: { kind: 'sqlite', path: resolve(raw.database?.sqlite?.path ?? `${rootDirectory}/berth.sqlite`) },
+    http: {
+      host,
+      port,
+      headers: normaliseHeaders(raw.http?.headers ?? {}),
+      tls: tls?.certificate && tls.key
+        ? { certificate: tls.certificate, key: tls.key, clientCas: tls.clientcas ?? [], minimumVersion: tls.minimumtls === 'tls1.3' ? 'TLSv1.3' : 'TLSv1.2' }
+        : undefined,
+      drainTimeoutMs: durationOr(raw.http?.draintimeout, 10_000),
+    },
+    health: {
+      storageDriver: {
+        enabled: health.enabled ?? false,
+        intervalMs: durationOr(health.interval, 10_000),
+        threshold: health.threshold ?? 3,
+      },
+    },
+  };
+}
+
+function durationOr(value: string | number | undefined, fallback: number): number {
+  return value === undefined ? fallback : parseDuration(value)!;
+}
+
+/** `:5000`, `0.0.0.0:5000`, `localhost:5000`, `[::1]:5000`. An empty host means every interface. */
+export function parseAddress(addr: string): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(addr.trim());
+  const port = match ? Number(match[3]) : NaN;
+  if (!match || port > 65535) {
+    throw new ConfigError(`http.addr: expected [host]:port such as ":5000" or "127.0.0.1:5000", got "${addr}"`);
+  }
+  const host = match[1] ?? match[2] ?? '';
+  return { host: host === '' ? '0.0.0.0' : host, port };
+}
+
+function normaliseHeaders(headers: Record<string, string | string[]>): Record<string, string[]> {
+  const result: Record<string, string[]> = {};
+  for (const [name, values] of Object.entries(headers)) {
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new ConfigError(`http.headers: "${name}" is not a valid header name`);
+    result[name.toLowerCase()] = Array.isArray(values) ? values : [values];
+  }
+  return result;
+}

@@ -1,0 +1,76 @@
+import type { MetadataStore } from '../metadata/store.js';
+import type { StorageDriver } from '../storage/driver.js';
+import { layout } from '../storage/layout.js';
+
+/**
+ * `health.storagedriver` as registry:2 runs it: the storage driver is probed on an interval,
+ * and after `threshold` consecutive failures the registry answers 503 until a probe passes.
+ * The metadata database is probed with it.
+ */
+export interface HealthStatus {
+  healthy: boolean;
+  checks: Record<string, { ok: boolean; consecutiveFailures: number; lastError?: string; checkedAt?: string }>;
+}
+
+interface CheckState {
+  ok: boolean;
+  consecutiveFailures: number;
+  lastError?: string;
+  checkedAt?: string;
+}
+
+export class HealthMonitor {
+  private readonly storage: CheckState = { ok: true, consecutiveFailures: 0 };
+  private readonly database: CheckState = { ok: true, consecutiveFailures: 0 };
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly metadata: MetadataStore,
+    private readonly options: { enabled: boolean; intervalMs: number; threshold: number },
+  ) {}
+
+  start(): void {
+    if (!this.options.enabled || this.timer) return;
+    void this.checkNow();
+    this.timer = setInterval(() => void this.checkNow(), this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  async checkNow(): Promise<HealthStatus> {
+    await record(this.storage, this.options.threshold, async () => {
+      const key = layout.healthProbe();
+      await this.driver.writeAtomic(key, Buffer.from('ok'));
+      if (!(await this.driver.stat(key))) throw new Error('probe object vanished after writing');
+      await this.driver.delete(key);
+    });
+    await record(this.database, this.options.threshold, () => this.metadata.ping());
+    return this.status();
+  }
+
+  status(): HealthStatus {
+    return {
+      healthy: this.storage.ok && this.database.ok,
+      checks: { storagedriver: { ...this.storage }, database: { ...this.database } },
+    };
+  }
+}
+
+async function record(state: CheckState, threshold: number, probe: () => Promise<void>): Promise<void> {
+  state.checkedAt = new Date().toISOString();
+  try {
+    await probe();
+    state.consecutiveFailures = 0;
+    state.ok = true;
+    delete state.lastError;
+  } catch (error) {
+    state.consecutiveFailures += 1;
+    state.lastError = (error as Error).message;
+    if (state.consecutiveFailures >= threshold) state.ok = false;
+  }
+}

@@ -1,0 +1,184 @@
+import type { Readable } from 'node:stream';
+import { digestAlgorithm, digestOf, type Digest } from '../oci/digest.js';
+import { RegistryError } from '../oci/errors.js';
+import { MAX_MANIFEST_BYTES, parseManifest } from '../oci/manifest.js';
+import type { RepositoryName, Tag } from '../oci/names.js';
+import { parseRangeHeader } from '../oci/ranges.js';
+import type { ManifestReference } from '../oci/routes.js';
+import type { ManifestRecord, MetadataStore, Page } from '../metadata/store.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { ObjectNotFoundError } from '../storage/driver.js';
+import type { ManifestCache } from './manifest-cache.js';
+import { requireDeletable, requireWritable, type RegistryPolicy } from './policy.js';
+import type { BlobContent, BlobInfo, ManifestContent, MountResult, RepositoryHandle, StoredManifest } from './repository.js';
+import type { CommittedBlob, UploadProgress, UploadService, WriteOptions } from './uploads.js';
+
+export interface HostedDependencies {
+  metadata: MetadataStore;
+  blobs: BlobStore;
+  uploads: UploadService;
+  manifests: ManifestCache;
+  policy: RegistryPolicy;
+}
+
+/** A repository whose content lives in this registry. */
+export class HostedRepository implements RepositoryHandle {
+  constructor(
+    readonly name: RepositoryName,
+    private readonly deps: HostedDependencies,
+  ) {}
+
+  async statBlob(digest: Digest): Promise<BlobInfo> {
+    const size = await this.deps.metadata.linkedBlobSize(this.name, digest);
+    if (size === undefined) throw blobUnknown(this.name, digest);
+    return { digest, size };
+  }
+
+  async openBlob(digest: Digest, rangeHeader?: string): Promise<BlobContent> {
+    const { size } = await this.statBlob(digest);
+    const range = rangeHeader === undefined ? undefined : parseRangeHeader(rangeHeader, size);
+    try {
+      return { digest, size, range, stream: await this.deps.blobs.open(digest, range) };
+    } catch (error) {
+      if (error instanceof ObjectNotFoundError) throw blobUnknown(this.name, digest);
+      throw error;
+    }
+  }
+
+  async deleteBlob(digest: Digest): Promise<void> {
+    requireDeletable(this.deps.policy);
+    if (!(await this.deps.metadata.unlinkBlob(this.name, digest))) throw blobUnknown(this.name, digest);
+  }
+
+  async startUpload(): Promise<UploadProgress> {
+    requireWritable(this.deps.policy);
+    return this.deps.uploads.start(this.name);
+  }
+
+  async mountBlob(digest: Digest, from: RepositoryName | undefined): Promise<MountResult> {
+    requireWritable(this.deps.policy);
+    if (from !== undefined) {
+      const size = await this.deps.metadata.linkedBlobSize(from, digest);
+      if (size !== undefined && (await this.deps.blobs.stat(digest))) {
+        await this.deps.metadata.linkBlob(this.name, digest, size);
+        return { mounted: { digest, size } };
+      }
+    }
+    return { upload: await this.deps.uploads.start(this.name) };
+  }
+
+  async uploadMonolithic(digest: Digest, body: Readable, options: WriteOptions): Promise<CommittedBlob> {
+    requireWritable(this.deps.policy);
+    return this.deps.uploads.monolithic(this.name, digest, body, options);
+  }
+
+  uploadStatus(id: string): Promise<UploadProgress> {
+    return this.deps.uploads.status(this.name, id);
+  }
+
+  async uploadChunk(id: string, body: Readable, options: WriteOptions): Promise<UploadProgress> {
+    requireWritable(this.deps.policy);
+    return this.deps.uploads.append(this.name, id, body, options);
+  }
+
+  async completeUpload(id: string, digest: Digest, body: Readable | undefined, options: WriteOptions): Promise<CommittedBlob> {
+    requireWritable(this.deps.policy);
+    return this.deps.uploads.complete(this.name, id, digest, body, options);
+  }
+
+  cancelUpload(id: string): Promise<void> {
+    return this.deps.uploads.cancel(this.name, id);
+  }
+
+  async statManifest(reference: ManifestReference): Promise<ManifestRecord> {
+    const record = reference.tag !== undefined
+      ? await this.deps.metadata.resolveTag(this.name, reference.tag)
+      : await this.deps.metadata.getManifest(this.name, reference.digest);
+    if (!record) {
+      throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference.tag ?? reference.digest} is not known in repository ${this.name}`, {
+        name: this.name,
+        reference: reference.tag ?? reference.digest,
+      });
+    }
+    return record;
+  }
+
+  async getManifest(reference: ManifestReference): Promise<ManifestContent> {
+    const record = await this.statManifest(reference);
+    let bytes = this.deps.manifests.get(record.digest);
+    if (!bytes) {
+      bytes = await readAll(await this.deps.blobs.open(record.digest));
+      this.deps.manifests.set(record.digest, bytes);
+    }
+    return { record, bytes };
+  }
+
+  async putManifest(reference: ManifestReference, body: Buffer, contentType: string | undefined): Promise<StoredManifest> {
+    requireWritable(this.deps.policy);
+    if (body.length > MAX_MANIFEST_BYTES) {
+      throw new RegistryError('MANIFEST_TOO_LARGE', `manifest is ${body.length} bytes; the limit is ${MAX_MANIFEST_BYTES}`);
+    }
+    const parsed = parseManifest(body, contentType);
+    const digest = digestOf(body, reference.digest ? digestAlgorithm(reference.digest) : 'sha256');
+    if (reference.digest && reference.digest !== digest) {
+      throw new RegistryError('DIGEST_INVALID', `manifest body digests to ${digest}, not ${reference.digest}`, { expected: reference.digest, actual: digest });
+    }
+
+    await this.deps.blobs.putVerified(digest, body);
+    const missing = await this.deps.metadata.putManifest({
+      repository: this.name,
+      manifest: {
+        digest,
+        mediaType: parsed.mediaType,
+        size: body.length,
+        artifactType: parsed.artifactType,
+        annotations: parsed.annotations,
+        subject: parsed.subject?.digest,
+      },
+      blobReferences: parsed.blobs.map((descriptor) => descriptor.digest),
+      manifestReferences: parsed.manifests.map((descriptor) => descriptor.digest),
+      tag: reference.tag as Tag | undefined,
+    });
+    const unknown = [...missing.blobs, ...missing.manifests];
+    if (unknown.length > 0) {
+      throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references content not in repository ${this.name}: ${unknown.join(', ')}`, {
+        blobs: missing.blobs,
+        manifests: missing.manifests,
+      });
+    }
+    this.deps.manifests.set(digest, body);
+    return { digest, subject: parsed.subject?.digest };
+  }
+
+  async deleteManifest(reference: ManifestReference): Promise<void> {
+    requireDeletable(this.deps.policy);
+    const deleted = reference.tag !== undefined
+      ? await this.deps.metadata.deleteTag(this.name, reference.tag)
+      : await this.deps.metadata.deleteManifest(this.name, reference.digest);
+    if (!deleted) {
+      throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference.tag ?? reference.digest} is not known in repository ${this.name}`);
+    }
+  }
+
+  async listTags(limit: number, last?: string): Promise<Page<Tag>> {
+    if (!(await this.deps.metadata.repositoryExists(this.name))) {
+      throw new RegistryError('NAME_UNKNOWN', `repository ${this.name} is not known to this registry`, { name: this.name });
+    }
+    return this.deps.metadata.listTags(this.name, limit, last);
+  }
+
+  async referrers(subject: Digest, artifactType?: string): Promise<ManifestRecord[]> {
+    const referrers = await this.deps.metadata.listReferrers(this.name, subject);
+    return artifactType === undefined ? referrers : referrers.filter((record) => record.artifactType === artifactType);
+  }
+}
+
+function blobUnknown(name: RepositoryName, digest: Digest): RegistryError {
+  return new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not known in repository ${name}`, { digest });
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}

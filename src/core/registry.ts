@@ -1,0 +1,39 @@
+import type { RepositoryName } from '../oci/names.js';
+import type { MetadataStore, Page } from '../metadata/store.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { HostedRepository } from './hosted-repository.js';
+import { ManifestCache } from './manifest-cache.js';
+import type { RegistryPolicy } from './policy.js';
+import type { RepositoryHandle } from './repository.js';
+import { UploadService } from './uploads.js';
+
+/**
+ * The registry as the HTTP layer sees it: repositories by name, and the catalog.
+ * Every repository is hosted for now; proxy and group kinds will be chosen here by name.
+ */
+export class Registry {
+  readonly uploads: UploadService;
+  private readonly manifests = new ManifestCache();
+
+  constructor(
+    readonly metadata: MetadataStore,
+    readonly blobs: BlobStore,
+    readonly policy: RegistryPolicy,
+  ) {
+    this.uploads = new UploadService(metadata, blobs);
+  }
+
+  repository(name: RepositoryName): RepositoryHandle {
+    return new HostedRepository(name, {
+      metadata: this.metadata,
+      blobs: this.blobs,
+      uploads: this.uploads,
+      manifests: this.manifests,
+      policy: this.policy,
+    });
+  }
+
+  catalog(limit: number, last?: string): Promise<Page<RepositoryName>> {
+    return this.metadata.listRepositories(limit, last);
+  }
+}

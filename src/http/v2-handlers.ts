@@ -1,0 +1,242 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import type { Registry } from '../core/registry.js';
+import type { BlobInfo } from '../core/repository.js';
+import type { UploadProgress, WriteOptions } from '../core/uploads.js';
+import { parseDigest, type Digest } from '../oci/digest.js';
+import { RegistryError } from '../oci/errors.js';
+import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
+import { MediaType, bareMediaType } from '../oci/media-types.js';
+import { parseRepositoryName, type RepositoryName } from '../oci/names.js';
+import { parseContentRange } from '../oci/ranges.js';
+import type { Route, RouteKind } from '../oci/routes.js';
+import { contentLength, hasBody, readBoundedBody } from './body.js';
+import { sendEmpty, sendJson } from './respond.js';
+
+/**
+ * `/v2` handlers: each turns HTTP into one registry call and the result back into HTTP.
+ * No decisions live here: validation is in `oci/`, behaviour in `core/`.
+ */
+export interface V2Request {
+  req: IncomingMessage;
+  res: ServerResponse;
+  query: URLSearchParams;
+  signal: AbortSignal;
+}
+
+type Handler<K extends RouteKind> = (registry: Registry, route: Extract<Route, { kind: K }>, request: V2Request) => Promise<void>;
+type MethodTable = { [K in RouteKind]: Partial<Record<string, Handler<K>>> };
+
+/** The spec leaves `n` unbounded; one page never exceeds this, and `Link` leads on. */
+const MAX_PAGE = 10_000;
+
+export const V2_HANDLERS: MethodTable = {
+  base: {
+    GET: async (_registry, _route, { req, res }) => sendJson(req, res, 200, {}),
+    HEAD: async (_registry, _route, { req, res }) => sendJson(req, res, 200, {}),
+  },
+
+  catalog: {
+    GET: async (registry, _route, { req, res, query }) => {
+      const { limit, last } = pagination(query);
+      const page = await registry.catalog(limit, last);
+      if (page.more) res.setHeader('Link', nextLink('/v2/_catalog', page.items.at(-1)!, limit));
+      sendJson(req, res, 200, { repositories: page.items });
+    },
+  },
+
+  tags: {
+    GET: async (registry, route, { req, res, query }) => {
+      const { limit, last } = pagination(query);
+      const page = await registry.repository(route.name).listTags(limit, last);
+      if (page.more) res.setHeader('Link', nextLink(`/v2/${route.name}/tags/list`, page.items.at(-1)!, limit));
+      sendJson(req, res, 200, { name: route.name, tags: page.items });
+    },
+  },
+
+  blob: {
+    HEAD: async (registry, route, { res, req }) => {
+      const blob = await registry.repository(route.name).statBlob(route.digest);
+      blobHeaders(res, blob);
+      if (notModified(req, route.digest)) return sendEmpty(res, 304);
+      res.statusCode = 200;
+      res.setHeader('Content-Length', blob.size);
+      res.end();
+    },
+    GET: async (registry, route, { req, res, signal }) => {
+      const repository = registry.repository(route.name);
+      if (notModified(req, route.digest)) {
+        blobHeaders(res, await repository.statBlob(route.digest));
+        return sendEmpty(res, 304);
+      }
+      const blob = await repository.openBlob(route.digest, req.headers.range);
+      blobHeaders(res, blob);
+      if (blob.range) {
+        res.statusCode = 206;
+        res.setHeader('Content-Range', `bytes ${blob.range.start}-${blob.range.end}/${blob.size}`);
+        res.setHeader('Content-Length', blob.range.end - blob.range.start + 1);
+      } else {
+        res.statusCode = 200;
+        res.setHeader('Content-Length', blob.size);
+      }
+      await pipeline(blob.stream, res, { signal });
+    },
+    DELETE: async (registry, route, { res }) => {
+      await registry.repository(route.name).deleteBlob(route.digest);
+      sendEmpty(res, 202, { 'Docker-Content-Digest': route.digest });
+    },
+  },
+
+  'upload-start': {
+    POST: async (registry, route, request) => {
+      const { res, query, req } = request;
+      const repository = registry.repository(route.name);
+      const mount = query.get('mount');
+      const digest = query.get('digest');
+      if (mount !== null) {
+        const from = query.get('from');
+        const result = await repository.mountBlob(parseDigest(mount), from === null ? undefined : parseRepositoryName(from));
+        if ('mounted' in result) return blobCreated(res, route.name, result.mounted);
+        drain(req);
+        return uploadAccepted(res, route.name, result.upload, 202);
+      }
+      if (digest !== null) {
+        const blob = await repository.uploadMonolithic(parseDigest(digest), req, writeOptions(request));
+        return blobCreated(res, route.name, blob);
+      }
+      drain(req);
+      uploadAccepted(res, route.name, await repository.startUpload(), 202);
+    },
+  },
+
+  upload: {
+    GET: async (registry, route, { res }) => {
+      uploadAccepted(res, route.name, await registry.repository(route.name).uploadStatus(route.uploadId), 204);
+    },
+    PATCH: async (registry, route, request) => {
+      const header = request.req.headers['content-range'];
+      const options = { ...writeOptions(request), contentRange: header === undefined ? undefined : parseContentRange(header) };
+      const progress = await registry.repository(route.name).uploadChunk(route.uploadId, request.req, options);
+      uploadAccepted(request.res, route.name, progress, 202);
+    },
+    PUT: async (registry, route, request) => {
+      const digest = request.query.get('digest');
+      if (digest === null) throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required to complete an upload');
+      const body = hasBody(request.req) ? request.req : undefined;
+      if (!body) drain(request.req);
+      const blob = await registry.repository(route.name).completeUpload(route.uploadId, parseDigest(digest), body, writeOptions(request));
+      blobCreated(request.res, route.name, blob);
+    },
+    DELETE: async (registry, route, { res }) => {
+      await registry.repository(route.name).cancelUpload(route.uploadId);
+      sendEmpty(res, 204);
+    },
+  },
+
+  manifest: {
+    HEAD: async (registry, route, { req, res }) => {
+      const record = await registry.repository(route.name).statManifest(route.reference);
+      manifestHeaders(res, record.digest, record.mediaType);
+      if (notModified(req, record.digest)) return sendEmpty(res, 304);
+      res.statusCode = 200;
+      res.setHeader('Content-Length', record.size);
+      res.end();
+    },
+    GET: async (registry, route, { req, res }) => {
+      const { record, bytes } = await registry.repository(route.name).getManifest(route.reference);
+      manifestHeaders(res, record.digest, record.mediaType);
+      if (notModified(req, record.digest)) return sendEmpty(res, 304);
+      res.statusCode = 200;
+      res.setHeader('Content-Length', bytes.length);
+      res.end(bytes);
+    },
+    PUT: async (registry, route, { req, res }) => {
+      const body = await readBoundedBody(req, MAX_MANIFEST_BYTES);
+      const stored = await registry.repository(route.name).putManifest(route.reference, body, bareMediaType(req.headers['content-type']));
+      const headers: Record<string, string> = {
+        Location: `/v2/${route.name}/manifests/${stored.digest}`,
+        'Docker-Content-Digest': stored.digest,
+      };
+      if (stored.subject) headers['OCI-Subject'] = stored.subject;
+      sendEmpty(res, 201, headers);
+    },
+    DELETE: async (registry, route, { res }) => {
+      await registry.repository(route.name).deleteManifest(route.reference);
+      sendEmpty(res, 202);
+    },
+  },
+
+  referrers: {
+    GET: async (registry, route, { req, res, query }) => {
+      const artifactType = query.get('artifactType') ?? undefined;
+      const referrers = await registry.repository(route.name).referrers(route.digest, artifactType);
+      if (artifactType !== undefined) res.setHeader('OCI-Filters-Applied', 'artifactType');
+      const manifests = referrers.map((record) => ({
+        mediaType: record.mediaType,
+        digest: record.digest,
+        size: record.size,
+        ...(record.artifactType !== undefined ? { artifactType: record.artifactType } : {}),
+        ...(record.annotations !== undefined ? { annotations: record.annotations } : {}),
+      }));
+      sendJson(req, res, 200, { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests }, MediaType.OciIndex);
+    },
+  },
+};
+
+function pagination(query: URLSearchParams): { limit: number; last?: string } {
+  const n = query.get('n');
+  let limit = MAX_PAGE;
+  if (n !== null) {
+    if (!/^\d{1,9}$/.test(n)) throw new RegistryError('PAGINATION_NUMBER_INVALID', `n must be a non-negative integer, got "${n.slice(0, 20)}"`);
+    limit = Math.min(Number(n), MAX_PAGE);
+  }
+  return { limit, last: query.get('last') ?? undefined };
+}
+
+function nextLink(path: string, last: string, limit: number): string {
+  return `<${path}?last=${encodeURIComponent(last)}&n=${limit}>; rel="next"`;
+}
+
+function etag(digest: Digest): string {
+  return `"${digest}"`;
+}
+
+function notModified(req: IncomingMessage, digest: Digest): boolean {
+  const header = req.headers['if-none-match'];
+  return header !== undefined && header.split(',').some((candidate) => candidate.trim() === etag(digest) || candidate.trim() === '*');
+}
+
+function blobHeaders(res: ServerResponse, blob: BlobInfo): void {
+  res.setHeader('Content-Type', 'application/octet-stream');
+  res.setHeader('Docker-Content-Digest', blob.digest);
+  res.setHeader('ETag', etag(blob.digest));
+  res.setHeader('Accept-Ranges', 'bytes');
+  res.setHeader('Cache-Control', 'max-age=31536000');
+}
+
+function manifestHeaders(res: ServerResponse, digest: Digest, mediaType: string): void {
+  res.setHeader('Content-Type', mediaType);
+  res.setHeader('Docker-Content-Digest', digest);
+  res.setHeader('ETag', etag(digest));
+}
+
+function blobCreated(res: ServerResponse, name: RepositoryName, blob: BlobInfo): void {
+  sendEmpty(res, 201, { Location: `/v2/${name}/blobs/${blob.digest}`, 'Docker-Content-Digest': blob.digest });
+}
+
+function uploadAccepted(res: ServerResponse, name: RepositoryName, upload: UploadProgress, status: 202 | 204): void {
+  sendEmpty(res, status, {
+    Location: `/v2/${name}/blobs/uploads/${upload.id}`,
+    Range: `0-${Math.max(0, upload.offset - 1)}`,
+    'Docker-Upload-UUID': upload.id,
+  });
+}
+
+function writeOptions(request: V2Request): WriteOptions {
+  return { contentLength: contentLength(request.req), signal: request.signal };
+}
+
+/** Discards a body the handler does not use, so the connection stays usable. */
+function drain(req: IncomingMessage): void {
+  if (!req.complete) req.resume();
+}

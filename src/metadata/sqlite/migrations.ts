@@ -1,0 +1,82 @@
+/**
+ * Versioned schema. A migration is never edited once released: add a new one.
+ * Each runs in its own transaction and records itself in `schema_migrations`.
+ */
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'repositories, blobs, links, manifests, references, tags, uploads',
+    sql: `
+      CREATE TABLE repositories (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL
+      );
+
+      -- Every content-addressed object in storage (layers, configs and manifests).
+      CREATE TABLE blobs (
+        digest TEXT PRIMARY KEY,
+        size INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      -- A blob is visible in a repository only through a link.
+      CREATE TABLE repository_blobs (
+        repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+        digest TEXT NOT NULL REFERENCES blobs(digest),
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (repository_id, digest)
+      ) WITHOUT ROWID;
+      CREATE INDEX repository_blobs_digest ON repository_blobs(digest);
+
+      CREATE TABLE manifests (
+        repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+        digest TEXT NOT NULL REFERENCES blobs(digest),
+        media_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        artifact_type TEXT,
+        annotations TEXT,
+        subject TEXT,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (repository_id, digest)
+      ) WITHOUT ROWID;
+      CREATE INDEX manifests_subject ON manifests(repository_id, subject) WHERE subject IS NOT NULL;
+      CREATE INDEX manifests_digest ON manifests(digest);
+
+      CREATE TABLE manifest_references (
+        repository_id INTEGER NOT NULL,
+        manifest_digest TEXT NOT NULL,
+        child_digest TEXT NOT NULL,
+        child_kind TEXT NOT NULL CHECK (child_kind IN ('blob', 'manifest')),
+        PRIMARY KEY (repository_id, manifest_digest, child_kind, child_digest),
+        FOREIGN KEY (repository_id, manifest_digest) REFERENCES manifests(repository_id, digest) ON DELETE CASCADE
+      ) WITHOUT ROWID;
+      CREATE INDEX manifest_references_child ON manifest_references(child_digest);
+
+      CREATE TABLE tags (
+        repository_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        manifest_digest TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (repository_id, name),
+        FOREIGN KEY (repository_id, manifest_digest) REFERENCES manifests(repository_id, digest) ON DELETE CASCADE
+      ) WITHOUT ROWID;
+      CREATE INDEX tags_manifest ON tags(repository_id, manifest_digest);
+
+      CREATE TABLE uploads (
+        id TEXT PRIMARY KEY,
+        repository_name TEXT NOT NULL,
+        byte_offset INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX uploads_updated_at ON uploads(updated_at);
+    `,
+  },
+];

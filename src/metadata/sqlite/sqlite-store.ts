@@ -1,0 +1,272 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Digest } from '../../oci/digest.js';
+import type { RepositoryName, Tag } from '../../oci/names.js';
+import type { ManifestRecord, MetadataStore, MissingReferences, NewManifest, Page, UploadSession } from '../store.js';
+import { MIGRATIONS } from './migrations.js';
+
+interface ManifestRow {
+  digest: string;
+  media_type: string;
+  size: number;
+  artifact_type: string | null;
+  annotations: string | null;
+  subject: string | null;
+  created_at: number;
+}
+
+interface UploadRow {
+  id: string;
+  repository_name: string;
+  byte_offset: number;
+  created_at: number;
+  updated_at: number;
+}
+
+const MANIFEST_COLUMNS = 'm.digest, m.media_type, m.size, m.artifact_type, m.annotations, m.subject, m.created_at';
+
+/**
+ * The embedded metadata store. WAL journal with `synchronous=FULL`: a transaction that has
+ * returned survives a process kill and a power cut, which is what lets the registry
+ * acknowledge a push. Statements are prepared once; better-sqlite3 runs them synchronously,
+ * so each method is one short transaction with no await inside.
+ */
+export class SqliteMetadataStore implements MetadataStore {
+  readonly description: string;
+  private readonly db: Database.Database;
+  private readonly statements;
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.description = `sqlite at ${path}`;
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    migrate(this.db);
+    this.statements = prepare(this.db);
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+
+  async listRepositories(limit: number, last?: string): Promise<Page<RepositoryName>> {
+    const rows = this.statements.listRepositories.all(last ?? '', limit + 1) as { name: string }[];
+    return page(rows.map((row) => row.name as RepositoryName), limit);
+  }
+
+  async repositoryExists(repository: RepositoryName): Promise<boolean> {
+    return this.statements.repositoryId.get(repository) !== undefined;
+  }
+
+  async linkedBlobSize(repository: RepositoryName, digest: Digest): Promise<number | undefined> {
+    const row = this.statements.linkedBlobSize.get(repository, digest) as { size: number } | undefined;
+    return row?.size;
+  }
+
+  async linkBlob(repository: RepositoryName, digest: Digest, size: number): Promise<void> {
+    this.linkBlobTransaction(repository, digest, size, Date.now());
+  }
+
+  private readonly linkBlobTransaction = (repository: RepositoryName, digest: Digest, size: number, now: number): void => {
+    this.db.transaction(() => {
+      const repositoryId = this.ensureRepository(repository, now);
+      this.statements.insertBlob.run(digest, size, now);
+      this.statements.insertLink.run(repositoryId, digest, now);
+    })();
+  };
+
+  async unlinkBlob(repository: RepositoryName, digest: Digest): Promise<boolean> {
+    return this.statements.deleteLink.run(repository, digest).changes > 0;
+  }
+
+  async getManifest(repository: RepositoryName, digest: Digest): Promise<ManifestRecord | undefined> {
+    const row = this.statements.manifestByDigest.get(repository, digest) as ManifestRow | undefined;
+    return row && toManifest(row);
+  }
+
+  async resolveTag(repository: RepositoryName, tag: Tag): Promise<ManifestRecord | undefined> {
+    const row = this.statements.manifestByTag.get(repository, tag) as ManifestRow | undefined;
+    return row && toManifest(row);
+  }
+
+  async putManifest(entry: NewManifest): Promise<MissingReferences> {
+    return this.db.transaction((): MissingReferences => {
+      const { repository, manifest } = entry;
+      const missing: MissingReferences = {
+        blobs: unique(entry.blobReferences).filter((digest) => !this.statements.linkExists.get(repository, digest)),
+        manifests: unique(entry.manifestReferences).filter((digest) => !this.statements.manifestExists.get(repository, digest)),
+      };
+      if (missing.blobs.length > 0 || missing.manifests.length > 0) return missing;
+
+      const now = Date.now();
+      const repositoryId = this.ensureRepository(repository, now);
+      this.statements.insertBlob.run(manifest.digest, manifest.size, now);
+      const inserted = this.statements.insertManifest.run(
+        repositoryId,
+        manifest.digest,
+        manifest.mediaType,
+        manifest.size,
+        manifest.artifactType ?? null,
+        manifest.annotations ? JSON.stringify(manifest.annotations) : null,
+        manifest.subject ?? null,
+        now,
+      );
+      if (inserted.changes > 0) {
+        for (const digest of unique(entry.blobReferences)) this.statements.insertReference.run(repositoryId, manifest.digest, digest, 'blob');
+        for (const digest of unique(entry.manifestReferences)) this.statements.insertReference.run(repositoryId, manifest.digest, digest, 'manifest');
+      }
+      if (entry.tag !== undefined) this.statements.upsertTag.run(repositoryId, entry.tag, manifest.digest, now);
+      return missing;
+    })();
+  }
+
+  async deleteManifest(repository: RepositoryName, digest: Digest): Promise<boolean> {
+    return this.statements.deleteManifest.run(repository, digest).changes > 0;
+  }
+
+  async deleteTag(repository: RepositoryName, tag: Tag): Promise<boolean> {
+    return this.statements.deleteTag.run(repository, tag).changes > 0;
+  }
+
+  async listTags(repository: RepositoryName, limit: number, last?: string): Promise<Page<Tag>> {
+    const rows = this.statements.listTags.all(repository, last ?? '', limit + 1) as { name: string }[];
+    return page(rows.map((row) => row.name as Tag), limit);
+  }
+
+  async listReferrers(repository: RepositoryName, digest: Digest): Promise<ManifestRecord[]> {
+    return (this.statements.referrers.all(repository, digest) as ManifestRow[]).map(toManifest);
+  }
+
+  async createUpload(session: UploadSession): Promise<void> {
+    this.statements.insertUpload.run(session.id, session.repository, session.offset, session.createdAt, session.updatedAt);
+  }
+
+  async getUpload(id: string): Promise<UploadSession | undefined> {
+    const row = this.statements.upload.get(id) as UploadRow | undefined;
+    return row && toUpload(row);
+  }
+
+  async setUploadOffset(id: string, offset: number, updatedAt: number): Promise<void> {
+    this.statements.setUploadOffset.run(offset, updatedAt, id);
+  }
+
+  async deleteUpload(id: string): Promise<void> {
+    this.statements.deleteUpload.run(id);
+  }
+
+  async completeUpload(id: string, repository: RepositoryName, digest: Digest, size: number): Promise<void> {
+    const now = Date.now();
+    this.db.transaction(() => {
+      this.statements.deleteUpload.run(id);
+      this.linkBlobTransaction(repository, digest, size, now);
+    })();
+  }
+
+  async listUploadsUpdatedBefore(cutoff: number): Promise<UploadSession[]> {
+    return (this.statements.uploadsBefore.all(cutoff) as UploadRow[]).map(toUpload);
+  }
+
+  private ensureRepository(name: RepositoryName, now: number): number {
+    this.statements.insertRepository.run(name, now);
+    return (this.statements.repositoryId.get(name) as { id: number }).id;
+  }
+}
+
+function prepare(db: Database.Database) {
+  const repo = '(SELECT id FROM repositories WHERE name = ?)';
+  return {
+    insertRepository: db.prepare('INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING'),
+    repositoryId: db.prepare('SELECT id FROM repositories WHERE name = ?'),
+    listRepositories: db.prepare(
+      `SELECT r.name FROM repositories r
+       WHERE r.name > ? AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+       ORDER BY r.name LIMIT ?`,
+    ),
+    insertBlob: db.prepare('INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING'),
+    insertLink: db.prepare('INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+    linkExists: db.prepare(`SELECT 1 FROM repository_blobs WHERE repository_id = ${repo} AND digest = ?`).pluck(),
+    linkedBlobSize: db.prepare(
+      `SELECT b.size FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
+       WHERE l.repository_id = ${repo} AND l.digest = ?`,
+    ),
+    deleteLink: db.prepare(`DELETE FROM repository_blobs WHERE repository_id = ${repo} AND digest = ?`),
+    manifestExists: db.prepare(`SELECT 1 FROM manifests WHERE repository_id = ${repo} AND digest = ?`).pluck(),
+    manifestByDigest: db.prepare(`SELECT ${MANIFEST_COLUMNS} FROM manifests m WHERE m.repository_id = ${repo} AND m.digest = ?`),
+    manifestByTag: db.prepare(
+      `SELECT ${MANIFEST_COLUMNS} FROM tags t
+       JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
+       WHERE t.repository_id = ${repo} AND t.name = ?`,
+    ),
+    insertManifest: db.prepare(
+      `INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, annotations, subject, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    ),
+    insertReference: db.prepare(
+      'INSERT INTO manifest_references (repository_id, manifest_digest, child_digest, child_kind) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    ),
+    upsertTag: db.prepare(
+      `INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (repository_id, name) DO UPDATE SET manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at`,
+    ),
+    deleteManifest: db.prepare(`DELETE FROM manifests WHERE repository_id = ${repo} AND digest = ?`),
+    deleteTag: db.prepare(`DELETE FROM tags WHERE repository_id = ${repo} AND name = ?`),
+    listTags: db.prepare(`SELECT name FROM tags WHERE repository_id = ${repo} AND name > ? ORDER BY name LIMIT ?`),
+    referrers: db.prepare(`SELECT ${MANIFEST_COLUMNS} FROM manifests m WHERE m.repository_id = ${repo} AND m.subject = ? ORDER BY m.digest`),
+    insertUpload: db.prepare('INSERT INTO uploads (id, repository_name, byte_offset, created_at, updated_at) VALUES (?, ?, ?, ?, ?)'),
+    upload: db.prepare('SELECT * FROM uploads WHERE id = ?'),
+    setUploadOffset: db.prepare('UPDATE uploads SET byte_offset = ?, updated_at = ? WHERE id = ?'),
+    deleteUpload: db.prepare('DELETE FROM uploads WHERE id = ?'),
+    uploadsBefore: db.prepare('SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at'),
+  };
+}
+
+function migrate(db: Database.Database): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+  const applied = new Set((db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]));
+  const newest = Math.max(0, ...applied);
+  const known = Math.max(...MIGRATIONS.map((migration) => migration.version));
+  if (newest > known) {
+    throw new Error(`the metadata database is at schema version ${newest}, newer than this Berth knows (${known}); upgrade Berth`);
+  }
+  for (const migration of MIGRATIONS) {
+    if (applied.has(migration.version)) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(migration.version, Date.now());
+    })();
+  }
+}
+
+function toManifest(row: ManifestRow): ManifestRecord {
+  const record: ManifestRecord = { digest: row.digest as Digest, mediaType: row.media_type, size: row.size, createdAt: row.created_at };
+  if (row.artifact_type !== null) record.artifactType = row.artifact_type;
+  if (row.annotations !== null) record.annotations = JSON.parse(row.annotations) as Record<string, string>;
+  if (row.subject !== null) record.subject = row.subject as Digest;
+  return record;
+}
+
+function toUpload(row: UploadRow): UploadSession {
+  return {
+    id: row.id,
+    repository: row.repository_name as RepositoryName,
+    offset: row.byte_offset,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function page<T>(rows: T[], limit: number): Page<T> {
+  return { items: rows.slice(0, limit), more: rows.length > limit };
+}
+
+function unique<T>(values: T[]): T[] {
+  return [...new Set(values)];
+}

@@ -1,0 +1,92 @@
+import type { Digest } from '../oci/digest.js';
+import type { RepositoryName, Tag } from '../oci/names.js';
+
+/**
+ * What exists: repositories, blob links, manifests and their references, tags, upload
+ * sessions. Narrow interfaces, each implemented by one SQL store with a dialect per
+ * database (SQLite embedded now, PostgreSQL for scale-out later). Every method is one short
+ * transaction; none is held open across a stream.
+ */
+export interface ManifestRecord {
+  digest: Digest;
+  mediaType: string;
+  size: number;
+  artifactType?: string;
+  annotations?: Record<string, string>;
+  subject?: Digest;
+  createdAt: number;
+}
+
+export interface NewManifest {
+  repository: RepositoryName;
+  manifest: Omit<ManifestRecord, 'createdAt'>;
+  blobReferences: Digest[];
+  manifestReferences: Digest[];
+  tag?: Tag;
+}
+
+/** What a manifest PUT found missing; empty when it was stored. */
+export interface MissingReferences {
+  blobs: Digest[];
+  manifests: Digest[];
+}
+
+export interface Page<T> {
+  items: T[];
+  /** More items follow the last one returned. */
+  more: boolean;
+}
+
+export interface UploadSession {
+  id: string;
+  repository: RepositoryName;
+  /** Bytes durably stored and acknowledged. */
+  offset: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface RepositoryIndex {
+  /** Repositories holding at least one manifest, in byte order, after `last`. */
+  listRepositories(limit: number, last?: string): Promise<Page<RepositoryName>>;
+  repositoryExists(repository: RepositoryName): Promise<boolean>;
+}
+
+export interface BlobIndex {
+  /** The blob's size if it is linked into the repository. */
+  linkedBlobSize(repository: RepositoryName, digest: Digest): Promise<number | undefined>;
+  /** Records the blob (if new) and links it into the repository. */
+  linkBlob(repository: RepositoryName, digest: Digest, size: number): Promise<void>;
+  /** Returns false if it was not linked. */
+  unlinkBlob(repository: RepositoryName, digest: Digest): Promise<boolean>;
+}
+
+export interface ManifestIndex {
+  getManifest(repository: RepositoryName, digest: Digest): Promise<ManifestRecord | undefined>;
+  resolveTag(repository: RepositoryName, tag: Tag): Promise<ManifestRecord | undefined>;
+  /** Inserts the manifest with its references and tag in one transaction, unless a reference is missing. */
+  putManifest(entry: NewManifest): Promise<MissingReferences>;
+  /** Removes a manifest and every tag pointing at it; false if it was not there. */
+  deleteManifest(repository: RepositoryName, digest: Digest): Promise<boolean>;
+  deleteTag(repository: RepositoryName, tag: Tag): Promise<boolean>;
+  listTags(repository: RepositoryName, limit: number, last?: string): Promise<Page<Tag>>;
+  /** Manifests in the repository whose `subject` is `digest`. */
+  listReferrers(repository: RepositoryName, digest: Digest): Promise<ManifestRecord[]>;
+}
+
+export interface UploadIndex {
+  createUpload(session: UploadSession): Promise<void>;
+  getUpload(id: string): Promise<UploadSession | undefined>;
+  setUploadOffset(id: string, offset: number, updatedAt: number): Promise<void>;
+  deleteUpload(id: string): Promise<void>;
+  /** Ends the session and links the finished blob, in one transaction. */
+  completeUpload(id: string, repository: RepositoryName, digest: Digest, size: number): Promise<void>;
+  listUploadsUpdatedBefore(cutoff: number): Promise<UploadSession[]>;
+}
+
+export interface MetadataStore extends RepositoryIndex, BlobIndex, ManifestIndex, UploadIndex {
+  readonly description: string;
+  /** A cheap query that proves the database answers (health checks). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

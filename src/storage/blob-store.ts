@@ -1,0 +1,43 @@
+import type { Readable } from 'node:stream';
+import type { Digest } from '../oci/digest.js';
+import type { ByteRange } from '../oci/ranges.js';
+import type { StorageDriver, StoredObject } from './driver.js';
+import { layout } from './layout.js';
+
+/**
+ * Content-addressed bytes over a driver. Knows nothing of repositories: whether a blob is
+ * visible in one is the database's answer. Objects are immutable once stored, so a
+ * digest always names the same bytes.
+ */
+export class BlobStore {
+  constructor(readonly driver: StorageDriver) {}
+
+  stat(digest: Digest): Promise<StoredObject | undefined> {
+    return this.driver.stat(layout.blob(digest));
+  }
+
+  open(digest: Digest, range?: ByteRange): Promise<Readable> {
+    return this.driver.read(layout.blob(digest), range);
+  }
+
+  /** Stores small content (manifests) whose digest the caller has already verified. */
+  async putVerified(digest: Digest, bytes: Buffer): Promise<void> {
+    if (await this.driver.stat(layout.blob(digest))) return;
+    await this.driver.writeAtomic(layout.blob(digest), bytes);
+  }
+
+  /** Makes a verified upload's data the blob; a blob already present wins (same bytes). */
+  async adoptUpload(uploadId: string, digest: Digest): Promise<void> {
+    const source = layout.upload(uploadId);
+    if (await this.driver.stat(layout.blob(digest))) {
+      await this.driver.delete(source);
+      return;
+    }
+    await this.driver.move(source, layout.blob(digest));
+  }
+
+  /** Garbage collection only. */
+  delete(digest: Digest): Promise<void> {
+    return this.driver.delete(layout.blob(digest));
+  }
+}

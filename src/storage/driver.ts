@@ -1,0 +1,45 @@
+import type { Readable } from 'node:stream';
+import type { ByteRange } from '../oci/ranges.js';
+
+/**
+ * Bytes by key. Keys come only from `layout.ts`. Implementations: filesystem now,
+ * S3-compatible later; `test/contract/storage-driver.test.ts` is the suite each must pass.
+ */
+export interface StoredObject {
+  size: number;
+  modifiedAt: Date;
+}
+
+export interface AppendOptions {
+  /** Where the bytes go: must equal the object's current size (0 creates it). */
+  offset: number;
+  /** Sees every chunk before it is written (digesting, counting). */
+  onChunk?: (chunk: Buffer) => void;
+  signal?: AbortSignal;
+}
+
+export interface StorageDriver {
+  readonly description: string;
+  stat(key: string): Promise<StoredObject | undefined>;
+  /** Throws `ObjectNotFoundError` when the key does not exist. */
+  read(key: string, range?: ByteRange): Promise<Readable>;
+  /** Visible whole or not at all, durable when the promise resolves. */
+  writeAtomic(key: string, data: Buffer): Promise<void>;
+  /** Appends a stream at `offset`; durable when it resolves; returns the new size. */
+  append(key: string, source: Readable, options: AppendOptions): Promise<number>;
+  /** Cuts an append-target back to `size` bytes (rolls back a failed append). */
+  truncate(key: string, size: number): Promise<void>;
+  /** Atomic, durable rename; replaces `to` if it exists. */
+  move(from: string, to: string): Promise<void>;
+  /** Idempotent. */
+  delete(key: string): Promise<void>;
+  /** Keys under a prefix, in no particular order. */
+  list(prefix: string): AsyncIterable<string>;
+}
+
+export class ObjectNotFoundError extends Error {
+  constructor(readonly key: string) {
+    super(`no object at ${key}`);
+    this.name = 'ObjectNotFoundError';
+  }
+}
