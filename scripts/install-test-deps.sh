@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite drives (real clients), skipping those present.
+set -euo pipefail
+need=()
+command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
+command -v podman >/dev/null 2>&1 || need+=(podman)
+command -v umoci >/dev/null 2>&1 || need+=(umoci)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${need[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

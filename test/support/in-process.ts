@@ -1,0 +1,42 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { stringify } from 'yaml';
+import { createApp, type App } from '../../src/app.js';
+import { loadConfig } from '../../src/config/load.js';
+
+/**
+ * Builds the real app in this process (config file → loadConfig → createApp) and listens on
+ * an ephemeral loopback port: integration tests speak real HTTP to it without a child process.
+ */
+export interface TestRegistry {
+  url: string;
+  app: App;
+  dataDir: string;
+  close(): Promise<void>;
+  /** Closes and removes the data directory. */
+  destroy(): Promise<void>;
+}
+
+export async function startInProcess(config: Record<string, unknown> = {}, dataDir?: string): Promise<TestRegistry> {
+  const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'berth-it-')));
+  const document = {
+    version: 0.1,
+    ...config,
+    http: { addr: '127.0.0.1:0', ...(config.http as object | undefined) },
+    storage: { filesystem: { rootdirectory: join(dir, 'storage') }, delete: { enabled: true }, ...(config.storage as object | undefined) },
+  };
+  const path = join(dir, 'config.yml');
+  await writeFile(path, stringify(document));
+  const { config: loaded } = loadConfig(path, {});
+  const app = createApp(loaded, pino({ level: 'silent' }));
+  const { url } = await app.listen();
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await app.close();
+  };
+  return { url, app, dataDir: dir, close, destroy: async () => { await close(); await rm(dir, { recursive: true, force: true }); } };
+}
