@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { parseDuration } from './duration.js';
+import { ConfigError, loadConfig, parseAddress } from './load.js';
+
+function configFile(text: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'berth-config-')), 'config.yml');
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('configuration', () => {
+  it('when nothing is configured, then Berth serves :5000 with ./data and registry:2 defaults', () => {
+    const { config, warnings } = loadConfig(undefined, {});
+    assert.equal(config.http.host, '0.0.0.0');
+    assert.equal(config.http.port, 5000);
+    assert.equal(config.storage.driver.rootDirectory, join(process.cwd(), 'data'));
+    assert.equal(config.database.path, join(process.cwd(), 'data', 'berth.sqlite'));
+    assert.equal(config.storage.deleteEnabled, false);
+    assert.deepEqual(config.storage.uploadPurging, { enabled: true, ageMs: 168 * 3600_000, intervalMs: 24 * 3600_000, dryRun: false });
+    assert.equal(config.http.tls, undefined);
+    assert.deepEqual(warnings, []);
+  });
+
+  it('when a registry:2 config.yml is read, then its keys land in the typed config', () => {
+    const path = configFile(`
+version: 0.1
+log:
+  level: debug
+  fields:
+    service: registry
+storage:
+  filesystem:
+    rootdirectory: /var/lib/registry
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: true
+      age: 72h
+      interval: 1h30m
+      dryrun: true
+http:
+  addr: 127.0.0.1:5001
+  headers:
+    X-Content-Type-Options: [nosniff]
+  tls:
+    certificate: /certs/domain.crt
+    key: /certs/domain.key
+health:
+  storagedriver:
+    enabled: true
+    interval: 10s
+    threshold: 3
+`);
+    const { config, warnings } = loadConfig(path, {});
+    assert.deepEqual(warnings, []);
+    assert.equal(config.log.level, 'debug');
+    assert.equal(config.storage.driver.rootDirectory, '/var/lib/registry');
+    assert.equal(config.storage.deleteEnabled, true);
+    assert.equal(config.storage.uploadPurging.ageMs, 72 * 3600_000);
+    assert.equal(config.storage.uploadPurging.intervalMs, 90 * 60_000);
+    assert.equal(config.storage.uploadPurging.dryRun, true);
+    assert.deepEqual({ host: config.http.host, port: config.http.port }, { host: '127.0.0.1', port: 5001 });
+    assert.deepEqual(config.http.headers, { 'x-content-type-options': ['nosniff'] });
+    assert.equal(config.http.tls?.certificate, '/certs/domain.crt');
+    assert.deepEqual(config.health.storageDriver, { enabled: true, intervalMs: 10_000, threshold: 3 });
+  });
+
+  it('when REGISTRY_* variables are set, then they override the file, values read as YAML', () => {
+    const path = configFile('storage:\n  delete:\n    enabled: false\nhttp:\n  addr: :5000\n');
+    const { config } = loadConfig(path, {
+      REGISTRY_HTTP_ADDR: '127.0.0.1:6000',
+      REGISTRY_STORAGE_DELETE_ENABLED: 'true',
+      REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: '/srv/registry',
+      REGISTRY_STORAGE: 'filesystem',
+      REGISTRY_HEALTH_STORAGEDRIVER_THRESHOLD: '5',
+      NOT_REGISTRY: 'ignored',
+    });
+    assert.equal(config.http.port, 6000);
+    assert.equal(config.storage.deleteEnabled, true);
+    assert.equal(config.storage.driver.rootDirectory, '/srv/registry');
+    assert.equal(config.health.storageDriver.threshold, 5);
+  });
+
+  it('when a key is unknown, then a warning names it and startup continues', () => {
+    const path = configFile('storage:\n  delete:\n    enabled: true\n    speed: fast\nhttp:\n  addrr: :5000\nnotifications:\n  endpoints: []\n');
+    const { warnings } = loadConfig(path, { REGISTRY_HTTP_NOSUCH: 'x' });
+    assert.ok(warnings.some((w) => w.includes('"storage.delete.speed"')), warnings.join('\n'));
+    assert.ok(warnings.some((w) => w.includes('"http.addrr"')));
+    assert.ok(warnings.some((w) => w.includes('"http.nosuch"')));
+    assert.ok(warnings.some((w) => w.includes('"notifications" is ignored')));
+  });
+
+  it('when a value is invalid, then startup stops with a message naming the key and what is expected', () => {
+    const cases: [string, RegExp][] = [
+      ['storage:\n  delete:\n    enabled: maybe\n', /storage\.delete\.enabled: .*boolean/],
+      ['http:\n  addr: nowhere\n', /http\.addr: expected \[host\]:port/],
+      ['http:\n  addr: :99999\n', /http\.addr/],
+      ['storage:\n  maintenance:\n    uploadpurging:\n      age: forever\n', /storage\.maintenance\.uploadpurging\.age: expected a duration/],
+      ['log:\n  level: chatty\n', /log\.level/],
+      ['health:\n  storagedriver:\n    threshold: 0\n', /health\.storagedriver\.threshold/],
+      ['http:\n  tls:\n    certificate: /only/cert\n', /certificate and key must be set together/],
+      ['http:\n  headers:\n    "bad header": [x]\n', /not a valid header name/],
+      ['- just\n- a list\n', /must hold a YAML mapping/],
+      ['key: [unclosed\n', /not valid YAML/],
+    ];
+    for (const [text, message] of cases) {
+      assert.throws(() => loadConfig(configFile(text), {}), (error: Error) => error instanceof ConfigError && message.test(error.message), `${text} → ${String(message)}`);
+    }
+    assert.throws(() => loadConfig(undefined, { REGISTRY_STORAGE_DELETE_ENABLED: 'perhaps' }), /storage\.delete\.enabled/);
+    assert.throws(() => loadConfig('/no/such/config.yml', {}), /cannot read configuration file/);
+  });
+
+  it('when an auth section is configured, then startup refuses rather than serving an open registry', () => {
+    const path = configFile('auth:\n  htpasswd:\n    realm: basic\n    path: /auth/htpasswd\n');
+    assert.throws(() => loadConfig(path, {}), (error: Error) => error instanceof ConfigError && /^auth: /.test(error.message));
+  });
+
+  it('when Go durations and addresses are parsed, then they follow Go and registry:2', () => {
+    assert.equal(parseDuration('1h30m'), 90 * 60_000);
+    assert.equal(parseDuration('300ms'), 300);
+    assert.equal(parseDuration('1.5s'), 1500);
+    assert.equal(parseDuration(1_000_000_000), 1000);
+    assert.equal(parseDuration('0'), 0);
+    for (const bad of ['', 'h', '10', '10x', '-1s']) assert.equal(parseDuration(bad), undefined, bad);
+    assert.deepEqual(parseAddress(':5000'), { host: '0.0.0.0', port: 5000 });
+    assert.deepEqual(parseAddress('[::1]:5000'), { host: '::1', port: 5000 });
+    assert.deepEqual(parseAddress('localhost:0'), { host: 'localhost', port: 0 });
+  });
+});
