@@ -1,0 +1,106 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { stringify } from 'yaml';
+
+/**
+ * Runs the real `berth serve` (the compiled CLI) as a child process on an ephemeral loopback
+ * port, with its own data directory. Stopped by its own PID; `kill()` is the crash button.
+ */
+export const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
+
+export interface ServerOptions {
+  /** config.yml content; http.addr defaults to 127.0.0.1:0, storage to the data dir. */
+  config?: Record<string, unknown>;
+  /** Extra environment (REGISTRY_* overrides). Inherited REGISTRY_* variables are removed. */
+  env?: Record<string, string>;
+  /** Reuse a data directory (restart scenarios). */
+  dataDir?: string;
+  /** Extra node flags, e.g. --max-old-space-size. */
+  nodeArgs?: string[];
+}
+
+export interface RunningServer {
+  url: string;
+  /** host:port, as clients such as skopeo want it. */
+  host: string;
+  port: number;
+  pid: number;
+  dataDir: string;
+  process: ChildProcess;
+  /** Everything the server wrote to stdout and stderr so far. */
+  output(): string;
+  /** SIGTERM, then wait for exit. */
+  stop(): Promise<void>;
+  /** SIGKILL, then wait for exit: a crash. */
+  kill(): Promise<void>;
+  /** Removes the data directory (after stop). */
+  cleanup(): Promise<void>;
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<RunningServer> {
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'berth-test-')));
+  const config = {
+    version: 0.1,
+    log: { level: 'info', accesslog: { disabled: true } },
+    ...options.config,
+    http: { addr: '127.0.0.1:0', ...(options.config?.http as object | undefined) },
+    storage: {
+      filesystem: { rootdirectory: join(dataDir, 'storage') },
+      delete: { enabled: true },
+      ...(options.config?.storage as object | undefined),
+    },
+  };
+  const configPath = join(dataDir, 'config.yml');
+  await writeFile(configPath, stringify(config));
+
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('REGISTRY_') && value !== undefined) env[name] = value;
+  Object.assign(env, options.env);
+
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, 'serve', configPath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+
+  const address = await new Promise<{ url: string }>((resolveAddress, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start within 20 s:\n${output}`)), 20_000);
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      output += `${line}\n`;
+      try {
+        const entry = JSON.parse(line) as { url?: string; msg?: string };
+        if (entry.url && entry.msg?.startsWith('listening')) {
+          clearTimeout(timer);
+          resolveAddress({ url: entry.url });
+        }
+      } catch {
+        // not a log line
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code} before listening:\n${output}`));
+    });
+  });
+
+  const url = new URL(address.url);
+  const signal = async (name: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, name);
+    await exited;
+  };
+  return {
+    url: address.url,
+    host: url.host,
+    port: Number(url.port),
+    pid: child.pid!,
+    dataDir,
+    process: child,
+    output: () => output,
+    stop: () => signal('SIGTERM'),
+    kill: () => signal('SIGKILL'),
+    cleanup: () => rm(dataDir, { recursive: true, force: true }),
+  };
+}
