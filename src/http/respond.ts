@@ -9,6 +9,12 @@ import { ERROR_TABLE, RegistryError } from '../oci/errors.js';
  */
 export function sendError(req: IncomingMessage, res: ServerResponse, error: unknown, log: Logger): void {
   const registryError = error instanceof RegistryError ? error : undefined;
+  if (req.destroyed && !registryError) {
+    // The client went away mid-request (an aborted push or pull): not a server failure.
+    log.debug({ err: error }, 'client closed the connection');
+    res.destroy();
+    return;
+  }
   if (!registryError) log.error({ err: error }, 'request failed');
   if (res.headersSent) {
     res.destroy();

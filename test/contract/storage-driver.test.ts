@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { ObjectNotFoundError, type StorageDriver } from '../../src/storage/driver.js';
+import { FilesystemDriver } from '../../src/storage/filesystem-driver.js';
+
+/**
+ * The suite every StorageDriver passes. A new backend (S3-compatible) is done when it
+ * passes this unchanged.
+ */
+interface DriverFactory {
+  name: string;
+  create(): Promise<{ driver: StorageDriver; dispose(): Promise<void> }>;
+}
+
+const factories: DriverFactory[] = [
+  {
+    name: 'filesystem',
+    async create() {
+      const root = await mkdtemp(join(tmpdir(), 'berth-driver-'));
+      return { driver: new FilesystemDriver(root), dispose: () => rm(root, { recursive: true, force: true }) };
+    },
+  },
+];
+
+async function text(stream: Readable): Promise<string> {
+  let result = '';
+  for await (const chunk of stream) result += (chunk as Buffer).toString();
+  return result;
+}
+
+for (const factory of factories) {
+  describe(`StorageDriver contract: ${factory.name}`, () => {
+    let driver: StorageDriver;
+    let dispose: () => Promise<void>;
+    before(async () => ({ driver, dispose } = await factory.create()));
+    after(() => dispose());
+
+    it('when an object is written atomically, then stat and read see it whole', async () => {
+      await driver.writeAtomic('v1/a/object', Buffer.from('content'));
+      assert.equal((await driver.stat('v1/a/object'))?.size, 7);
+      assert.equal(await text(await driver.read('v1/a/object')), 'content');
+      assert.equal(await text(await driver.read('v1/a/object', { start: 2, end: 4 })), 'nte');
+      await driver.writeAtomic('v1/a/object', Buffer.from('replaced'));
+      assert.equal(await text(await driver.read('v1/a/object')), 'replaced');
+    });
+
+    it('when an object is missing, then stat is undefined, read throws ObjectNotFoundError, delete is a no-op', async () => {
+      assert.equal(await driver.stat('v1/missing'), undefined);
+      await assert.rejects(driver.read('v1/missing'), ObjectNotFoundError);
+      await driver.delete('v1/missing');
+    });
+
+    it('when streams are appended at the current size, then they concatenate and every chunk is observed', async () => {
+      const seen: string[] = [];
+      const first = await driver.append('v1/up/one', Readable.from([Buffer.from('ab'), Buffer.from('cd')]), { offset: 0, onChunk: (c) => seen.push(c.toString()) });
+      assert.equal(first, 4);
+      assert.equal(await driver.append('v1/up/one', Readable.from([Buffer.from('ef')]), { offset: 4 }), 6);
+      assert.deepEqual(seen, ['ab', 'cd']);
+      assert.equal(await text(await driver.read('v1/up/one')), 'abcdef');
+      await assert.rejects(driver.append('v1/up/one', Readable.from([Buffer.from('x')]), { offset: 2 }));
+      assert.equal(await text(await driver.read('v1/up/one')), 'abcdef');
+    });
+
+    it('when an append target is truncated, then it is cut back to that size', async () => {
+      await driver.append('v1/up/two', Readable.from([Buffer.from('0123456789')]), { offset: 0 });
+      await driver.truncate('v1/up/two', 3);
+      assert.equal(await text(await driver.read('v1/up/two')), '012');
+    });
+
+    it('when an object is moved, then it exists only at the target, replacing what was there', async () => {
+      await driver.writeAtomic('v1/m/from', Buffer.from('moved'));
+      await driver.writeAtomic('v1/m/to', Buffer.from('old'));
+      await driver.move('v1/m/from', 'v1/m/to');
+      assert.equal(await driver.stat('v1/m/from'), undefined);
+      assert.equal(await text(await driver.read('v1/m/to')), 'moved');
+      await assert.rejects(driver.move('v1/m/nothing', 'v1/m/else'), ObjectNotFoundError);
+    });
+
+    it('when listing a prefix, then every object below it is returned and nothing else', async () => {
+      await driver.writeAtomic('v1/list/a/1', Buffer.from('1'));
+      await driver.writeAtomic('v1/list/b/2', Buffer.from('2'));
+      await driver.writeAtomic('v1/other/3', Buffer.from('3'));
+      const keys: string[] = [];
+      for await (const key of driver.list('v1/list/')) keys.push(key);
+      assert.deepEqual(keys.sort(), ['v1/list/a/1', 'v1/list/b/2']);
+      const none: string[] = [];
+      for await (const key of driver.list('v1/nothing-here/')) none.push(key);
+      assert.deepEqual(none, []);
+    });
+
+    it('when a key tries to leave the root, then the driver refuses it', async () => {
+      for (const key of ['../escape', 'v1/../../escape', '/etc/passwd', 'v1//x', 'v1/./x']) {
+        await assert.rejects(driver.writeAtomic(key, Buffer.from('x')), /outside the root/, key);
+        await assert.rejects(driver.read(key), /outside the root/, key);
+      }
+    });
+  });
+}
