@@ -28,7 +28,9 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
   return (req, res) => {
     const started = process.hrtime.bigint();
     const id = randomUUID();
-    const requestLog = log.child({ requestId: id });
+    // A child logger costs an allocation and a serialisation: make it only when a line is written.
+    let requestLog: Logger | undefined;
+    const logger = () => (requestLog ??= log.child({ requestId: id }));
     for (const [name, values] of staticHeaders) res.setHeader(name, values.length === 1 ? values[0]! : values);
     res.setHeader('X-Request-Id', id);
 
@@ -36,14 +38,14 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
     res.once('close', () => {
       if (!res.writableFinished) abort.abort();
       if (accessLog) {
-        requestLog.info(
+        logger().info(
           { method: req.method, path: pathOf(req.url), status: res.statusCode, durationMs: Number(process.hrtime.bigint() - started) / 1e6, remote: req.socket.remoteAddress, finished: res.writableFinished },
           'request',
         );
       }
     });
 
-    handle(req, res, abort.signal).catch((error: unknown) => sendError(req, res, error, requestLog));
+    handle(req, res, abort.signal).catch((error: unknown) => sendError(req, res, error, logger()));
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
