@@ -79,4 +79,27 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX uploads_updated_at ON uploads(updated_at);
     `,
   },
+  {
+    version: 2,
+    description: 'garbage collection: leases, live instances, last-pulled times',
+    sql: `
+      -- One holder at a time per name (e.g. 'gc'); a crashed holder's lease runs out.
+      CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      -- Servers using this database, refreshed by heartbeat; offline tools refuse to run beside them.
+      CREATE TABLE instances (
+        id TEXT PRIMARY KEY,
+        started_at INTEGER NOT NULL,
+        heartbeat_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      -- Written in batches from memory, never per pull.
+      ALTER TABLE manifests ADD COLUMN last_pulled_at INTEGER;
+      CREATE INDEX repository_blobs_created_at ON repository_blobs(created_at);
+    `,
+  },
 ];
