@@ -8,6 +8,7 @@ import type { ManifestReference } from '../oci/routes.js';
 import type { ManifestRecord, MetadataStore, Page } from '../metadata/store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { ObjectNotFoundError } from '../storage/driver.js';
+import type { KeyedMutex } from './keyed-mutex.js';
 import type { ManifestCache } from './manifest-cache.js';
 import { requireDeletable, requireWritable, type RegistryPolicy } from './policy.js';
 import type { BlobContent, BlobInfo, ManifestContent, MountResult, RepositoryHandle, StoredManifest } from './repository.js';
@@ -19,6 +20,8 @@ export interface HostedDependencies {
   uploads: UploadService;
   manifests: ManifestCache;
   policy: RegistryPolicy;
+  /** Per-digest locks shared with garbage collection (see garbage-collector.ts). */
+  locks: KeyedMutex;
 }
 
 /** A repository whose content lives in this registry. */
@@ -58,11 +61,13 @@ export class HostedRepository implements RepositoryHandle {
   async mountBlob(digest: Digest, from: RepositoryName | undefined): Promise<MountResult> {
     requireWritable(this.deps.policy);
     if (from !== undefined) {
-      const size = await this.deps.metadata.linkedBlobSize(from, digest);
-      if (size !== undefined && (await this.deps.blobs.stat(digest))) {
+      const mounted = await this.deps.locks.run(digest, async () => {
+        const size = await this.deps.metadata.linkedBlobSize(from, digest);
+        if (size === undefined || !(await this.deps.blobs.stat(digest))) return undefined;
         await this.deps.metadata.linkBlob(this.name, digest, size);
-        return { mounted: { digest, size } };
-      }
+        return { digest, size };
+      });
+      if (mounted) return { mounted };
     }
     return { upload: await this.deps.uploads.start(this.name) };
   }
@@ -124,8 +129,7 @@ export class HostedRepository implements RepositoryHandle {
       throw new RegistryError('DIGEST_INVALID', `manifest body digests to ${digest}, not ${reference.digest}`, { expected: reference.digest, actual: digest });
     }
 
-    await this.deps.blobs.putVerified(digest, body);
-    const missing = await this.deps.metadata.putManifest({
+    const entry = {
       repository: this.name,
       manifest: {
         digest,
@@ -138,6 +142,11 @@ export class HostedRepository implements RepositoryHandle {
       blobReferences: parsed.blobs.map((descriptor) => descriptor.digest),
       manifestReferences: parsed.manifests.map((descriptor) => descriptor.digest),
       tag: reference.tag as Tag | undefined,
+    };
+    // Under the digest's lock, bytes before row: garbage collection sees either both or neither.
+    const missing = await this.deps.locks.run(digest, async () => {
+      await this.deps.blobs.putVerified(digest, body);
+      return this.deps.metadata.putManifest(entry);
     });
     const unknown = [...missing.blobs, ...missing.manifests];
     if (unknown.length > 0) {

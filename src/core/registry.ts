@@ -2,6 +2,7 @@ import type { RepositoryName } from '../oci/names.js';
 import type { MetadataStore, Page } from '../metadata/store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { HostedRepository } from './hosted-repository.js';
+import { KeyedMutex } from './keyed-mutex.js';
 import { ManifestCache } from './manifest-cache.js';
 import type { RegistryPolicy } from './policy.js';
 import type { RepositoryHandle } from './repository.js';
@@ -13,6 +14,8 @@ import { UploadService } from './uploads.js';
  */
 export class Registry {
   readonly uploads: UploadService;
+  /** Per-digest locks: every path that makes a blob reachable, and garbage collection. */
+  readonly locks = new KeyedMutex();
   private readonly manifests = new ManifestCache();
 
   constructor(
@@ -20,7 +23,7 @@ export class Registry {
     readonly blobs: BlobStore,
     readonly policy: RegistryPolicy,
   ) {
-    this.uploads = new UploadService(metadata, blobs);
+    this.uploads = new UploadService(metadata, blobs, this.locks);
   }
 
   repository(name: RepositoryName): RepositoryHandle {
@@ -30,6 +33,7 @@ export class Registry {
       uploads: this.uploads,
       manifests: this.manifests,
       policy: this.policy,
+      locks: this.locks,
     });
   }
 

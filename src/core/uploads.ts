@@ -7,6 +7,7 @@ import type { ByteRange } from '../oci/ranges.js';
 import type { MetadataStore, UploadSession } from '../metadata/store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { layout } from '../storage/layout.js';
+import type { KeyedMutex } from './keyed-mutex.js';
 
 /**
  * Blob uploads: sessions that survive restarts, chunks appended as streams and hashed on
@@ -46,6 +47,7 @@ export class UploadService {
   constructor(
     private readonly metadata: MetadataStore,
     private readonly blobs: BlobStore,
+    private readonly locks: KeyedMutex,
   ) {}
 
   async start(repository: RepositoryName): Promise<UploadProgress> {
@@ -80,8 +82,11 @@ export class UploadService {
         await this.discard(id);
         throw new RegistryError('DIGEST_INVALID', `digest mismatch: the uploaded content is ${actual}, not ${expected}; nothing was stored`, { expected, actual });
       }
-      await this.blobs.adoptUpload(id, expected);
-      await this.metadata.completeUpload(id, repository, expected, size);
+      // Under the digest's lock: garbage collection cannot delete these bytes in between.
+      await this.locks.run(expected, async () => {
+        await this.blobs.adoptUpload(id, expected);
+        await this.metadata.completeUpload(id, repository, expected, size);
+      });
       this.live.delete(id);
       return { digest: expected, size };
     });
@@ -102,8 +107,10 @@ export class UploadService {
       if (actual !== expected) {
         throw new RegistryError('DIGEST_INVALID', `digest mismatch: the uploaded content is ${actual}, not ${expected}; nothing was stored`, { expected, actual });
       }
-      await this.blobs.adoptUpload(id, expected);
-      await this.metadata.linkBlob(repository, expected, size);
+      await this.locks.run(expected, async () => {
+        await this.blobs.adoptUpload(id, expected);
+        await this.metadata.linkBlob(repository, expected, size);
+      });
       return { digest: expected, size };
     } finally {
       await this.blobs.driver.delete(key);

@@ -84,7 +84,55 @@ export interface UploadIndex {
   listUploadsUpdatedBefore(cutoff: number): Promise<UploadSession[]>;
 }
 
-export interface MetadataStore extends RepositoryIndex, BlobIndex, ManifestIndex, UploadIndex {
+export interface StoredBlob {
+  digest: Digest;
+  size: number;
+}
+
+export interface RemovedLink {
+  repository: RepositoryName;
+  digest: Digest;
+}
+
+export interface RemovedManifest {
+  repository: RepositoryName;
+  digest: Digest;
+  size: number;
+}
+
+export interface CollectionPreview {
+  links: RemovedLink[];
+  manifests: RemovedManifest[];
+  blobs: StoredBlob[];
+}
+
+/** What garbage collection asks of the database. See `core/garbage-collector.ts` for the protocol. */
+export interface GcIndex {
+  /** Deletes links created before `cutoff` that no manifest in their repository references. */
+  removeStaleLinks(cutoff: number): Promise<RemovedLink[]>;
+  /**
+   * Deletes manifests that are neither tagged, nor created after `cutoff`, nor reachable from
+   * such a manifest through an index or as a referrer of a kept manifest.
+   */
+  removeUntaggedManifests(cutoff: number): Promise<RemovedManifest[]>;
+  /** Blobs that no repository links and no manifest row names. */
+  unreferencedBlobs(): Promise<StoredBlob[]>;
+  /** Re-checks and forgets one blob row; true if it was still unreferenced and is now gone. */
+  forgetBlobIfUnreferenced(digest: Digest): Promise<boolean>;
+  blobRecorded(digest: Digest): Promise<boolean>;
+  /** Repositories left with no manifest and no link. */
+  removeEmptyRepositories(): Promise<RepositoryName[]>;
+  /** The metadata phases run in a transaction that is rolled back: exactly what a run would remove. */
+  previewCollection(cutoff: number, deleteUntagged: boolean): Promise<CollectionPreview>;
+  acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean>;
+  releaseLease(name: string, holder: string): Promise<void>;
+  heartbeat(instanceId: string, startedAt: number): Promise<void>;
+  removeInstance(instanceId: string): Promise<void>;
+  /** Instances whose heartbeat is newer than `since`. */
+  liveInstances(since: number): Promise<string[]>;
+}
+
+export interface MetadataStore extends RepositoryIndex, BlobIndex, ManifestIndex, UploadIndex, GcIndex {
   readonly description: string;
   /** A cheap query that proves the database answers (health checks). */
   ping(): Promise<void>;

@@ -3,7 +3,18 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Digest } from '../../oci/digest.js';
 import type { RepositoryName, Tag } from '../../oci/names.js';
-import type { ManifestRecord, MetadataStore, MissingReferences, NewManifest, Page, UploadSession } from '../store.js';
+import type {
+  CollectionPreview,
+  ManifestRecord,
+  MetadataStore,
+  MissingReferences,
+  NewManifest,
+  Page,
+  RemovedLink,
+  RemovedManifest,
+  StoredBlob,
+  UploadSession,
+} from '../store.js';
 import { MIGRATIONS } from './migrations.js';
 
 interface ManifestRow {
@@ -174,6 +185,107 @@ export class SqliteMetadataStore implements MetadataStore {
     return (this.statements.uploadsBefore.all(cutoff) as UploadRow[]).map(toUpload);
   }
 
+  async removeStaleLinks(cutoff: number): Promise<RemovedLink[]> {
+    return this.removeStaleLinksNow(cutoff);
+  }
+
+  private removeStaleLinksNow(cutoff: number): RemovedLink[] {
+    const rows = this.statements.removeStaleLinks.all(cutoff) as { repository_id: number; digest: string }[];
+    return rows.map((row) => ({ repository: this.statements.repositoryName.get(row.repository_id) as RepositoryName, digest: row.digest as Digest }));
+  }
+
+  async removeUntaggedManifests(cutoff: number): Promise<RemovedManifest[]> {
+    return this.db.transaction(() => this.removeUntaggedManifestsNow(cutoff))();
+  }
+
+  /** One transaction: a consistent snapshot against concurrent manifest pushes. */
+  private removeUntaggedManifestsNow(cutoff: number): RemovedManifest[] {
+    const removed: RemovedManifest[] = [];
+    const repositories = this.statements.repositoriesWithManifests.all() as { id: number; name: string }[];
+    for (const repository of repositories) {
+      const manifests = this.statements.manifestGraph.all(repository.id) as { digest: string; subject: string | null; created_at: number; size: number; tagged: number }[];
+      const children = new Map<string, string[]>();
+      for (const edge of this.statements.manifestEdges.all(repository.id) as { manifest_digest: string; child_digest: string }[]) {
+        children.set(edge.manifest_digest, [...(children.get(edge.manifest_digest) ?? []), edge.child_digest]);
+      }
+      const live = new Set<string>();
+      const visit = (digest: string) => {
+        if (live.has(digest)) return;
+        live.add(digest);
+        for (const child of children.get(digest) ?? []) visit(child);
+      };
+      for (const manifest of manifests) if (manifest.tagged || manifest.created_at >= cutoff) visit(manifest.digest);
+      // Referrers of a kept manifest are kept (signatures, SBOMs), and what they reference.
+      for (let grew = true; grew; ) {
+        grew = false;
+        for (const manifest of manifests) {
+          if (!live.has(manifest.digest) && manifest.subject !== null && live.has(manifest.subject)) {
+            visit(manifest.digest);
+            grew = true;
+          }
+        }
+      }
+      for (const manifest of manifests) {
+        if (live.has(manifest.digest)) continue;
+        this.statements.deleteManifestById.run(repository.id, manifest.digest);
+        removed.push({ repository: repository.name as RepositoryName, digest: manifest.digest as Digest, size: manifest.size });
+      }
+    }
+    return removed;
+  }
+
+  async unreferencedBlobs(): Promise<StoredBlob[]> {
+    return this.statements.unreferencedBlobs.all() as StoredBlob[];
+  }
+
+  async forgetBlobIfUnreferenced(digest: Digest): Promise<boolean> {
+    return this.statements.forgetBlobIfUnreferenced.run(digest).changes > 0;
+  }
+
+  async blobRecorded(digest: Digest): Promise<boolean> {
+    return this.statements.blobRecorded.get(digest) !== undefined;
+  }
+
+  async removeEmptyRepositories(): Promise<RepositoryName[]> {
+    return this.statements.removeEmptyRepositories.all() as RepositoryName[];
+  }
+
+  async previewCollection(cutoff: number, deleteUntagged: boolean): Promise<CollectionPreview> {
+    let preview: CollectionPreview | undefined;
+    try {
+      this.db.transaction(() => {
+        const links = this.removeStaleLinksNow(cutoff);
+        const manifests = deleteUntagged ? this.removeUntaggedManifestsNow(cutoff) : [];
+        preview = { links, manifests, blobs: this.statements.unreferencedBlobs.all() as StoredBlob[] };
+        throw new RollBack();
+      })();
+    } catch (error) {
+      if (!(error instanceof RollBack)) throw error;
+    }
+    return preview!;
+  }
+
+  async acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
+    const now = Date.now();
+    return this.statements.acquireLease.run(name, holder, now + ttlMs, now, holder).changes > 0;
+  }
+
+  async releaseLease(name: string, holder: string): Promise<void> {
+    this.statements.releaseLease.run(name, holder);
+  }
+
+  async heartbeat(instanceId: string, startedAt: number): Promise<void> {
+    this.statements.heartbeat.run(instanceId, startedAt, Date.now());
+  }
+
+  async removeInstance(instanceId: string): Promise<void> {
+    this.statements.removeInstance.run(instanceId);
+  }
+
+  async liveInstances(since: number): Promise<string[]> {
+    return this.statements.liveInstances.all(since) as string[];
+  }
+
   private ensureRepository(name: RepositoryName, now: number): number {
     this.statements.insertRepository.run(name, now);
     return (this.statements.repositoryId.get(name) as { id: number }).id;
@@ -185,6 +297,7 @@ function prepare(db: Database.Database) {
   return {
     insertRepository: db.prepare('INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING'),
     repositoryId: db.prepare('SELECT id FROM repositories WHERE name = ?'),
+    repositoryName: db.prepare('SELECT name FROM repositories WHERE id = ?').pluck(),
     listRepositories: db.prepare(
       `SELECT r.name FROM repositories r
        WHERE r.name > ? AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
@@ -225,6 +338,50 @@ function prepare(db: Database.Database) {
     setUploadOffset: db.prepare('UPDATE uploads SET byte_offset = ?, updated_at = ? WHERE id = ?'),
     deleteUpload: db.prepare('DELETE FROM uploads WHERE id = ?'),
     uploadsBefore: db.prepare('SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at'),
+    removeStaleLinks: db.prepare(
+      `DELETE FROM repository_blobs
+       WHERE created_at < ?
+         AND NOT EXISTS (SELECT 1 FROM manifest_references mr
+                         WHERE mr.repository_id = repository_blobs.repository_id AND mr.child_digest = repository_blobs.digest AND mr.child_kind = 'blob')
+       RETURNING repository_id, digest`,
+    ),
+    repositoriesWithManifests: db.prepare('SELECT id, name FROM repositories r WHERE EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)'),
+    manifestGraph: db.prepare(
+      `SELECT m.digest, m.subject, m.created_at, m.size,
+              EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id AND t.manifest_digest = m.digest) AS tagged
+       FROM manifests m WHERE m.repository_id = ?`,
+    ),
+    manifestEdges: db.prepare("SELECT manifest_digest, child_digest FROM manifest_references WHERE repository_id = ? AND child_kind = 'manifest'"),
+    deleteManifestById: db.prepare('DELETE FROM manifests WHERE repository_id = ? AND digest = ?'),
+    unreferencedBlobs: db.prepare(
+      `SELECT b.digest, b.size FROM blobs b
+       WHERE NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest)
+         AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)`,
+    ),
+    forgetBlobIfUnreferenced: db.prepare(
+      `DELETE FROM blobs WHERE digest = ?
+         AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = blobs.digest)
+         AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = blobs.digest)`,
+    ),
+    blobRecorded: db.prepare('SELECT 1 FROM blobs WHERE digest = ?').pluck(),
+    removeEmptyRepositories: db.prepare(
+      `DELETE FROM repositories
+       WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = repositories.id)
+         AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.repository_id = repositories.id)
+       RETURNING name`,
+    ).pluck(),
+    acquireLease: db.prepare(
+      `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+       WHERE leases.expires_at < ? OR leases.holder = ?`,
+    ),
+    releaseLease: db.prepare('DELETE FROM leases WHERE name = ? AND holder = ?'),
+    heartbeat: db.prepare(
+      `INSERT INTO instances (id, started_at, heartbeat_at) VALUES (?, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`,
+    ),
+    removeInstance: db.prepare('DELETE FROM instances WHERE id = ?'),
+    liveInstances: db.prepare('SELECT id FROM instances WHERE heartbeat_at > ?').pluck(),
   };
 }
 
@@ -262,6 +419,9 @@ function toUpload(row: UploadRow): UploadSession {
     updatedAt: row.updated_at,
   };
 }
+
+/** Thrown inside a transaction to roll it back on purpose. */
+class RollBack extends Error {}
 
 function page<T>(rows: T[], limit: number): Page<T> {
   return { items: rows.slice(0, limit), more: rows.length > limit };

@@ -1,0 +1,171 @@
+import type { Logger } from 'pino';
+import type { MetadataStore, RemovedLink, RemovedManifest, StoredBlob } from '../metadata/store.js';
+import { parseDigest, type Digest } from '../oci/digest.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import { layout } from '../storage/layout.js';
+import type { KeyedMutex } from './keyed-mutex.js';
+
+/**
+ * Online garbage collection: reclaims space while pushes and pulls go on.
+ *
+ * Invariant — no acknowledged content is ever lost:
+ *   - A blob's bytes are deleted only when its database row is gone, and the row is deleted
+ *     only inside a transaction that re-checks that no repository links the blob and no
+ *     manifest is stored under its digest.
+ *   - Every path that makes a blob reachable (upload commit, monolithic push, mount, manifest
+ *     PUT) takes the digest's lock, makes sure the bytes are present (writing them when they
+ *     are not), and records row + link (or manifest) before releasing it. GC takes the same
+ *     lock to re-check, forget the row, then delete the bytes. So a writer either runs
+ *     first (GC's re-check sees the new reference) or after (it finds no bytes and writes them).
+ *   - Links newer than the grace period are kept even when no manifest references them yet:
+ *     clients upload layers before the manifest that names them. Untagged manifests newer
+ *     than the grace period are kept for the same reason (an index's children arrive first).
+ *   - A manifest PUT checks its references inside the transaction that inserts it, so it
+ *     cannot reference a link or manifest that GC has just removed.
+ *   - One collector at a time (a lease in the database). Bytes with no row (a crash between
+ *     writing bytes and recording them) are swept once older than the grace period.
+ *
+ * Phases: stale links → untagged manifests (optional) → unreferenced blobs → orphaned bytes
+ * → empty repositories.
+ */
+export interface CollectionOptions {
+  dryRun: boolean;
+  deleteUntagged: boolean;
+  /** Links and untagged manifests younger than this are kept. */
+  graceMs: number;
+  onProgress?: (progress: CollectionProgress) => void;
+}
+
+export interface CollectionProgress {
+  phase: 'links' | 'manifests' | 'blobs' | 'orphans' | 'repositories' | 'done';
+  checked: number;
+  total?: number;
+  removed: number;
+  bytesFreed: number;
+}
+
+export interface CollectionReport {
+  dryRun: boolean;
+  links: RemovedLink[];
+  manifests: RemovedManifest[];
+  blobs: StoredBlob[];
+  orphans: StoredBlob[];
+  repositories: string[];
+  bytesFreed: number;
+  durationMs: number;
+}
+
+export class CollectionInProgressError extends Error {
+  constructor() {
+    super('another garbage collection holds the lease');
+    this.name = 'CollectionInProgressError';
+  }
+}
+
+const LEASE = 'gc';
+const LEASE_TTL_MS = 10 * 60_000;
+
+export class GarbageCollector {
+  constructor(
+    private readonly metadata: MetadataStore,
+    private readonly blobs: BlobStore,
+    private readonly locks: KeyedMutex,
+    private readonly holder: string,
+    private readonly log?: Logger,
+  ) {}
+
+  async collect(options: CollectionOptions): Promise<CollectionReport> {
+    if (!(await this.metadata.acquireLease(LEASE, this.holder, LEASE_TTL_MS))) throw new CollectionInProgressError();
+    const renew = setInterval(() => void this.metadata.acquireLease(LEASE, this.holder, LEASE_TTL_MS), LEASE_TTL_MS / 3);
+    renew.unref();
+    try {
+      return options.dryRun ? await this.preview(options) : await this.run(options);
+    } finally {
+      clearInterval(renew);
+      await this.metadata.releaseLease(LEASE, this.holder);
+    }
+  }
+
+  private async preview(options: CollectionOptions): Promise<CollectionReport> {
+    const started = Date.now();
+    const cutoff = started - options.graceMs;
+    const { links, manifests, blobs } = await this.metadata.previewCollection(cutoff, options.deleteUntagged);
+    const orphans = await this.orphans(cutoff, true);
+    const bytesFreed = sum(blobs) + sum(orphans);
+    options.onProgress?.({ phase: 'done', checked: blobs.length, removed: blobs.length + orphans.length, bytesFreed });
+    return { dryRun: true, links, manifests, blobs, orphans, repositories: [], bytesFreed, durationMs: Date.now() - started };
+  }
+
+  private async run(options: CollectionOptions): Promise<CollectionReport> {
+    const started = Date.now();
+    const cutoff = started - options.graceMs;
+    const progress = (update: CollectionProgress) => options.onProgress?.(update);
+
+    const links = await this.metadata.removeStaleLinks(cutoff);
+    progress({ phase: 'links', checked: links.length, removed: links.length, bytesFreed: 0 });
+    const manifests = options.deleteUntagged ? await this.metadata.removeUntaggedManifests(cutoff) : [];
+    progress({ phase: 'manifests', checked: manifests.length, removed: manifests.length, bytesFreed: 0 });
+
+    const candidates = await this.metadata.unreferencedBlobs();
+    const blobs: StoredBlob[] = [];
+    let bytesFreed = 0;
+    for (const [index, candidate] of candidates.entries()) {
+      const removed = await this.locks.run(candidate.digest, async () => {
+        if (!(await this.metadata.forgetBlobIfUnreferenced(candidate.digest))) return false;
+        await this.blobs.delete(candidate.digest);
+        return true;
+      });
+      if (removed) {
+        blobs.push(candidate);
+        bytesFreed += candidate.size;
+      }
+      progress({ phase: 'blobs', checked: index + 1, total: candidates.length, removed: blobs.length, bytesFreed });
+    }
+
+    const orphans = await this.orphans(cutoff, false);
+    bytesFreed += sum(orphans);
+    progress({ phase: 'orphans', checked: orphans.length, removed: orphans.length, bytesFreed });
+    const repositories = await this.metadata.removeEmptyRepositories();
+    progress({ phase: 'repositories', checked: repositories.length, removed: repositories.length, bytesFreed });
+    const report = { dryRun: false, links, manifests, blobs, orphans, repositories, bytesFreed, durationMs: Date.now() - started };
+    this.log?.info(
+      { links: links.length, manifests: manifests.length, blobs: blobs.length, orphans: orphans.length, repositories: repositories.length, bytesFreed, durationMs: report.durationMs },
+      'garbage collection finished',
+    );
+    progress({ phase: 'done', checked: candidates.length, removed: blobs.length + orphans.length, bytesFreed });
+    return report;
+  }
+
+  /** Bytes in storage with no database row, older than the cutoff. */
+  private async orphans(cutoff: number, dryRun: boolean): Promise<StoredBlob[]> {
+    const found: StoredBlob[] = [];
+    for await (const key of this.blobs.driver.list(layout.blobsPrefix())) {
+      const digest = digestFromKey(key);
+      if (!digest || (await this.metadata.blobRecorded(digest))) continue;
+      const removed = await this.locks.run(digest, async () => {
+        const info = await this.blobs.driver.stat(key);
+        if (!info || info.modifiedAt.getTime() >= cutoff || (await this.metadata.blobRecorded(digest))) return undefined;
+        if (!dryRun) await this.blobs.delete(digest);
+        return { digest, size: info.size };
+      });
+      if (removed) found.push(removed);
+    }
+    return found;
+  }
+}
+
+function digestFromKey(key: string): Digest | undefined {
+  const parts = key.split('/');
+  const hex = parts.at(-1);
+  const algorithm = parts.at(-3);
+  try {
+    const digest = parseDigest(`${algorithm}:${hex}`);
+    return layout.blob(digest) === key ? digest : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function sum(blobs: StoredBlob[]): number {
+  return blobs.reduce((total, blob) => total + blob.size, 0);
+}
