@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config/config.js';
+import { GarbageCollector } from './core/garbage-collector.js';
 import { HealthMonitor } from './core/health.js';
+import { startMaintenance } from './core/maintenance.js';
 import { Registry } from './core/registry.js';
 import { createRequestHandler } from './http/handler.js';
 import { createServer, listen } from './http/server.js';
@@ -19,6 +22,7 @@ export interface App {
   readonly config: Config;
   readonly log: Logger;
   readonly registry: Registry;
+  readonly collector: GarbageCollector;
   readonly server: Server;
   listen(): Promise<{ url: string; host: string; port: number }>;
   close(): Promise<void>;
@@ -32,48 +36,43 @@ export function createLogger(config: Config): Logger {
   });
 }
 
-export function createApp(config: Config, log: Logger = createLogger(config)): App {
+/** Storage and metadata, without the HTTP server: what offline commands (garbage-collect) need. */
+export function openStores(config: Config): { driver: StorageDriver; metadata: MetadataStore; blobs: BlobStore } {
   const driver: StorageDriver = new FilesystemDriver(config.storage.driver.rootDirectory);
   const metadata: MetadataStore = new SqliteMetadataStore(config.database.path);
-  const registry = new Registry(metadata, new BlobStore(driver), {
+  return { driver, metadata, blobs: new BlobStore(driver) };
+}
+
+export function createApp(config: Config, log: Logger = createLogger(config)): App {
+  const { driver, metadata, blobs } = openStores(config);
+  const instanceId = randomUUID();
+  const registry = new Registry(metadata, blobs, {
     deleteEnabled: config.storage.deleteEnabled,
     readOnly: config.storage.readOnly,
   });
+  const collector = new GarbageCollector(metadata, blobs, registry.locks, instanceId, log);
   const health = new HealthMonitor(driver, metadata, config.health.storageDriver);
   const handler = createRequestHandler({ registry, health, log, headers: config.http.headers, accessLog: config.log.accessLog });
   const server = createServer(handler, config.http.tls);
-  let purgeTimer: NodeJS.Timeout | undefined;
-
-  async function purgeUploads(): Promise<void> {
-    const { ageMs, dryRun } = config.storage.uploadPurging;
-    try {
-      const purged = await registry.uploads.purge(Date.now() - ageMs, dryRun);
-      if (purged.length > 0) log.info({ count: purged.length, dryRun }, dryRun ? 'stale uploads found (dry run)' : 'stale uploads purged');
-    } catch (error) {
-      log.error({ err: error }, 'upload purge failed');
-    }
-  }
+  let stopMaintenance: (() => Promise<void>) | undefined;
 
   return {
     config,
     log,
     registry,
+    collector,
     server,
     async listen() {
       const address = await listen(server, config.http.host, config.http.port);
       health.start();
-      if (config.storage.uploadPurging.enabled && !config.storage.readOnly) {
-        void purgeUploads();
-        purgeTimer = setInterval(() => void purgeUploads(), config.storage.uploadPurging.intervalMs);
-        purgeTimer.unref();
-      }
+      stopMaintenance = startMaintenance({ config: config.storage, metadata, uploads: registry.uploads, collector, instanceId, log });
       const scheme = config.http.tls ? 'https' : 'http';
       const host = address.host.includes(':') ? `[${address.host}]` : address.host;
       return { ...address, url: `${scheme}://${host}:${address.port}` };
     },
     async close() {
       health.stop();
-      if (purgeTimer) clearInterval(purgeTimer);
+      await stopMaintenance?.();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

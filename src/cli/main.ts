@@ -1,11 +1,14 @@
 #!/usr/bin/env node
 import { createApp, createLogger } from '../app.js';
 import { ConfigError, loadConfig } from '../config/load.js';
+import { GC_USAGE, garbageCollect } from './garbage-collect.js';
 
 const USAGE = `Berth — a private container image registry
 
 Usage:
   berth serve [config.yml]   serve the registry (defaults: :5000, storage in ./data)
+  ${GC_USAGE}
+                             reclaim space of a stopped registry (a running one collects online)
   berth help                 show this text
 
 Configuration uses registry:2's config.yml keys and REGISTRY_* environment overrides.`;
@@ -15,6 +18,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve':
       return serve(rest[0]);
+    case 'garbage-collect':
+      return withConfigErrors(() => garbageCollect(rest));
     case undefined:
     case 'help':
     case '--help':
@@ -24,6 +29,18 @@ async function main(argv: string[]): Promise<number> {
     default:
       console.error(`unknown command "${command}"\n\n${USAGE}`);
       return 2;
+  }
+}
+
+async function withConfigErrors(command: () => Promise<number>): Promise<number> {
+  try {
+    return await command();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`berth: ${error.message}`);
+      return 1;
+    }
+    throw error;
   }
 }
 

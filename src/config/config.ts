@@ -20,6 +20,8 @@ export interface Config {
     deleteEnabled: boolean;
     readOnly: boolean;
     uploadPurging: { enabled: boolean; ageMs: number; intervalMs: number; dryRun: boolean };
+    /** Online garbage collection; `graceMs` protects fresh uploads and untagged manifests. */
+    gc: { enabled: boolean; intervalMs: number; graceMs: number; deleteUntagged: boolean; dryRun: boolean };
   };
   database: { kind: 'sqlite'; path: string };
   http: {

@@ -109,6 +109,7 @@ function normalise(raw: RawConfig, warnings: string[]): Config {
   const storage = raw.storage ?? {};
   const rootDirectory = resolve(storage.filesystem?.rootdirectory ?? DEFAULT_ROOT);
   const purging = storage.maintenance?.uploadpurging ?? {};
+  const gc = storage.maintenance?.gc ?? {};
   const health = raw.health?.storagedriver ?? {};
   const { host, port } = parseAddress(raw.http?.addr ?? ':5000');
   const tls = raw.http?.tls;
@@ -131,6 +132,13 @@ function normalise(raw: RawConfig, warnings: string[]): Config {
         ageMs: durationOr(purging.age, 168 * 3_600_000),
         intervalMs: durationOr(purging.interval, 24 * 3_600_000),
         dryRun: purging.dryrun ?? false,
+      },
+      gc: {
+        enabled: gc.enabled ?? false,
+        intervalMs: durationOr(gc.interval, 24 * 3_600_000),
+        graceMs: durationOr(gc.grace, 3_600_000),
+        deleteUntagged: gc.deleteuntagged ?? false,
+        dryRun: gc.dryrun ?? false,
       },
     },
     database: { kind: 'sqlite', path: resolve(raw.database?.sqlite?.path ?? `${rootDirectory}/berth.sqlite`) },

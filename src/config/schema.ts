@@ -48,6 +48,16 @@ export const rawConfigSchema = z.object({
             })
             .optional(),
           readonly: z.object({ enabled: flag.optional() }).optional(),
+          /** Berth: online garbage collection on a schedule. */
+          gc: z
+            .object({
+              enabled: flag.optional(),
+              interval: duration.optional(),
+              grace: duration.optional(),
+              deleteuntagged: flag.optional(),
+              dryrun: flag.optional(),
+            })
+            .optional(),
         })
         .optional(),
       cache: z.record(z.string(), z.unknown()).optional(),

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { MetadataStore, RemovedLink, RemovedManifest, StoredBlob } from '../metadata/store.js';
 import { parseDigest, type Digest } from '../oci/digest.js';
@@ -25,7 +26,7 @@ import type { KeyedMutex } from './keyed-mutex.js';
  *   - One collector at a time (a lease in the database). Bytes with no row (a crash between
  *     writing bytes and recording them) are swept once older than the grace period.
  *
- * Phases: stale links → untagged manifests (optional) → unreferenced blobs → orphaned bytes
+ * Phases: untagged manifests (optional) → stale links → unreferenced blobs → orphaned bytes
  * → empty repositories.
  */
 export interface CollectionOptions {
@@ -37,7 +38,7 @@ export interface CollectionOptions {
 }
 
 export interface CollectionProgress {
-  phase: 'links' | 'manifests' | 'blobs' | 'orphans' | 'repositories' | 'done';
+  phase: 'manifests' | 'links' | 'blobs' | 'orphans' | 'repositories' | 'done';
   checked: number;
   total?: number;
   removed: number;
@@ -75,14 +76,16 @@ export class GarbageCollector {
   ) {}
 
   async collect(options: CollectionOptions): Promise<CollectionReport> {
-    if (!(await this.metadata.acquireLease(LEASE, this.holder, LEASE_TTL_MS))) throw new CollectionInProgressError();
-    const renew = setInterval(() => void this.metadata.acquireLease(LEASE, this.holder, LEASE_TTL_MS), LEASE_TTL_MS / 3);
+    // Each run is its own holder, so two runs in one process exclude each other too.
+    const holder = `${this.holder}/${randomUUID()}`;
+    if (!(await this.metadata.acquireLease(LEASE, holder, LEASE_TTL_MS))) throw new CollectionInProgressError();
+    const renew = setInterval(() => void this.metadata.acquireLease(LEASE, holder, LEASE_TTL_MS), LEASE_TTL_MS / 3);
     renew.unref();
     try {
       return options.dryRun ? await this.preview(options) : await this.run(options);
     } finally {
       clearInterval(renew);
-      await this.metadata.releaseLease(LEASE, this.holder);
+      await this.metadata.releaseLease(LEASE, holder);
     }
   }
 
@@ -101,10 +104,11 @@ export class GarbageCollector {
     const cutoff = started - options.graceMs;
     const progress = (update: CollectionProgress) => options.onProgress?.(update);
 
-    const links = await this.metadata.removeStaleLinks(cutoff);
-    progress({ phase: 'links', checked: links.length, removed: links.length, bytesFreed: 0 });
+    // Manifests first: the links their layers held become stale in the same run.
     const manifests = options.deleteUntagged ? await this.metadata.removeUntaggedManifests(cutoff) : [];
     progress({ phase: 'manifests', checked: manifests.length, removed: manifests.length, bytesFreed: 0 });
+    const links = await this.metadata.removeStaleLinks(cutoff);
+    progress({ phase: 'links', checked: links.length, removed: links.length, bytesFreed: 0 });
 
     const candidates = await this.metadata.unreferencedBlobs();
     const blobs: StoredBlob[] = [];

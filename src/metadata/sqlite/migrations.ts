@@ -102,4 +102,47 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX repository_blobs_created_at ON repository_blobs(created_at);
     `,
   },
+  {
+    version: 3,
+    description: 'access control: users, roles, role permissions (auth/AccessStore)',
+    sql: `
+      CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+
+      CREATE TABLE roles (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        description TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL
+      );
+
+      -- actions: a comma-separated subset of pull,push,delete,admin; pattern: a name, 'team-a/*' or '*'.
+      CREATE TABLE role_permissions (
+        role_id INTEGER NOT NULL REFERENCES roles(id) ON DELETE CASCADE,
+        pattern TEXT NOT NULL,
+        actions TEXT NOT NULL,
+        PRIMARY KEY (role_id, pattern)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE user_roles (
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        role_id INTEGER NOT NULL REFERENCES roles(id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, role_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX user_roles_role ON user_roles(role_id);
+
+      -- Built in: 'admin' (everything, user management included) and 'anonymous' (what clients
+      -- without credentials may pull; empty, so anonymous access is off until granted).
+      INSERT INTO roles (name, description, created_at) VALUES
+        ('admin', 'everything, including user and role management', 0),
+        ('anonymous', 'what clients without credentials may pull (pull only)', 0);
+      INSERT INTO role_permissions (role_id, pattern, actions)
+        SELECT id, '*', 'admin' FROM roles WHERE name = 'admin';
+    `,
+  },
 ];

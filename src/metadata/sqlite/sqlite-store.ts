@@ -254,8 +254,8 @@ export class SqliteMetadataStore implements MetadataStore {
     let preview: CollectionPreview | undefined;
     try {
       this.db.transaction(() => {
-        const links = this.removeStaleLinksNow(cutoff);
         const manifests = deleteUntagged ? this.removeUntaggedManifestsNow(cutoff) : [];
+        const links = this.removeStaleLinksNow(cutoff);
         preview = { links, manifests, blobs: this.statements.unreferencedBlobs.all() as StoredBlob[] };
         throw new RollBack();
       })();

@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import { openStores } from '../app.js';
+import { loadConfig } from '../config/load.js';
+import { CollectionInProgressError, GarbageCollector, type CollectionProgress } from '../core/garbage-collector.js';
+import { KeyedMutex } from '../core/keyed-mutex.js';
+import { INSTANCE_TIMEOUT_MS } from '../core/maintenance.js';
+
+/**
+ * `berth garbage-collect [config.yml] [--dry-run|-d] [--delete-untagged|-m]`, registry:2's flags.
+ *
+ * A running server collects online (storage.maintenance.gc); this command is for a registry
+ * that is stopped. Its per-digest locks live in the server's memory, so running both at once
+ * on one database could race: the command refuses while a server's heartbeat is fresh.
+ */
+export const GC_USAGE = 'berth garbage-collect [config.yml] [--dry-run|-d] [--delete-untagged|-m] [--grace <duration>]';
+
+export async function garbageCollect(args: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
+  let configPath: string | undefined;
+  let dryRun = false;
+  let deleteUntagged = false;
+  let grace: string | undefined;
+  for (let index = 0; index < args.length; index += 1) {
+    const arg = args[index]!;
+    if (arg === '--dry-run' || arg === '-d') dryRun = true;
+    else if (arg === '--delete-untagged' || arg === '-m') deleteUntagged = true;
+    else if (arg === '--grace') grace = args[++index];
+    else if (!arg.startsWith('-') && configPath === undefined) configPath = arg;
+    else {
+      err.write(`unknown argument "${arg}"\nusage: ${GC_USAGE}\n`);
+      return 2;
+    }
+  }
+
+  const env = { ...process.env, ...(grace !== undefined ? { REGISTRY_STORAGE_MAINTENANCE_GC_GRACE: grace } : {}) };
+  const { config, warnings } = loadConfig(configPath, env);
+  for (const warning of warnings) err.write(`warning: ${warning}\n`);
+  const { metadata, blobs } = openStores(config);
+  try {
+    const live = await metadata.liveInstances(Date.now() - INSTANCE_TIMEOUT_MS);
+    if (live.length > 0) {
+      err.write(
+        `a Berth server is running on this storage (instance ${live.join(', ')}); it collects garbage online.\n` +
+          'Enable storage.maintenance.gc in its configuration, or stop it before collecting offline.\n',
+      );
+      return 1;
+    }
+    const collector = new GarbageCollector(metadata, blobs, new KeyedMutex(), `cli-${randomUUID()}`);
+    const verb = dryRun ? 'would remove' : 'removed';
+    if (dryRun) out.write('dry run: nothing will be removed\n');
+    const report = await collector.collect({ dryRun, deleteUntagged, graceMs: config.storage.gc.graceMs, onProgress: progressPrinter(err) });
+    for (const link of report.links) out.write(`${verb} link ${link.repository} → ${link.digest}\n`);
+    for (const manifest of report.manifests) out.write(`${verb} manifest ${manifest.repository}@${manifest.digest}\n`);
+    for (const blob of report.blobs) out.write(`${verb} blob ${blob.digest} (${formatBytes(blob.size)})\n`);
+    for (const blob of report.orphans) out.write(`${verb} orphaned blob ${blob.digest} (${formatBytes(blob.size)})\n`);
+    out.write(
+      `${dryRun ? 'would free' : 'freed'} ${formatBytes(report.bytesFreed)} (${report.bytesFreed} bytes): ` +
+        `${report.links.length} links, ${report.manifests.length} manifests, ${report.blobs.length} blobs, ${report.orphans.length} orphaned blobs\n`,
+    );
+    return 0;
+  } catch (error) {
+    if (error instanceof CollectionInProgressError) {
+      err.write('another garbage collection is running on this storage\n');
+      return 1;
+    }
+    throw error;
+  } finally {
+    await metadata.close();
+  }
+}
+
+/** One line per phase, and at most one progress line a second while blobs are checked. */
+function progressPrinter(err: NodeJS.WritableStream): (progress: CollectionProgress) => void {
+  let lastLine = 0;
+  return (progress) => {
+    const now = Date.now();
+    if (progress.phase === 'blobs' && progress.checked !== progress.total && now - lastLine < 1000) return;
+    lastLine = now;
+    const of = progress.total !== undefined ? `/${progress.total}` : '';
+    err.write(`[${progress.phase}] checked ${progress.checked}${of}, removed ${progress.removed}, freed ${formatBytes(progress.bytesFreed)}\n`);
+  };
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}

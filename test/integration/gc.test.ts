@@ -1,0 +1,163 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { startInProcess, type TestRegistry } from '../support/in-process.js';
+import { OciClient, errorCode, sha256 } from '../support/oci-client.js';
+import { CLI, startServer } from '../support/server.js';
+
+const run = promisify(execFile);
+const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
+const MiB = 1024 * 1024;
+
+async function storedBytes(dataDir: string): Promise<number> {
+  const root = join(dataDir, 'storage', 'v1', 'blobs');
+  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
+  let total = 0;
+  for (const entry of entries) if (entry.isFile()) total += (await stat(join(entry.parentPath, entry.name))).size;
+  return total;
+}
+
+function layer(seed: string, size: number): string {
+  return seed.repeat(Math.ceil(size / seed.length)).slice(0, size);
+}
+
+describe('garbage collection', () => {
+  let registry: TestRegistry;
+  let client: OciClient;
+  before(async () => {
+    registry = await startInProcess();
+    client = new OciClient(registry.url);
+  });
+  after(() => registry.destroy());
+
+  const collect = (deleteUntagged = false, dryRun = false, graceMs = 0) => registry.app.collector.collect({ dryRun, deleteUntagged, graceMs });
+
+  it('when an image is deleted and collected, then its unshared bytes leave the disk and the sharing image still pulls', async () => {
+    const shared = layer('shared-', MiB);
+    const doomed = await client.pushImage('space/a', 'v1', [shared, layer('only-a-1-', 2 * MiB), layer('only-a-2-', MiB)]);
+    const kept = await client.pushImage('space/b', 'v1', [shared, layer('only-b-', MiB)]);
+    await collect();
+    const before = await storedBytes(registry.dataDir);
+
+    assert.equal((await client.request(`/v2/space/a/manifests/${doomed.digest}`, { method: 'DELETE' })).status, 202);
+    const report = await collect();
+    const after = await storedBytes(registry.dataDir);
+
+    // Unshared: two layers, the config blob is the same JSON in both repos (shared), and the manifest bytes.
+    const expected = 3 * MiB + doomed.body.length;
+    assert.equal(report.bytesFreed, expected);
+    assert.equal(before - after, expected);
+    const layers = (kept.manifest.layers as { digest: string }[]).map((entry) => entry.digest);
+    for (const digest of layers) {
+      const response = await client.request(`/v2/space/b/blobs/${digest}`);
+      assert.equal(response.status, 200);
+      assert.equal(sha256(Buffer.from(await response.arrayBuffer())), digest);
+    }
+    assert.equal((await client.request('/v2/space/b/manifests/v1')).status, 200);
+    assert.deepEqual(((await (await client.request('/v2/_catalog')).json()) as { repositories: string[] }).repositories.filter((name) => name.startsWith('space/')), ['space/b']);
+    const gone = await client.request('/v2/space/a/tags/list');
+    assert.equal(await errorCode(gone), 'NAME_UNKNOWN');
+  });
+
+  it('when a blob was uploaded within the grace period, then it survives even with no manifest yet', async () => {
+    const digest = await client.pushBlob('grace', 'uploaded before its manifest');
+    await collect(false, false, 60 * 60_000);
+    assert.equal((await client.request(`/v2/grace/blobs/${digest}`, { method: 'HEAD' })).status, 200);
+    await collect(false, false, 0);
+    assert.equal((await client.request(`/v2/grace/blobs/${digest}`, { method: 'HEAD' })).status, 404);
+  });
+
+  it('when --delete-untagged runs, then untagged manifests go but index children and referrers of kept images stay', async () => {
+    const child = await client.pushImage('untag', 'child-tmp', ['child-layer']);
+    const index = JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: child.digest, size: child.body.length }] });
+    assert.equal((await client.putManifest('untag', 'multi', index, OCI_INDEX)).status, 201);
+    await client.request('/v2/untag/manifests/child-tmp', { method: 'DELETE' });
+    const old = await client.pushImage('untag', 'latest', ['old-layer']);
+    const current = await client.pushImage('untag', 'latest', ['new-layer']);
+    const empty = await client.pushBlob('untag', '{}');
+    const referrer = (subject: { digest: string; body: Buffer }, type: string) =>
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        artifactType: type,
+        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: empty, size: 2 },
+        layers: [{ mediaType: 'application/vnd.oci.empty.v1+json', digest: empty, size: 2 }],
+        subject: { mediaType: OCI_MANIFEST, digest: subject.digest, size: subject.body.length },
+      });
+    const keptSignature = referrer(current, 'application/vnd.example.signature');
+    const orphanSignature = referrer(old, 'application/vnd.example.signature');
+    for (const body of [keptSignature, orphanSignature]) assert.equal((await client.putManifest('untag', sha256(body), body, OCI_MANIFEST)).status, 201);
+
+    const preview = await collect(true, true);
+    assert.deepEqual(preview.manifests.map((entry) => entry.digest).sort(), [old.digest, sha256(orphanSignature)].sort());
+    assert.equal((await client.request(`/v2/untag/manifests/${old.digest}`)).status, 200, 'dry run changes nothing');
+
+    const report = await collect(true);
+    assert.deepEqual(report.manifests.map((entry) => entry.digest).sort(), preview.manifests.map((entry) => entry.digest).sort());
+    assert.deepEqual(report.blobs.map((blob) => blob.digest).sort(), preview.blobs.map((blob) => blob.digest).sort());
+    for (const digest of [child.digest, current.digest, sha256(keptSignature)]) assert.equal((await client.request(`/v2/untag/manifests/${digest}`)).status, 200, digest);
+    for (const digest of [old.digest, sha256(orphanSignature)]) assert.equal((await client.request(`/v2/untag/manifests/${digest}`)).status, 404, digest);
+    assert.equal((await client.request(`/v2/untag/blobs/${sha256('old-layer')}`, { method: 'HEAD' })).status, 404);
+    assert.equal((await client.request(`/v2/untag/blobs/${sha256('child-layer')}`, { method: 'HEAD' })).status, 200);
+  });
+
+  it('when a blob is re-pushed or mounted while the collector deletes it, then every acknowledged push keeps its bytes', async () => {
+    for (let round = 0; round < 30; round += 1) {
+      const content = `contended blob ${round}`;
+      const digest = await client.pushBlob('race/src', content);
+      await client.request(`/v2/race/src/blobs/${digest}`, { method: 'DELETE' });
+      const [, pushed, mounted] = await Promise.all([
+        collect(),
+        client.request(`/v2/race/dst/blobs/uploads/?digest=${digest}`, { method: 'POST', body: content }),
+        client.request(`/v2/race/other/blobs/uploads/?mount=${digest}&from=race/dst`, { method: 'POST' }),
+      ]);
+      assert.equal(pushed.status, 201);
+      const fetched = await client.request(`/v2/race/dst/blobs/${digest}`);
+      assert.equal(fetched.status, 200, `round ${round}`);
+      assert.equal(await fetched.text(), content);
+      if (mounted.status === 201) assert.equal(await (await client.request(`/v2/race/other/blobs/${digest}`)).text(), content);
+      else assert.equal(mounted.status, 202);
+    }
+  });
+
+  it('when two collections start at once, then the second is refused by the lease', async () => {
+    const results = await Promise.allSettled([collect(), collect()]);
+    assert.equal(results.filter((result) => result.status === 'rejected').length, 1);
+    assert.match(String((results.find((result) => result.status === 'rejected') as PromiseRejectedResult).reason), /another garbage collection/);
+  });
+});
+
+describe('berth garbage-collect', () => {
+  it('when the registry is stopped, then the command previews with --dry-run and frees space without it; while it runs, the command refuses', async () => {
+    const server = await startServer();
+    try {
+      const client = new OciClient(server.url);
+      const image = await client.pushImage('cli/app', 'v1', [layer('cli-layer-', 64 * 1024)]);
+      await client.request(`/v2/cli/app/manifests/${image.digest}`, { method: 'DELETE' });
+      const config = join(server.dataDir, 'config.yml');
+      const env = { ...process.env, REGISTRY_STORAGE_MAINTENANCE_GC_GRACE: '0s' };
+
+      await assert.rejects(run(process.execPath, [CLI, 'garbage-collect', config], { env }), (error: { code: number; stderr: string }) => error.code === 1 && /server is running/.test(error.stderr));
+      await server.stop();
+
+      const before = await storedBytes(server.dataDir);
+      const preview = await run(process.execPath, [CLI, 'garbage-collect', config, '--dry-run'], { env });
+      assert.match(preview.stdout, /^dry run: nothing will be removed$/m);
+      assert.match(preview.stdout, new RegExp(`would remove blob ${sha256(layer('cli-layer-', 64 * 1024))}`));
+      assert.equal(await storedBytes(server.dataDir), before);
+
+      const real = await run(process.execPath, [CLI, 'garbage-collect', config, '-m'], { env });
+      const freed = Number(/\((\d+) bytes\)/.exec(real.stdout)![1]);
+      assert.ok(freed > 64 * 1024);
+      assert.equal(before - (await storedBytes(server.dataDir)), freed);
+      assert.match(real.stderr, /\[done\]/);
+    } finally {
+      await server.stop();
+      await server.cleanup();
+    }
+  });
+});
