@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 import { createApp, createLogger } from '../app.js';
 import { ConfigError, loadConfig } from '../config/load.js';
+import { ACCESS_USAGE, UsageError, accessCommand, htpasswdCommand } from './access.js';
 import { GC_USAGE, garbageCollect } from './garbage-collect.js';
+import { CLEANUP_USAGE, USAGE_USAGE, cleanupCommand, usageCommand } from './lifecycle.js';
 
 const USAGE = `Berth — a private container image registry
 
@@ -9,6 +11,10 @@ Usage:
   berth serve [config.yml]   serve the registry (defaults: :5000, storage in ./data)
   ${GC_USAGE}
                              reclaim space of a stopped registry (a running one collects online)
+  ${CLEANUP_USAGE}
+                             apply the retention rules of policies: (preview with --dry-run)
+  ${USAGE_USAGE}     storage used per repository
+${ACCESS_USAGE}
   berth help                 show this text
 
 Configuration uses registry:2's config.yml keys and REGISTRY_* environment overrides.`;
@@ -20,6 +26,15 @@ async function main(argv: string[]): Promise<number> {
       return serve(rest[0]);
     case 'garbage-collect':
       return withConfigErrors(() => garbageCollect(rest));
+    case 'cleanup':
+      return withConfigErrors(() => cleanupCommand(rest));
+    case 'usage':
+      return withConfigErrors(() => usageCommand(rest));
+    case 'htpasswd':
+      return withConfigErrors(() => htpasswdCommand(rest));
+    case 'user':
+    case 'role':
+      return withConfigErrors(() => accessCommand(command, rest));
     case undefined:
     case 'help':
     case '--help':
@@ -36,9 +51,9 @@ async function withConfigErrors(command: () => Promise<number>): Promise<number>
   try {
     return await command();
   } catch (error) {
-    if (error instanceof ConfigError) {
+    if (error instanceof ConfigError || error instanceof UsageError) {
       console.error(`berth: ${error.message}`);
-      return 1;
+      return error instanceof UsageError ? 2 : 1;
     }
     throw error;
   }
@@ -58,7 +73,14 @@ async function serve(configPath: string | undefined): Promise<number> {
   const log = createLogger(loaded.config);
   for (const warning of loaded.warnings) log.warn(warning);
   const app = createApp(loaded.config, log);
-  const { url } = await app.listen();
+  const { url, initialAdmin } = await app.listen();
+  if (initialAdmin) {
+    // Printed once on the terminal, never through the logger.
+    process.stderr.write(
+      `\nBerth created the user "${initialAdmin.user}" with password:\n\n    ${initialAdmin.password}\n\n` +
+        `It is also in ${initialAdmin.file} (mode 0600). Change it with: berth user passwd ${initialAdmin.user}\n\n`,
+    );
+  }
   log.info(
     { url, storage: loaded.config.storage.driver.rootDirectory, database: loaded.config.database.path, deleteEnabled: loaded.config.storage.deleteEnabled },
     `listening on ${url}; storage in ${loaded.config.storage.driver.rootDirectory}`,

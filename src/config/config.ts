@@ -13,6 +13,27 @@ export interface TlsConfig {
   minimumVersion: 'TLSv1.2' | 'TLSv1.3';
 }
 
+export type DeploymentPolicy = 'allow-redeploy' | 'disable-redeploy' | 'read-only';
+
+export interface RetentionRule {
+  /** Keep the newest N tags (by push time) whatever else applies. */
+  keep?: number;
+  olderThanMs?: number;
+  notPulledForMs?: number;
+  /** Only tags matching `include` and not matching `exclude` are candidates. */
+  include?: RegExp;
+  exclude?: RegExp;
+}
+
+export interface RepositoryPolicy {
+  /** Repository name pattern (`team-a/*`, `*`); the first matching policy applies. */
+  match: string;
+  deployment: DeploymentPolicy;
+  /** `repository`: each matching repository alone; `pattern`: all matching repositories together. */
+  quota?: { limitBytes: number; scope: 'repository' | 'pattern' };
+  retention?: RetentionRule;
+}
+
 export interface Config {
   log: { level: LogLevel; fields: Record<string, unknown>; accessLog: boolean };
   storage: {
@@ -23,6 +44,7 @@ export interface Config {
     /** Online garbage collection; `graceMs` protects fresh uploads and untagged manifests. */
     gc: { enabled: boolean; intervalMs: number; graceMs: number; deleteUntagged: boolean; dryRun: boolean };
   };
+  policies: RepositoryPolicy[];
   database: { kind: 'sqlite'; path: string };
   http: {
     host: string;
@@ -33,4 +55,29 @@ export interface Config {
     drainTimeoutMs: number;
   };
   health: { storageDriver: { enabled: boolean; intervalMs: number; threshold: number } };
+  /** Access control; absent means an open registry (as registry:2 without `auth`). */
+  auth?: AuthConfig;
+}
+
+export interface AuthConfig {
+  /** How clients are asked for credentials: Basic (htpasswd, accounts) or Bearer (token). */
+  challenge: { scheme: 'basic'; realm: string } | { scheme: 'bearer'; realm?: string; service: string };
+  /** registry:2's htpasswd file (bcrypt entries); its users may do everything. */
+  htpasswd?: { path: string };
+  /** Users, roles and permissions in the metadata database (Berth). */
+  accounts: boolean;
+  token?: {
+    service: string;
+    issuer: string;
+    lifetimeMs: number;
+    refreshLifetimeMs: number;
+    /** Berth issues tokens itself, or trusts an external issuer's keys. */
+    trust: { kind: 'builtin'; signingKeyPath: string; generate: boolean } | { kind: 'external'; rootCertBundle?: string; jwks?: string };
+  };
+  throttle: { maxFailures: number; windowMs: number };
+  credentialCacheTtlMs: number;
+  allowInsecureBasic: boolean;
+  clientCertificates: boolean;
+  /** Where generated secrets live (admin password file, token signing key). */
+  dataDirectory: string;
 }

@@ -115,9 +115,38 @@ health:
     assert.throws(() => loadConfig('/no/such/config.yml', {}), /cannot read configuration file/);
   });
 
-  it('when an auth section is configured, then startup refuses rather than serving an open registry', () => {
-    const path = configFile('auth:\n  htpasswd:\n    realm: basic\n    path: /auth/htpasswd\n');
-    assert.throws(() => loadConfig(path, {}), (error: Error) => error instanceof ConfigError && /^auth: /.test(error.message));
+  it('when registry:2 htpasswd auth is configured, by file or REGISTRY_AUTH=htpasswd, then it is the Basic challenge with that file', () => {
+    const path = configFile('http:\n  addr: 127.0.0.1:5000\nauth:\n  htpasswd:\n    realm: basic-realm\n    path: /auth/htpasswd\n');
+    const { config, warnings } = loadConfig(path, {});
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(config.auth?.challenge, { scheme: 'basic', realm: 'basic-realm' });
+    assert.deepEqual(config.auth?.htpasswd, { path: '/auth/htpasswd' });
+    assert.equal(config.auth?.accounts, false);
+    const fromEnv = loadConfig(undefined, { REGISTRY_HTTP_ADDR: '127.0.0.1:5000', REGISTRY_AUTH: 'htpasswd', REGISTRY_AUTH_HTPASSWD_REALM: 'r', REGISTRY_AUTH_HTPASSWD_PATH: '/h' }).config;
+    assert.deepEqual(fromEnv.auth?.challenge, { scheme: 'basic', realm: 'r' });
+    assert.deepEqual(fromEnv.auth?.htpasswd, { path: '/h' });
+    assert.equal(loadConfig(undefined, {}).config.auth, undefined);
+  });
+
+  it('when an auth section cannot protect the registry, then startup refuses rather than serving an open registry', () => {
+    const cases: [string, RegExp][] = [
+      ['auth:\n  silly:\n    realm: x\n', /^auth: configure htpasswd, token or accounts/],
+      ['auth:\n  htpasswd:\n    realm: basic\n', /auth\.htpasswd\.path: required/],
+      ['auth:\n  token:\n    rootcertbundle: /certs/bundle.pem\n    service: s\n    issuer: i\n', /auth\.token\.realm: required/],
+      ['auth:\n  clientcertificates: true\n  accounts: {}\n', /auth\.clientcertificates: requires http\.tls\.clientcas/],
+    ];
+    for (const [text, message] of cases) {
+      assert.throws(() => loadConfig(configFile(text), {}), (error: Error) => error instanceof ConfigError && message.test(error.message), `${text} → ${String(message)}`);
+    }
+  });
+
+  it('when token auth has no external keys, then Berth is the issuer with accounts, a 5 minute lifetime and a generated key', () => {
+    const { config, warnings } = loadConfig(configFile('auth:\n  token:\n    service: my-registry\n'), {});
+    assert.ok(warnings.some((w) => /plain HTTP/.test(w)), 'listening on every interface without TLS is warned about');
+    assert.deepEqual(config.auth?.challenge, { scheme: 'bearer', realm: undefined, service: 'my-registry' });
+    assert.equal(config.auth?.accounts, true);
+    assert.equal(config.auth?.token?.lifetimeMs, 300_000);
+    assert.deepEqual(config.auth?.token?.trust, { kind: 'builtin', signingKeyPath: join(process.cwd(), 'data', 'token-signing-key.pem'), generate: true });
   });
 
   it('when Go durations and addresses are parsed, then they follow Go and registry:2', () => {

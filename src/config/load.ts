@@ -1,8 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { Config, LogLevel } from './config.js';
+import type { Config, LogLevel, RepositoryPolicy } from './config.js';
+import { normaliseAuth } from './auth-config.js';
 import { parseDuration } from './duration.js';
+import { parseSize } from './size.js';
 import { IGNORED_SECTIONS, REFUSED_SECTIONS, findUnknownKeys, rawConfigSchema, type RawConfig } from './schema.js';
 
 /** A configuration problem that must stop startup; the message names the key. */
@@ -79,10 +81,11 @@ function applyEnvironment(document: Record<string, unknown>, env: NodeJS.Process
     } catch {
       value = raw;
     }
-    if (path.length === 1 && path[0] === 'storage' && typeof value === 'string') {
-      // REGISTRY_STORAGE=<driver> selects the driver; its parameters come from REGISTRY_STORAGE_<DRIVER>_*.
-      const storage = ensureObject(document, 'storage');
-      if (storage[value] === undefined) storage[value] = {};
+    if (path.length === 1 && (path[0] === 'storage' || path[0] === 'auth') && typeof value === 'string') {
+      // REGISTRY_STORAGE=<driver> selects the driver, REGISTRY_AUTH=<kind> the auth kind; their
+      // parameters come from REGISTRY_STORAGE_<DRIVER>_* and REGISTRY_AUTH_<KIND>_*.
+      const section = ensureObject(document, path[0]);
+      if (section[value] === undefined || section[value] === null) section[value] = {};
       continue;
     }
     setPath(document, path, value);
@@ -121,7 +124,10 @@ function normalise(raw: RawConfig, warnings: string[]): Config {
   if (storage.cache) warnings.push('storage.cache is ignored: Berth keeps its own metadata cache');
 
   const level = (raw.log?.level === 'panic' ? 'fatal' : raw.log?.level ?? raw.loglevel ?? 'info') as LogLevel;
+  const databasePath = resolve(raw.database?.sqlite?.path ?? `${rootDirectory}/berth.sqlite`);
+  const auth = normaliseAuth(raw.auth, { dataDirectory: dirname(databasePath), host, tls: Boolean(tls?.certificate), clientCas: Boolean(tls?.clientcas?.length) }, (message) => new ConfigError(message), warnings);
   return {
+    auth,
     log: { level, fields: raw.log?.fields ?? {}, accessLog: !(raw.log?.accesslog?.disabled ?? false) },
     storage: {
       driver: { kind: 'filesystem', rootDirectory },
@@ -141,7 +147,8 @@ function normalise(raw: RawConfig, warnings: string[]): Config {
         dryRun: gc.dryrun ?? false,
       },
     },
-    database: { kind: 'sqlite', path: resolve(raw.database?.sqlite?.path ?? `${rootDirectory}/berth.sqlite`) },
+    policies: (raw.policies ?? []).map(normalisePolicy),
+    database: { kind: 'sqlite', path: databasePath },
     http: {
       host,
       port,
@@ -159,6 +166,22 @@ function normalise(raw: RawConfig, warnings: string[]): Config {
       },
     },
   };
+}
+
+function normalisePolicy(raw: NonNullable<RawConfig['policies']>[number]): RepositoryPolicy {
+  const policy: RepositoryPolicy = { match: raw.match, deployment: raw.deployment ?? 'allow-redeploy' };
+  if (raw.quota) policy.quota = { limitBytes: parseSize(raw.quota.limit)!, scope: raw.quota.scope ?? 'repository' };
+  if (raw.retention) {
+    const rule = raw.retention;
+    policy.retention = {
+      keep: rule.keep,
+      olderThanMs: rule.olderthan === undefined ? undefined : parseDuration(rule.olderthan),
+      notPulledForMs: rule.notpulledfor === undefined ? undefined : parseDuration(rule.notpulledfor),
+      include: rule.include === undefined ? undefined : new RegExp(rule.include),
+      exclude: rule.exclude === undefined ? undefined : new RegExp(rule.exclude),
+    };
+  }
+  return policy;
 }
 
 function durationOr(value: string | number | undefined, fallback: number): number {

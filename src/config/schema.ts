@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { isValidPattern } from '../auth/patterns.js';
 import { parseDuration } from './duration.js';
+import { parseSize } from './size.js';
 
 /**
  * The config.yml schema, in registry:2's key shape. It is the single source of the raw
@@ -13,6 +15,46 @@ const duration = z
   .refine((value) => parseDuration(value) !== undefined, { message: 'expected a duration such as "10s", "24h" or "1h30m"' });
 
 const flag = z.boolean();
+
+const size = z
+  .union([z.string(), z.number()])
+  .refine((value) => parseSize(value) !== undefined, { message: 'expected a size such as 1073741824, "500MB" or "10GiB"' });
+
+const regex = z.string().refine(
+  (value) => {
+    try {
+      new RegExp(value);
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'expected a valid regular expression' },
+);
+
+/** Berth: per repository pattern, as Nexus and Harbor offer them. The first matching entry applies. */
+const policy = z.object({
+  match: z.string().refine(isValidPattern, { message: 'expected a repository name or pattern such as "team-a/*" or "*"' }),
+  deployment: z.enum(['allow-redeploy', 'disable-redeploy', 'read-only']).optional(),
+  quota: z
+    .object({
+      limit: size,
+      scope: z.enum(['repository', 'pattern']).optional(),
+    })
+    .optional(),
+  retention: z
+    .object({
+      keep: z.number().int().min(0).optional(),
+      olderthan: duration.optional(),
+      notpulledfor: duration.optional(),
+      include: regex.optional(),
+      exclude: regex.optional(),
+    })
+    .refine((rule) => rule.keep !== undefined || rule.olderthan !== undefined || rule.notpulledfor !== undefined, {
+      message: 'set at least one of keep, olderthan, notpulledfor',
+    })
+    .optional(),
+});
 
 const headerValues = z.union([z.string(), z.array(z.string())]);
 
@@ -98,23 +140,60 @@ export const rawConfigSchema = z.object({
         .optional(),
     })
     .optional(),
+  policies: z.array(policy).optional(),
   /** Berth: where metadata lives. Default: SQLite inside the storage root. */
   database: z
     .object({
       sqlite: z.object({ path: z.string().min(1).optional() }).optional(),
     })
     .optional(),
+  /**
+   * registry:2's `htpasswd` and `token` sections, plus Berth's own: `accounts` (users and roles in
+   * the database), login throttling, the credential cache and the plain-HTTP Basic switch.
+   */
+  auth: z
+    .object({
+      htpasswd: z.object({ realm: z.string().min(1).optional(), path: z.string().min(1).optional() }).nullable().optional(),
+      token: z
+        .object({
+          realm: z.string().min(1).optional(),
+          service: z.string().min(1).optional(),
+          issuer: z.string().min(1).optional(),
+          rootcertbundle: z.string().min(1).optional(),
+          jwks: z.string().min(1).optional(),
+          autoredirect: flag.optional(),
+          signingalgorithms: z.array(z.string()).optional(),
+          /** Berth: lifetime of issued tokens (default 5m). */
+          expiration: duration.optional(),
+          /** Berth: lifetime of refresh tokens (default 720h). */
+          refreshexpiration: duration.optional(),
+          /** Berth: PEM private key (EC P-256 or RSA) of the built-in issuer; default: generated in the data directory. */
+          signingkey: z.string().min(1).optional(),
+        })
+        .nullable()
+        .optional(),
+      /** Berth: users, roles and permissions in the metadata database. */
+      accounts: z.object({ realm: z.string().min(1).optional(), enabled: flag.optional() }).nullable().optional(),
+      /** Berth: failed logins per client before 429, and the window they are counted in. */
+      throttle: z.object({ failures: z.number().int().min(0).optional(), window: duration.optional() }).optional(),
+      /** Berth: how long a verified password is remembered (default 1m; 0 disables). */
+      cachettl: duration.optional(),
+      /** Berth: accept Basic credentials over plain HTTP on a non-loopback address. */
+      allowinsecurebasic: flag.optional(),
+      /** Berth: a TLS client certificate (http.tls.clientcas) authenticates its common name as a user. */
+      clientcertificates: flag.optional(),
+    })
+    .nullable()
+    .optional(),
 });
 
 export type RawConfig = z.infer<typeof rawConfigSchema>;
 
 /**
- * registry:2 sections Berth recognises but does not implement yet. Ignoring `auth` would
- * silently open a registry its owner thinks is protected, so that one stops startup.
+ * registry:2 sections Berth recognises but does not implement yet, where ignoring one would
+ * silently weaken what the operator configured: those stop startup.
  */
-export const REFUSED_SECTIONS: Record<string, string> = {
-  auth: 'authentication is not implemented yet; refusing to start an open registry that the configuration says is protected',
-};
+export const REFUSED_SECTIONS: Record<string, string> = {};
 export const IGNORED_SECTIONS: Record<string, string> = {
   notifications: 'webhooks are not implemented yet',
   redis: 'Berth does not need Redis for caching',
@@ -128,6 +207,9 @@ export const IGNORED_SECTIONS: Record<string, string> = {
 /** Keys present in `value` that the schema does not know, as dotted paths. */
 export function findUnknownKeys(schema: z.ZodType, value: unknown, path: string[] = []): string[] {
   const inner = unwrap(schema);
+  if (inner instanceof z.ZodArray && Array.isArray(value)) {
+    return value.flatMap((element, index) => findUnknownKeys(inner.element as z.ZodType, element, [...path.slice(0, -1), `${path.at(-1) ?? ''}[${index}]`]));
+  }
   if (!(inner instanceof z.ZodObject) || typeof value !== 'object' || value === null || Array.isArray(value)) return [];
   const shape = inner.shape as Record<string, z.ZodType>;
   const unknown: string[] = [];
@@ -145,7 +227,11 @@ export function findUnknownKeys(schema: z.ZodType, value: unknown, path: string[
 
 function unwrap(schema: z.ZodType): z.ZodType {
   let current: z.ZodType = schema;
-  while (current instanceof z.ZodOptional || current instanceof z.ZodNullable || current instanceof z.ZodDefault) {
+  while (current instanceof z.ZodOptional || current instanceof z.ZodNullable || current instanceof z.ZodDefault || current instanceof z.ZodPipe) {
+    if (current instanceof z.ZodPipe) {
+      current = current.in as z.ZodType;
+      continue;
+    }
     current = current.unwrap() as z.ZodType;
   }
   return current;

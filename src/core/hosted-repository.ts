@@ -5,14 +5,17 @@ import { MAX_MANIFEST_BYTES, parseManifest } from '../oci/manifest.js';
 import type { RepositoryName, Tag } from '../oci/names.js';
 import { parseRangeHeader } from '../oci/ranges.js';
 import type { ManifestReference } from '../oci/routes.js';
+import type { RepositoryPolicy } from '../config/config.js';
 import type { ManifestRecord, MetadataStore, Page } from '../metadata/store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { ObjectNotFoundError } from '../storage/driver.js';
 import type { KeyedMutex } from './keyed-mutex.js';
 import type { ManifestCache } from './manifest-cache.js';
 import { requireDeletable, requireWritable, type RegistryPolicy } from './policy.js';
+import type { PullTracker } from './pull-tracker.js';
+import { quotaDenied, quotaFor, requireDeployable } from './repository-policies.js';
 import type { BlobContent, BlobInfo, ManifestContent, MountResult, RepositoryHandle, StoredManifest } from './repository.js';
-import type { CommittedBlob, UploadProgress, UploadService, WriteOptions } from './uploads.js';
+import type { CommittedBlob, QuotaCheck, UploadProgress, UploadService, WriteOptions } from './uploads.js';
 
 export interface HostedDependencies {
   metadata: MetadataStore;
@@ -22,6 +25,7 @@ export interface HostedDependencies {
   policy: RegistryPolicy;
   /** Per-digest locks shared with garbage collection (see garbage-collector.ts). */
   locks: KeyedMutex;
+  pulls: PullTracker;
 }
 
 /** A repository whose content lives in this registry. */
@@ -29,7 +33,25 @@ export class HostedRepository implements RepositoryHandle {
   constructor(
     readonly name: RepositoryName,
     private readonly deps: HostedDependencies,
+    /** The first `policies:` entry matching the name, if any. */
+    private readonly rules: RepositoryPolicy | undefined,
   ) {}
+
+  /** Registry-wide read-only, then this repository's deployment policy. */
+  private requireWritable(): void {
+    requireWritable(this.deps.policy);
+    requireDeployable(this.name, this.rules);
+  }
+
+  private requireDeletable(): void {
+    requireDeletable(this.deps.policy);
+    requireDeployable(this.name, this.rules);
+  }
+
+  private quota(): QuotaCheck | undefined {
+    const limit = quotaFor(this.rules);
+    return limit && { limit, denied: (exceeded) => quotaDenied(this.name, this.rules!, exceeded) };
+  }
 
   async statBlob(digest: Digest): Promise<BlobInfo> {
     const size = await this.deps.metadata.linkedBlobSize(this.name, digest);
@@ -49,22 +71,24 @@ export class HostedRepository implements RepositoryHandle {
   }
 
   async deleteBlob(digest: Digest): Promise<void> {
-    requireDeletable(this.deps.policy);
+    this.requireDeletable();
     if (!(await this.deps.metadata.unlinkBlob(this.name, digest))) throw blobUnknown(this.name, digest);
   }
 
   async startUpload(): Promise<UploadProgress> {
-    requireWritable(this.deps.policy);
+    this.requireWritable();
     return this.deps.uploads.start(this.name);
   }
 
   async mountBlob(digest: Digest, from: RepositoryName | undefined): Promise<MountResult> {
-    requireWritable(this.deps.policy);
+    this.requireWritable();
     if (from !== undefined) {
       const mounted = await this.deps.locks.run(digest, async () => {
         const size = await this.deps.metadata.linkedBlobSize(from, digest);
         if (size === undefined || !(await this.deps.blobs.stat(digest))) return undefined;
-        await this.deps.metadata.linkBlob(this.name, digest, size);
+        const quota = this.quota();
+        const exceeded = await this.deps.metadata.linkBlob(this.name, digest, size, quota?.limit);
+        if (exceeded) throw quota!.denied(exceeded);
         return { digest, size };
       });
       if (mounted) return { mounted };
@@ -73,8 +97,8 @@ export class HostedRepository implements RepositoryHandle {
   }
 
   async uploadMonolithic(digest: Digest, body: Readable, options: WriteOptions): Promise<CommittedBlob> {
-    requireWritable(this.deps.policy);
-    return this.deps.uploads.monolithic(this.name, digest, body, options);
+    this.requireWritable();
+    return this.deps.uploads.monolithic(this.name, digest, body, options, this.quota());
   }
 
   uploadStatus(id: string): Promise<UploadProgress> {
@@ -82,13 +106,13 @@ export class HostedRepository implements RepositoryHandle {
   }
 
   async uploadChunk(id: string, body: Readable, options: WriteOptions): Promise<UploadProgress> {
-    requireWritable(this.deps.policy);
+    this.requireWritable();
     return this.deps.uploads.append(this.name, id, body, options);
   }
 
   async completeUpload(id: string, digest: Digest, body: Readable | undefined, options: WriteOptions): Promise<CommittedBlob> {
-    requireWritable(this.deps.policy);
-    return this.deps.uploads.complete(this.name, id, digest, body, options);
+    this.requireWritable();
+    return this.deps.uploads.complete(this.name, id, digest, body, options, this.quota());
   }
 
   cancelUpload(id: string): Promise<void> {
@@ -115,11 +139,12 @@ export class HostedRepository implements RepositoryHandle {
       bytes = await readAll(await this.deps.blobs.open(record.digest));
       this.deps.manifests.set(record.digest, bytes);
     }
+    this.deps.pulls.record(this.name, record.digest);
     return { record, bytes };
   }
 
   async putManifest(reference: ManifestReference, body: Buffer, contentType: string | undefined): Promise<StoredManifest> {
-    requireWritable(this.deps.policy);
+    this.requireWritable();
     if (body.length > MAX_MANIFEST_BYTES) {
       throw new RegistryError('MANIFEST_TOO_LARGE', `manifest is ${body.length} bytes; the limit is ${MAX_MANIFEST_BYTES}`);
     }
@@ -142,12 +167,22 @@ export class HostedRepository implements RepositoryHandle {
       blobReferences: parsed.blobs.map((descriptor) => descriptor.digest),
       manifestReferences: parsed.manifests.map((descriptor) => descriptor.digest),
       tag: reference.tag as Tag | undefined,
+      keepExistingTag: this.rules?.deployment === 'disable-redeploy',
+      quota: quotaFor(this.rules),
     };
     // Under the digest's lock, bytes before row: garbage collection sees either both or neither.
-    const missing = await this.deps.locks.run(digest, async () => {
+    const { missing, tagConflict, quotaExceeded } = await this.deps.locks.run(digest, async () => {
       await this.deps.blobs.putVerified(digest, body);
       return this.deps.metadata.putManifest(entry);
     });
+    if (tagConflict) {
+      throw new RegistryError(
+        'DENIED',
+        `tag ${reference.tag} in ${this.name} already points at ${tagConflict} and this repository does not allow redeploying a tag (policy "${this.rules!.match}": disable-redeploy); push under a new tag`,
+        { tag: reference.tag, current: tagConflict },
+      );
+    }
+    if (quotaExceeded) throw quotaDenied(this.name, this.rules!, quotaExceeded);
     const unknown = [...missing.blobs, ...missing.manifests];
     if (unknown.length > 0) {
       throw new RegistryError('MANIFEST_BLOB_UNKNOWN', `manifest references content not in repository ${this.name}: ${unknown.join(', ')}`, {
@@ -160,7 +195,7 @@ export class HostedRepository implements RepositoryHandle {
   }
 
   async deleteManifest(reference: ManifestReference): Promise<void> {
-    requireDeletable(this.deps.policy);
+    this.requireDeletable();
     const deleted = reference.tag !== undefined
       ? await this.deps.metadata.deleteTag(this.name, reference.tag)
       : await this.deps.metadata.deleteManifest(this.name, reference.digest);

@@ -1,28 +1,29 @@
 import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
-import type { MetadataStore } from '../metadata/store.js';
 import { CollectionInProgressError, type GarbageCollector } from './garbage-collector.js';
-import type { UploadService } from './uploads.js';
+import type { Registry } from './registry.js';
 
 /**
  * Background work of a running server: its heartbeat (so offline tools know it is there),
- * upload purging and scheduled garbage collection. Every timer is unref'd and stopped on close.
+ * last-pulled times written in batches, upload purging, and scheduled retention followed by
+ * garbage collection. Every timer is unref'd and stopped on close.
  */
 export const HEARTBEAT_INTERVAL_MS = 10_000;
 /** An instance whose heartbeat is older than this is considered gone. */
 export const INSTANCE_TIMEOUT_MS = 3 * HEARTBEAT_INTERVAL_MS;
+const PULL_FLUSH_INTERVAL_MS = 30_000;
 
 export interface MaintenanceDependencies {
   config: Config['storage'];
-  metadata: MetadataStore;
-  uploads: UploadService;
+  registry: Registry;
   collector: GarbageCollector;
   instanceId: string;
   log: Logger;
 }
 
 export function startMaintenance(deps: MaintenanceDependencies): () => Promise<void> {
-  const { config, metadata, uploads, collector, instanceId, log } = deps;
+  const { config, registry, collector, instanceId, log } = deps;
+  const { metadata, uploads } = registry;
   const timers: NodeJS.Timeout[] = [];
   const every = (intervalMs: number, task: () => Promise<void>, runNow: boolean) => {
     if (runNow) void task();
@@ -40,6 +41,14 @@ export function startMaintenance(deps: MaintenanceDependencies): () => Promise<v
     }
   }, true);
 
+  every(PULL_FLUSH_INTERVAL_MS, async () => {
+    try {
+      await registry.pulls.flush();
+    } catch (error) {
+      log.warn({ err: error }, 'recording last-pulled times failed');
+    }
+  }, false);
+
   if (config.uploadPurging.enabled && !config.readOnly) {
     const { ageMs, dryRun } = config.uploadPurging;
     every(config.uploadPurging.intervalMs, async () => {
@@ -56,6 +65,10 @@ export function startMaintenance(deps: MaintenanceDependencies): () => Promise<v
     const { graceMs, deleteUntagged, dryRun } = config.gc;
     every(config.gc.intervalMs, async () => {
       try {
+        if (registry.policies.hasRetention) {
+          const retention = await registry.retention.run(dryRun);
+          if (retention.tags.length > 0) log.info({ tags: retention.tags.length, manifests: retention.manifests.length, dryRun }, 'retention applied');
+        }
         await collector.collect({ graceMs, deleteUntagged, dryRun });
       } catch (error) {
         if (error instanceof CollectionInProgressError) log.info('scheduled garbage collection skipped: another one is running');
@@ -66,6 +79,7 @@ export function startMaintenance(deps: MaintenanceDependencies): () => Promise<v
 
   return async () => {
     for (const timer of timers) clearInterval(timer);
+    await registry.pulls.flush().catch((error: unknown) => log.warn({ err: error }, 'recording last-pulled times failed'));
     await metadata.removeInstance(instanceId).catch(() => undefined);
   };
 }

@@ -5,6 +5,9 @@ import { HostedRepository } from './hosted-repository.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { ManifestCache } from './manifest-cache.js';
 import type { RegistryPolicy } from './policy.js';
+import { PullTracker } from './pull-tracker.js';
+import type { PolicyBook } from './repository-policies.js';
+import { RetentionRunner } from './retention.js';
 import type { RepositoryHandle } from './repository.js';
 import { UploadService } from './uploads.js';
 
@@ -16,14 +19,19 @@ export class Registry {
   readonly uploads: UploadService;
   /** Per-digest locks: every path that makes a blob reachable, and garbage collection. */
   readonly locks = new KeyedMutex();
+  readonly pulls: PullTracker;
+  readonly retention: RetentionRunner;
   private readonly manifests = new ManifestCache();
 
   constructor(
     readonly metadata: MetadataStore,
     readonly blobs: BlobStore,
     readonly policy: RegistryPolicy,
+    readonly policies: PolicyBook,
   ) {
     this.uploads = new UploadService(metadata, blobs, this.locks);
+    this.pulls = new PullTracker(metadata);
+    this.retention = new RetentionRunner(metadata, policies, this.pulls);
   }
 
   repository(name: RepositoryName): RepositoryHandle {
@@ -34,7 +42,8 @@ export class Registry {
       manifests: this.manifests,
       policy: this.policy,
       locks: this.locks,
-    });
+      pulls: this.pulls,
+    }, this.policies.for(name));
   }
 
   catalog(limit: number, last?: string): Promise<Page<RepositoryName>> {

@@ -4,7 +4,7 @@ import { Digester, digestAlgorithm, type Digest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import type { RepositoryName } from '../oci/names.js';
 import type { ByteRange } from '../oci/ranges.js';
-import type { MetadataStore, UploadSession } from '../metadata/store.js';
+import type { MetadataStore, QuotaExceeded, QuotaLimit, UploadSession } from '../metadata/store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { layout } from '../storage/layout.js';
 import type { KeyedMutex } from './keyed-mutex.js';
@@ -41,6 +41,12 @@ export interface WriteOptions {
   signal?: AbortSignal;
 }
 
+/** A repository quota to check when the blob is linked, and the error to raise when it is full. */
+export interface QuotaCheck {
+  limit: QuotaLimit;
+  denied(exceeded: QuotaExceeded): RegistryError;
+}
+
 export class UploadService {
   private readonly live = new Map<string, LiveUpload>();
 
@@ -73,7 +79,7 @@ export class UploadService {
   }
 
   /** PUT: appends the final chunk if any, verifies the digest, and makes the blob visible. */
-  async complete(repository: RepositoryName, id: string, expected: Digest, body: Readable | undefined, options: WriteOptions): Promise<CommittedBlob> {
+  async complete(repository: RepositoryName, id: string, expected: Digest, body: Readable | undefined, options: WriteOptions, quota?: QuotaCheck): Promise<CommittedBlob> {
     const session = await this.session(repository, id);
     return this.exclusively(session, async (live) => {
       const size = body ? await this.write(session, live, body, options) : session.offset;
@@ -83,10 +89,14 @@ export class UploadService {
         throw new RegistryError('DIGEST_INVALID', `digest mismatch: the uploaded content is ${actual}, not ${expected}; nothing was stored`, { expected, actual });
       }
       // Under the digest's lock: garbage collection cannot delete these bytes in between.
-      await this.locks.run(expected, async () => {
+      const exceeded = await this.locks.run(expected, async () => {
         await this.blobs.adoptUpload(id, expected);
-        await this.metadata.completeUpload(id, repository, expected, size);
+        return this.withdrawIfRefused(expected, await this.metadata.completeUpload(id, repository, expected, size, quota?.limit));
       });
+      if (exceeded) {
+        await this.discard(id);
+        throw quota!.denied(exceeded);
+      }
       this.live.delete(id);
       return { digest: expected, size };
     });
@@ -96,7 +106,7 @@ export class UploadService {
    * POST ?digest=: the whole blob in one request. It needs no session row: its data file
    * is swept by the purge if the process dies mid-way.
    */
-  async monolithic(repository: RepositoryName, expected: Digest, body: Readable, options: WriteOptions): Promise<CommittedBlob> {
+  async monolithic(repository: RepositoryName, expected: Digest, body: Readable, options: WriteOptions, quota?: QuotaCheck): Promise<CommittedBlob> {
     const id = randomUUID();
     const digester = new Digester(digestAlgorithm(expected));
     const key = layout.upload(id);
@@ -107,14 +117,21 @@ export class UploadService {
       if (actual !== expected) {
         throw new RegistryError('DIGEST_INVALID', `digest mismatch: the uploaded content is ${actual}, not ${expected}; nothing was stored`, { expected, actual });
       }
-      await this.locks.run(expected, async () => {
+      const exceeded = await this.locks.run(expected, async () => {
         await this.blobs.adoptUpload(id, expected);
-        await this.metadata.linkBlob(repository, expected, size);
+        return this.withdrawIfRefused(expected, await this.metadata.linkBlob(repository, expected, size, quota?.limit));
       });
+      if (exceeded) throw quota!.denied(exceeded);
       return { digest: expected, size };
     } finally {
       await this.blobs.driver.delete(key);
     }
+  }
+
+  /** A refused link must not leave unrecorded bytes behind (the caller holds the digest's lock). */
+  private async withdrawIfRefused(digest: Digest, exceeded: QuotaExceeded | undefined): Promise<QuotaExceeded | undefined> {
+    if (exceeded && !(await this.metadata.blobRecorded(digest))) await this.blobs.delete(digest);
+    return exceeded;
   }
 
   async cancel(repository: RepositoryName, id: string): Promise<void> {

@@ -17,18 +17,60 @@ export interface ManifestRecord {
   createdAt: number;
 }
 
+/**
+ * A storage quota checked inside the transaction that adds content. Usage counts each
+ * distinct blob (manifests included) once per scope: once per repository, or once across all
+ * repositories matching `pattern` when the quota covers a namespace.
+ */
+export interface QuotaLimit {
+  limitBytes: number;
+  pattern?: string;
+}
+
+export interface QuotaExceeded {
+  usage: number;
+  limit: number;
+  needed: number;
+}
+
 export interface NewManifest {
   repository: RepositoryName;
   manifest: Omit<ManifestRecord, 'createdAt'>;
   blobReferences: Digest[];
   manifestReferences: Digest[];
   tag?: Tag;
+  /** Refuse to move an existing tag to another manifest (disable-redeploy). */
+  keepExistingTag?: boolean;
+  quota?: QuotaLimit;
 }
 
 /** What a manifest PUT found missing; empty when it was stored. */
 export interface MissingReferences {
   blobs: Digest[];
   manifests: Digest[];
+}
+
+/** The outcome of a manifest PUT: stored unless something is missing, a tag is protected, or the quota is full. */
+export interface ManifestPutResult {
+  missing: MissingReferences;
+  tagConflict?: Digest;
+  quotaExceeded?: QuotaExceeded;
+}
+
+export interface RepositoryUsage {
+  repository: RepositoryName;
+  bytes: number;
+  blobs: number;
+  manifests: number;
+  tags: number;
+}
+
+export interface TagDetail {
+  tag: Tag;
+  digest: Digest;
+  updatedAt: number;
+  /** Of the manifest the tag points at; undefined if never pulled. */
+  lastPulledAt?: number;
 }
 
 export interface Page<T> {
@@ -55,8 +97,8 @@ export interface RepositoryIndex {
 export interface BlobIndex {
   /** The blob's size if it is linked into the repository. */
   linkedBlobSize(repository: RepositoryName, digest: Digest): Promise<number | undefined>;
-  /** Records the blob (if new) and links it into the repository. */
-  linkBlob(repository: RepositoryName, digest: Digest, size: number): Promise<void>;
+  /** Records the blob (if new) and links it into the repository, unless the quota would be exceeded. */
+  linkBlob(repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit): Promise<QuotaExceeded | undefined>;
   /** Returns false if it was not linked. */
   unlinkBlob(repository: RepositoryName, digest: Digest): Promise<boolean>;
 }
@@ -64,8 +106,8 @@ export interface BlobIndex {
 export interface ManifestIndex {
   getManifest(repository: RepositoryName, digest: Digest): Promise<ManifestRecord | undefined>;
   resolveTag(repository: RepositoryName, tag: Tag): Promise<ManifestRecord | undefined>;
-  /** Inserts the manifest with its references and tag in one transaction, unless a reference is missing. */
-  putManifest(entry: NewManifest): Promise<MissingReferences>;
+  /** Inserts the manifest with its references and tag in one transaction, or nothing (see ManifestPutResult). */
+  putManifest(entry: NewManifest): Promise<ManifestPutResult>;
   /** Removes a manifest and every tag pointing at it; false if it was not there. */
   deleteManifest(repository: RepositoryName, digest: Digest): Promise<boolean>;
   deleteTag(repository: RepositoryName, tag: Tag): Promise<boolean>;
@@ -79,8 +121,8 @@ export interface UploadIndex {
   getUpload(id: string): Promise<UploadSession | undefined>;
   setUploadOffset(id: string, offset: number, updatedAt: number): Promise<void>;
   deleteUpload(id: string): Promise<void>;
-  /** Ends the session and links the finished blob, in one transaction. */
-  completeUpload(id: string, repository: RepositoryName, digest: Digest, size: number): Promise<void>;
+  /** Ends the session and links the finished blob, in one transaction, unless the quota would be exceeded. */
+  completeUpload(id: string, repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit): Promise<QuotaExceeded | undefined>;
   listUploadsUpdatedBefore(cutoff: number): Promise<UploadSession[]>;
 }
 
@@ -132,7 +174,23 @@ export interface GcIndex {
   liveInstances(since: number): Promise<string[]>;
 }
 
-export interface MetadataStore extends RepositoryIndex, BlobIndex, ManifestIndex, UploadIndex, GcIndex {
+/** Usage reporting, retention and last-pulled times. */
+export interface LifecycleIndex {
+  usage(repository: RepositoryName, quota: QuotaLimit): Promise<number>;
+  listUsage(): Promise<RepositoryUsage[]>;
+  /** Repositories that have at least one tag. */
+  listTaggedRepositories(): Promise<RepositoryName[]>;
+  listTagDetails(repository: RepositoryName): Promise<TagDetail[]>;
+  /**
+   * Removes the tags, then the manifests they pointed at that are left with no tag and are not
+   * referenced by another manifest in the repository. Returns the manifests removed.
+   */
+  removeTags(repository: RepositoryName, tags: Tag[]): Promise<Digest[]>;
+  /** Batched from memory; keeps the newest time per manifest. */
+  recordPulls(pulls: { repository: RepositoryName; digest: Digest; at: number }[]): Promise<void>;
+}
+
+export interface MetadataStore extends RepositoryIndex, BlobIndex, ManifestIndex, UploadIndex, GcIndex, LifecycleIndex {
   readonly description: string;
   /** A cheap query that proves the database answers (health checks). */
   ping(): Promise<void>;

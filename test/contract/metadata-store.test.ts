@@ -59,7 +59,7 @@ for (const factory of factories) {
         manifestReferences: [digest('4')],
         tag: tag('v1'),
       });
-      assert.deepEqual(missing, { blobs: [digest('3')], manifests: [digest('4')] });
+      assert.deepEqual(missing, { missing: { blobs: [digest('3')], manifests: [digest('4')] } });
       assert.equal(await store.getManifest(repo('m'), digest('a')), undefined);
       assert.equal(await store.resolveTag(repo('m'), tag('v1')), undefined);
     });

@@ -84,6 +84,10 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
       clearTimeout(timer);
       reject(new Error(`server exited with ${code} before listening:\n${output}`));
     });
+  }).catch(async (error: unknown) => {
+    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGKILL');
+    if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
+    throw error;
   });
 
   const url = new URL(address.url);

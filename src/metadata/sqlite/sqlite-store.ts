@@ -5,7 +5,12 @@ import type { Digest } from '../../oci/digest.js';
 import type { RepositoryName, Tag } from '../../oci/names.js';
 import type {
   CollectionPreview,
+  ManifestPutResult,
   ManifestRecord,
+  QuotaExceeded,
+  QuotaLimit,
+  RepositoryUsage,
+  TagDetail,
   MetadataStore,
   MissingReferences,
   NewManifest,
@@ -82,17 +87,27 @@ export class SqliteMetadataStore implements MetadataStore {
     return row?.size;
   }
 
-  async linkBlob(repository: RepositoryName, digest: Digest, size: number): Promise<void> {
-    this.linkBlobTransaction(repository, digest, size, Date.now());
+  async linkBlob(repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit): Promise<QuotaExceeded | undefined> {
+    return this.db.transaction(() => this.linkBlobNow(repository, digest, size, Date.now(), quota))();
   }
 
-  private readonly linkBlobTransaction = (repository: RepositoryName, digest: Digest, size: number, now: number): void => {
-    this.db.transaction(() => {
-      const repositoryId = this.ensureRepository(repository, now);
-      this.statements.insertBlob.run(digest, size, now);
-      this.statements.insertLink.run(repositoryId, digest, now);
-    })();
-  };
+  private linkBlobNow(repository: RepositoryName, digest: Digest, size: number, now: number, quota?: QuotaLimit): QuotaExceeded | undefined {
+    const exceeded = quota && this.quotaExceeded(repository, digest, size, quota);
+    if (exceeded) return exceeded;
+    const repositoryId = this.ensureRepository(repository, now);
+    this.statements.insertBlob.run(digest, size, now);
+    this.statements.insertLink.run(repositoryId, digest, now);
+    return undefined;
+  }
+
+  /** Would adding `digest` push the scope's usage over its limit? Content already counted adds nothing. */
+  private quotaExceeded(repository: RepositoryName, digest: Digest, size: number, quota: QuotaLimit): QuotaExceeded | undefined {
+    const scope = quota.pattern === undefined ? this.statements.usageOfRepository : this.statements.usageOfPattern;
+    const key = quota.pattern ?? repository;
+    if (scope.contains.get(key, key, digest)) return undefined;
+    const usage = scope.total.get(key, key) as number;
+    return usage + size > quota.limitBytes ? { usage, limit: quota.limitBytes, needed: size } : undefined;
+  }
 
   async unlinkBlob(repository: RepositoryName, digest: Digest): Promise<boolean> {
     return this.statements.deleteLink.run(repository, digest).changes > 0;
@@ -108,14 +123,22 @@ export class SqliteMetadataStore implements MetadataStore {
     return row && toManifest(row);
   }
 
-  async putManifest(entry: NewManifest): Promise<MissingReferences> {
-    return this.db.transaction((): MissingReferences => {
+  async putManifest(entry: NewManifest): Promise<ManifestPutResult> {
+    return this.db.transaction((): ManifestPutResult => {
       const { repository, manifest } = entry;
       const missing: MissingReferences = {
         blobs: unique(entry.blobReferences).filter((digest) => !this.statements.linkExists.get(repository, digest)),
         manifests: unique(entry.manifestReferences).filter((digest) => !this.statements.manifestExists.get(repository, digest)),
       };
-      if (missing.blobs.length > 0 || missing.manifests.length > 0) return missing;
+      if (missing.blobs.length > 0 || missing.manifests.length > 0) return { missing };
+      if (entry.tag !== undefined && entry.keepExistingTag) {
+        const current = this.statements.taggedDigest.get(repository, entry.tag) as Digest | undefined;
+        if (current !== undefined && current !== manifest.digest) return { missing, tagConflict: current };
+      }
+      if (entry.quota && !this.statements.manifestExists.get(repository, manifest.digest)) {
+        const quotaExceeded = this.quotaExceeded(repository, manifest.digest, manifest.size, entry.quota);
+        if (quotaExceeded) return { missing, quotaExceeded };
+      }
 
       const now = Date.now();
       const repositoryId = this.ensureRepository(repository, now);
@@ -135,7 +158,7 @@ export class SqliteMetadataStore implements MetadataStore {
         for (const digest of unique(entry.manifestReferences)) this.statements.insertReference.run(repositoryId, manifest.digest, digest, 'manifest');
       }
       if (entry.tag !== undefined) this.statements.upsertTag.run(repositoryId, entry.tag, manifest.digest, now);
-      return missing;
+      return { missing };
     })();
   }
 
@@ -173,11 +196,62 @@ export class SqliteMetadataStore implements MetadataStore {
     this.statements.deleteUpload.run(id);
   }
 
-  async completeUpload(id: string, repository: RepositoryName, digest: Digest, size: number): Promise<void> {
-    const now = Date.now();
+  async completeUpload(id: string, repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit): Promise<QuotaExceeded | undefined> {
+    return this.db.transaction(() => {
+      const exceeded = this.linkBlobNow(repository, digest, size, Date.now(), quota);
+      if (!exceeded) this.statements.deleteUpload.run(id);
+      return exceeded;
+    })();
+  }
+
+  async usage(repository: RepositoryName, quota: QuotaLimit): Promise<number> {
+    const key = quota.pattern ?? repository;
+    return (quota.pattern === undefined ? this.statements.usageOfRepository : this.statements.usageOfPattern).total.get(key, key) as number;
+  }
+
+  async listUsage(): Promise<RepositoryUsage[]> {
+    return (this.statements.listUsage.all() as { name: string; bytes: number; blobs: number; manifests: number; tags: number }[]).map((row) => ({
+      repository: row.name as RepositoryName,
+      bytes: row.bytes,
+      blobs: row.blobs,
+      manifests: row.manifests,
+      tags: row.tags,
+    }));
+  }
+
+  async listTaggedRepositories(): Promise<RepositoryName[]> {
+    return this.statements.taggedRepositories.all() as RepositoryName[];
+  }
+
+  async listTagDetails(repository: RepositoryName): Promise<TagDetail[]> {
+    return (this.statements.tagDetails.all(repository) as { name: string; manifest_digest: string; updated_at: number; last_pulled_at: number | null }[]).map((row) => ({
+      tag: row.name as Tag,
+      digest: row.manifest_digest as Digest,
+      updatedAt: row.updated_at,
+      ...(row.last_pulled_at !== null ? { lastPulledAt: row.last_pulled_at } : {}),
+    }));
+  }
+
+  async removeTags(repository: RepositoryName, tags: Tag[]): Promise<Digest[]> {
+    return this.db.transaction(() => {
+      const affected = new Set<string>();
+      for (const tag of tags) {
+        const digest = this.statements.taggedDigest.get(repository, tag) as string | undefined;
+        if (digest === undefined) continue;
+        this.statements.deleteTag.run(repository, tag);
+        affected.add(digest);
+      }
+      const removed: Digest[] = [];
+      for (const digest of affected) {
+        if (this.statements.removeIfOrphanedManifest.run(repository, digest).changes > 0) removed.push(digest as Digest);
+      }
+      return removed;
+    })();
+  }
+
+  async recordPulls(pulls: { repository: RepositoryName; digest: Digest; at: number }[]): Promise<void> {
     this.db.transaction(() => {
-      this.statements.deleteUpload.run(id);
-      this.linkBlobTransaction(repository, digest, size, now);
+      for (const pull of pulls) this.statements.recordPull.run(pull.at, pull.at, pull.repository, pull.digest);
     })();
   }
 
@@ -382,6 +456,44 @@ function prepare(db: Database.Database) {
     ),
     removeInstance: db.prepare('DELETE FROM instances WHERE id = ?'),
     liveInstances: db.prepare('SELECT id FROM instances WHERE heartbeat_at > ?').pluck(),
+    taggedDigest: db.prepare(`SELECT manifest_digest FROM tags WHERE repository_id = ${repo} AND name = ?`).pluck(),
+    usageOfRepository: usageStatements(db, 'r.name = ?'),
+    usageOfPattern: usageStatements(db, 'r.name GLOB ?'),
+    listUsage: db.prepare(
+      `SELECT r.name,
+              (SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN
+                 (SELECT digest FROM repository_blobs WHERE repository_id = r.id UNION SELECT digest FROM manifests WHERE repository_id = r.id)) AS bytes,
+              (SELECT COUNT(*) FROM repository_blobs WHERE repository_id = r.id) AS blobs,
+              (SELECT COUNT(*) FROM manifests WHERE repository_id = r.id) AS manifests,
+              (SELECT COUNT(*) FROM tags WHERE repository_id = r.id) AS tags
+       FROM repositories r ORDER BY r.name`,
+    ),
+    taggedRepositories: db.prepare('SELECT r.name FROM repositories r WHERE EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = r.id) ORDER BY r.name').pluck(),
+    tagDetails: db.prepare(
+      `SELECT t.name, t.manifest_digest, t.updated_at, m.last_pulled_at FROM tags t
+       JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
+       WHERE t.repository_id = ${repo} ORDER BY t.updated_at DESC, t.name`,
+    ),
+    removeIfOrphanedManifest: db.prepare(
+      `DELETE FROM manifests WHERE repository_id = ${repo} AND digest = ?
+         AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = manifests.repository_id AND t.manifest_digest = manifests.digest)
+         AND NOT EXISTS (SELECT 1 FROM manifest_references mr
+                         WHERE mr.repository_id = manifests.repository_id AND mr.child_digest = manifests.digest AND mr.child_kind = 'manifest')`,
+    ),
+    recordPull: db.prepare(
+      `UPDATE manifests SET last_pulled_at = ? WHERE (last_pulled_at IS NULL OR last_pulled_at < ?)
+         AND repository_id = ${repo} AND digest = ?`,
+    ),
+  };
+}
+
+/** Usage of a scope (one repository by name, or every repository matching a GLOB), each blob once. */
+function usageStatements(db: Database.Database, match: string) {
+  const scope = `SELECT l.digest FROM repository_blobs l JOIN repositories r ON r.id = l.repository_id WHERE ${match}
+                 UNION SELECT m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE ${match}`;
+  return {
+    total: db.prepare(`SELECT COALESCE(SUM(size), 0) FROM blobs WHERE digest IN (${scope})`).pluck(),
+    contains: db.prepare(`SELECT 1 FROM (${scope}) WHERE digest = ?`).pluck(),
   };
 }
 
