@@ -6,6 +6,7 @@ command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v umoci >/dev/null 2>&1 || need+=(umoci)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need[*]}"
   sudo_cmd=""

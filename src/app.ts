@@ -5,8 +5,14 @@ import type { Config } from './config/config.js';
 import { GarbageCollector } from './core/garbage-collector.js';
 import { HealthMonitor } from './core/health.js';
 import { startMaintenance } from './core/maintenance.js';
+import { PolicyBook } from './core/repository-policies.js';
 import { Registry } from './core/registry.js';
+import { createAccessControl, type AccessControl } from './app-auth.js';
+import { RoleAuthorizer } from './auth/authorizer.js';
+import type { Endpoint } from './http/access.js';
+import { adminApi } from './http/admin-api.js';
 import { createRequestHandler } from './http/handler.js';
+import { tokenEndpoint } from './http/token-endpoint.js';
 import { createServer, listen } from './http/server.js';
 import type { MetadataStore } from './metadata/store.js';
 import { SqliteMetadataStore } from './metadata/sqlite/sqlite-store.js';
@@ -24,7 +30,8 @@ export interface App {
   readonly registry: Registry;
   readonly collector: GarbageCollector;
   readonly server: Server;
-  listen(): Promise<{ url: string; host: string; port: number }>;
+  /** `initialAdmin` is set once, on the first start with accounts: print it, never log it. */
+  listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { user: string; password: string; file: string } }>;
   close(): Promise<void>;
 }
 
@@ -32,7 +39,15 @@ export function createLogger(config: Config): Logger {
   return pino({
     level: config.log.level,
     base: { service: 'berth', ...config.log.fields },
-    redact: { paths: ['*.authorization', '*.password', '*.secret', '*.token', 'headers.authorization'], censor: '[redacted]' },
+    // Defence in depth: no code logs a secret, and these keys are censored if one ever does.
+    redact: {
+      paths: [
+        'authorization', 'password', 'secret', 'token', 'access_token', 'refresh_token',
+        '*.authorization', '*.password', '*.secret', '*.token', '*.access_token', '*.refresh_token',
+        'headers.authorization', '*.headers.authorization', 'headers.cookie', '*.headers.cookie',
+      ],
+      censor: '[redacted]',
+    },
   });
 }
 
@@ -49,10 +64,14 @@ export function createApp(config: Config, log: Logger = createLogger(config)): A
   const registry = new Registry(metadata, blobs, {
     deleteEnabled: config.storage.deleteEnabled,
     readOnly: config.storage.readOnly,
-  });
+  }, new PolicyBook(config.policies));
   const collector = new GarbageCollector(metadata, blobs, registry.locks, instanceId, log);
   const health = new HealthMonitor(driver, metadata, config.health.storageDriver);
-  const handler = createRequestHandler({ registry, health, log, headers: config.http.headers, accessLog: config.log.accessLog });
+  const access = config.auth ? createAccessControl(config.auth, config.database.path, log) : undefined;
+  const handler = createRequestHandler({
+    registry, health, log, headers: config.http.headers, accessLog: config.log.accessLog,
+    access: access?.gate, endpoints: access ? accessEndpoints(access) : [],
+  });
   const server = createServer(handler, config.http.tls);
   let stopMaintenance: (() => Promise<void>) | undefined;
 
@@ -63,12 +82,13 @@ export function createApp(config: Config, log: Logger = createLogger(config)): A
     collector,
     server,
     async listen() {
+      const initialAdmin = await access?.bootstrap();
       const address = await listen(server, config.http.host, config.http.port);
       health.start();
-      stopMaintenance = startMaintenance({ config: config.storage, metadata, uploads: registry.uploads, collector, instanceId, log });
+      stopMaintenance = startMaintenance({ config: config.storage, registry, collector, instanceId, log });
       const scheme = config.http.tls ? 'https' : 'http';
       const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-      return { ...address, url: `${scheme}://${host}:${address.port}` };
+      return { ...address, url: `${scheme}://${host}:${address.port}`, ...(initialAdmin ? { initialAdmin } : {}) };
     },
     async close() {
       health.stop();
@@ -78,7 +98,16 @@ export function createApp(config: Config, log: Logger = createLogger(config)): A
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), config.http.drainTimeoutMs).unref();
       });
+      await access?.close();
       await metadata.close();
     },
   };
+}
+
+/** The token service and admin API, when the access configuration has them. */
+function accessEndpoints(access: AccessControl): Endpoint[] {
+  const endpoints: Endpoint[] = [];
+  if (access.tokens) endpoints.push(tokenEndpoint(access.tokens.service, access.tokens.passwords, 'berth token service'));
+  if (access.accounts && access.authorizer instanceof RoleAuthorizer) endpoints.push(adminApi(access.gate, access.authorizer, access.accounts));
+  return endpoints;
 }

@@ -3,7 +3,7 @@
  * standing for any run of characters, `/` included (`team-a/*` covers `team-a/x/y`; `*`
  * covers everything).
  */
-const PATTERN = /^(?:\*|[a-z0-9*]+(?:[._/-]+[a-z0-9*]+)*(?:\/\*)?)$/;
+const PATTERN = /^(?:\*|[a-z0-9*]+(?:(?:[._/]|__|-+)[a-z0-9*]+)*)$/;
 
 export function isValidPattern(pattern: string): boolean {
   return pattern.length > 0 && pattern.length <= 255 && PATTERN.test(pattern) && !pattern.includes('**');

@@ -5,6 +5,8 @@ import type { Registry } from '../core/registry.js';
 import type { HealthMonitor } from '../core/health.js';
 import { RegistryError } from '../oci/errors.js';
 import { parseRoute, type Route } from '../oci/routes.js';
+import type { AccessGate } from '../auth/gate.js';
+import { catalogView, credentialsOf, originOf, type Endpoint } from './access.js';
 import { sendError, sendJson } from './respond.js';
 import { V2_HANDLERS } from './v2-handlers.js';
 
@@ -15,14 +17,19 @@ export interface HandlerOptions {
   /** Lower-cased name → values, from `http.headers`. */
   headers: Record<string, string[]>;
   accessLog: boolean;
+  /** Access control between route parse and handler; absent: an open registry. */
+  access?: AccessGate;
+  /** Endpoints outside `/v2` (token service, admin API), each with its own envelope. */
+  endpoints?: Endpoint[];
 }
 
 /**
- * The request pipeline: context (id, logger, timer) → standard headers → route parse →
- * health gate → handler → one error path → access log.
+ * The request pipeline: context (id, logger, timer) → standard headers → other endpoints
+ * (token, admin API) → route parse → access check (authenticate, required access, grant:
+ * 401 + challenge / 403 DENIED / 429) → health gate → handler → one error path → access log.
  */
 export function createRequestHandler(options: HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { registry, health, log, headers, accessLog } = options;
+  const { registry, health, log, headers, accessLog, access, endpoints = [] } = options;
   const staticHeaders = Object.entries({ 'Docker-Distribution-API-Version': ['registry/2.0'], ...headers });
 
   return (req, res) => {
@@ -45,10 +52,10 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
       }
     });
 
-    handle(req, res, abort.signal).catch((error: unknown) => sendError(req, res, error, logger()));
+    handle(req, res, abort.signal, logger).catch((error: unknown) => sendError(req, res, error, logger()));
   };
 
-  async function handle(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, signal: AbortSignal, logger: () => Logger): Promise<void> {
     const url = req.url ?? '/';
     const queryStart = url.indexOf('?');
     const path = queryStart < 0 ? url : url.slice(0, queryStart);
@@ -59,15 +66,25 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
       const status = health.status();
       return sendJson(req, res, status.healthy ? 200 : 503, status);
     }
+    for (const endpoint of endpoints) if (endpoint.matches(path)) return endpoint.handle(req, res, path, query, logger());
     const route = parseRoute(path);
     if (!route) throw new RegistryError('NOT_FOUND', 'no such endpoint: the registry API is under /v2/');
+    let view = registry;
+    if (access) {
+      const decision = await access.check(credentialsOf(req), method, route, query, originOf(req));
+      if (decision.dropMount) {
+        query.delete('mount');
+        query.delete('from');
+      }
+      if (route.kind === 'catalog') view = catalogView(registry, (names) => access.pullable(decision.principal, names));
+    }
     if (!health.status().healthy) throw new RegistryError('UNAVAILABLE', 'the storage driver is failing its health checks');
     const handler = V2_HANDLERS[route.kind][method] as ((...args: unknown[]) => Promise<void>) | undefined;
     if (!handler) {
       res.setHeader('Allow', Object.keys(V2_HANDLERS[route.kind]).join(', '));
       throw new RegistryError('UNSUPPORTED', `${method} is not supported on ${describe(route)}`);
     }
-    await handler(registry, route, { req, res, query, signal });
+    await handler(view, route, { req, res, query, signal });
   }
 }
 
