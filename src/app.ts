@@ -7,10 +7,11 @@ import { HealthMonitor } from './core/health.js';
 import { startMaintenance } from './core/maintenance.js';
 import { PolicyBook } from './core/repository-policies.js';
 import { Registry } from './core/registry.js';
-import { createAccessControl, type AccessControl } from './app-auth.js';
+import { createAccessControl, requireAdministrator, type AccessControl } from './app-auth.js';
 import { RoleAuthorizer } from './auth/authorizer.js';
 import type { Endpoint } from './http/access.js';
 import { adminApi } from './http/admin-api.js';
+import { maintenanceApi } from './http/maintenance-api.js';
 import { createRequestHandler } from './http/handler.js';
 import { tokenEndpoint } from './http/token-endpoint.js';
 import { createServer, listen } from './http/server.js';
@@ -70,7 +71,11 @@ export function createApp(config: Config, log: Logger = createLogger(config)): A
   const access = config.auth ? createAccessControl(config.auth, config.database.path, log) : undefined;
   const handler = createRequestHandler({
     registry, health, log, headers: config.http.headers, accessLog: config.log.accessLog,
-    access: access?.gate, endpoints: access ? accessEndpoints(access) : [],
+    access: access?.gate,
+    endpoints: [
+      maintenanceApi(registry, collector, config.storage.gc.graceMs, access && ((req) => requireAdministrator(access, req))),
+      ...(access ? accessEndpoints(access) : []),
+    ],
   });
   const server = createServer(handler, config.http.tls);
   let stopMaintenance: (() => Promise<void>) | undefined;
