@@ -136,7 +136,13 @@ export class HostedRepository implements RepositoryHandle {
     const record = await this.statManifest(reference);
     let bytes = this.deps.manifests.get(record.digest);
     if (!bytes) {
-      bytes = await readAll(await this.deps.blobs.open(record.digest));
+      try {
+        bytes = await readAll(await this.deps.blobs.open(record.digest));
+      } catch (error) {
+        // Deleted and collected between the lookup and the read.
+        if (error instanceof ObjectNotFoundError) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${record.digest} is not known in repository ${this.name}`);
+        throw error;
+      }
       this.deps.manifests.set(record.digest, bytes);
     }
     this.deps.pulls.record(this.name, record.digest);
