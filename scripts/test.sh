@@ -12,5 +12,5 @@ bash scripts/install-test-deps.sh
 npm run build --silent
 npx tsc -p tsconfig.test.json
 
-files=(src/**/*.test.ts test/**/*.test.ts)
+files=(src/**/*.test.ts test/**/*.test.ts bench/*.test.ts)
 exec npx tsx --test --test-reporter=spec --test-concurrency=1 "${files[@]}"

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { test } from 'node:test';
+import type { MetricResult, RunResults } from './lib/results.js';
+
+const ROOT = resolve(import.meta.dirname, '..');
+/** Every metric the report must carry, with the one that may only say "not measured yet". */
+const METRICS = ['rss-idle', 'push-monolithic', 'push-chunked', 'pull', 'manifest-get', 'blob-head', 'parallel-pull', 'small-push', 'catalog-walk', 'tags-list', 'auth-pull', 'rss-peak-run', 'rss-push-2g', 'rss-idle-after'];
+const REFERENCES: Record<string, string[]> = {
+  'push-monolithic': ['Node upload', 'Node upload + fsync', 'nginx PUT (dav, no fsync)'],
+  pull: ['nginx sendfile on', 'nginx sendfile off'],
+};
+
+test('when the benchmark runs in quick mode, then the report has a positive number for both servers in every metric', { timeout: 240_000 }, async () => {
+  const work = await mkdtemp(join(tmpdir(), 'berth-bench-test-'));
+  try {
+    const markdown = join(work, 'benchmarks.md');
+    const json = join(work, 'benchmarks.json');
+    const { code, output } = await new Promise<{ code: number | null; output: string }>((done) => {
+      const child = spawn('bash', [join(ROOT, 'bench/run.sh'), '--quick', '--out', markdown, '--json', json], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      child.once('exit', (exitCode) => done({ code: exitCode, output: text }));
+    });
+    assert.equal(code, 0, `bench/run.sh --quick failed:\n${output}`);
+
+    const results = JSON.parse(await readFile(json, 'utf8')) as RunResults;
+    const byId = new Map<string, MetricResult>(results.metrics.map((metric) => [metric.id, metric]));
+    assert.deepEqual([...byId.keys()].sort(), [...METRICS].sort());
+    for (const id of METRICS) {
+      const metric = byId.get(id)!;
+      assert.equal(metric.error, undefined, `${id}: ${metric.error}`);
+      if (id === 'auth-pull') {
+        assert.ok(metric.notMeasured, 'authenticated pulls are a marked placeholder');
+        continue;
+      }
+      for (const subject of ['Berth', 'Distribution', ...(REFERENCES[id] ?? [])]) {
+        const samples = metric.samples[subject] ?? [];
+        assert.ok(samples.length > 0, `${id}: no samples for ${subject}`);
+        for (const sample of samples) assert.ok(sample.value > 0 && Number.isFinite(sample.value), `${id} ${subject}: ${sample.value}`);
+      }
+    }
+    for (const reference of results.references) assert.ok(Object.values(reference.samples).flat().every((sample) => sample.value > 0), reference.title);
+
+    // The Markdown carries the same: one row per metric with a number in both columns.
+    const report = await readFile(markdown, 'utf8');
+    const rows = report.split('\n').filter((line) => /^\| \d+ \|/.test(line));
+    assert.equal(rows.length, METRICS.length);
+    for (const row of rows) {
+      const cells = row.split('|').map((cell) => cell.trim());
+      if (row.includes('not measured yet')) {
+        assert.match(row, /htpasswd/);
+        continue;
+      }
+      for (const cell of [cells[4]!, cells[5]!]) {
+        const value = Number(cell.split(' ')[0]!.replace(/,/g, ''));
+        assert.ok(value > 0, `row without a positive number: ${row}`);
+      }
+    }
+    assert.match(report, /## Targets/);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,593 @@
+/**
+ * Berth vs CNCF Distribution, on this machine, as ratios — plus the physical references
+ * (page cache, sha256, nginx, a minimal Node upload handler) so the ratios to the limit can be
+ * quoted. Run through `npm run bench` (bench/run.sh installs what it needs and builds first).
+ *
+ *   npx tsx bench/bench.ts [--quick] [--reps N] [--out docs/benchmarks.md] [--json file]
+ *
+ * Every server is started on 127.0.0.1 by this process and stopped by its PID in `finally`;
+ * every file lives in one temporary directory that is removed at the end.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, openSync, readFileSync, readSync, statfsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { RandomFile, smallBlob, digestOf, type SyntheticBlob } from './lib/blob.js';
+import { call, keepAlive, nextLink, RegistryClient } from './lib/http.js';
+import { headLoad, wrk } from './lib/load.js';
+import { cpuSecondsOf, machineBusySeconds, memoryOf, resetPeak, runningChildren, sampleRss, selfCpuSeconds, sleep, stopAll, treeCpuSecondsOf } from './lib/proc.js';
+import { evaluateTargets, renderMarkdown } from './lib/report.js';
+import { BERTH, DISTRIBUTION, type Machine, type MetricResult, type RunResults, type Sample, type Settings } from './lib/results.js';
+import { BERTH_ROOT, REPO_ROOT, startBerth, startDistribution, startNginx, startUploadReference, type Server } from './lib/servers.js';
+import { median } from './lib/stats.js';
+
+const MiB = 1024 * 1024;
+
+const { values: options } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: process.env.BENCH_QUICK === '1' },
+    reps: { type: 'string' },
+    out: { type: 'string' },
+    json: { type: 'string' },
+    only: { type: 'string' },
+  },
+});
+
+/** `--only a,b`: run just those metric ids (for profiling); the report then goes to a temp file unless --out says otherwise. */
+const only = options.only?.split(',').map((id) => id.trim()).filter(Boolean);
+const enabled = (id: string) => !only || only.includes(id);
+
+const quick = options.quick ?? false;
+/** Sizes and counts: the issue's numbers for a full run, tiny ones for CI. */
+const settings = {
+  mode: quick ? 'quick' : 'full',
+  repetitions: Number(options.reps ?? process.env.BENCH_REPS ?? (quick ? 1 : 5)),
+  bigBlobMiB: quick ? 4 : 512,
+  chunkMiB: quick ? 1 : 16,
+  parallelPulls: 32,
+  parallelBlobMiB: quick ? 0.25 : 32,
+  connections: 64,
+  wrkThreads: 1,
+  wrkSeconds: quick ? 1 : 5,
+  warmSeconds: 1,
+  smallBlobs: quick ? 64 : 2000,
+  smallBlobKiB: 4,
+  smallConcurrency: 16,
+  catalogRepos: quick ? 30 : 1000,
+  catalogPage: quick ? 10 : 100,
+  tagRequests: quick ? 20 : 200,
+  memoryBlobMiB: quick ? 16 : 2048,
+  memoryRepetitions: quick ? 1 : 2,
+  idleSettleMs: quick ? 500 : 2000,
+} satisfies Settings;
+
+const MANIFEST_ACCEPT = [
+  'application/vnd.oci.image.manifest.v1+json',
+  'application/vnd.docker.distribution.manifest.v2+json',
+  'application/vnd.oci.image.index.v1+json',
+  'application/vnd.docker.distribution.manifest.list.v2+json',
+].join(', ');
+
+function log(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+function mibPerSecond(bytes: number, seconds: number): number {
+  return bytes / MiB / seconds;
+}
+
+async function timed(action: () => Promise<unknown>): Promise<number> {
+  const started = process.hrtime.bigint();
+  await action();
+  return Number(process.hrtime.bigint() - started) / 1e9;
+}
+
+/** Flushes dirty pages left by earlier writes, outside any timed section. */
+function syncDisks(): void {
+  execFileSync('sync');
+}
+
+function versionOf(command: string, args: string[]): string {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  const text = `${result.stdout ?? ''}\n${result.stderr ?? ''}`.trim();
+  return text.split('\n')[0]?.trim() || 'unknown';
+}
+
+function machineInfo(work: string): Machine {
+  const pkg = JSON.parse(readFileSync(join(BERTH_ROOT, 'package.json'), 'utf8')) as { version: string };
+  let revision = process.env.BENCH_BERTH_REVISION ?? '';
+  if (!revision) {
+    try {
+      revision = execFileSync('git', ['-C', BERTH_ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      const dirty = execFileSync('git', ['-C', BERTH_ROOT, 'status', '--porcelain', '--', 'src'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+      if (dirty) revision += ' + uncommitted src changes';
+    } catch {
+      revision = 'revision unknown';
+    }
+  }
+  const fsTypes: Record<number, string> = { 0xef53: 'ext4', 0x01021994: 'tmpfs', 0x58465342: 'xfs', 0x9123683e: 'btrfs', 0x794c7630: 'overlayfs' };
+  const fsType = statfsSync(work).type;
+  return {
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+    cores: cpus().length,
+    cpuModel: cpus()[0]?.model.trim() ?? 'unknown',
+    memoryGiB: totalmem() / 1024 ** 3,
+    kernel: release(),
+    filesystem: `${fsTypes[fsType] ?? `fs 0x${fsType.toString(16)}`} (${tmpdir()})`,
+    node: process.version,
+    berth: `${pkg.version} (${revision})`,
+    distribution: versionOf('/usr/bin/docker-registry', ['--version']).replace(/^\S*docker-registry\s+/, ''),
+    nginx: versionOf('nginx', ['-v']).replace(/^nginx version:\s*/, ''),
+    wrk: versionOf('wrk', ['-v']).replace(/\s+Copyright.*$/, ''),
+  };
+}
+
+interface Subject {
+  name: string;
+  server: Server;
+  /** Server CPU is attributed only for the registries (nginx works in a child process). */
+  countCpu: boolean;
+}
+
+/**
+ * The machine is shared: a build or test run elsewhere on it would skew a sample. Each sample
+ * measures the CPU used by processes outside the benchmark (machine busy time minus this
+ * process, its reaped children and every server it started, with their descendants) as a share
+ * of the machine's capacity over the sample's wall time; above FOREIGN_LIMIT the sample is
+ * retaken after a pause, at most MAX_RETAKES times, and the share is kept in the raw data.
+ */
+const FOREIGN_LIMIT = 0.2;
+const MAX_RETAKES = 3;
+
+function ourCpu(): number {
+  return selfCpuSeconds() + runningChildren().reduce((sum, child) => sum + treeCpuSecondsOf(child.pid), 0);
+}
+
+class Bench {
+  readonly metrics: MetricResult[] = [];
+  readonly references: MetricResult[] = [];
+  failures = 0;
+  retakes = 0;
+
+  metric(id: string, title: string, unit: string, better: 'higher' | 'lower', note?: string): MetricResult {
+    const metric: MetricResult = { id, title, unit, better, samples: {}, ...(note ? { note } : {}) };
+    this.metrics.push(metric);
+    return metric;
+  }
+
+  record(metric: MetricResult, subject: string, sample: Sample): void {
+    (metric.samples[subject] ??= []).push(sample);
+    const details = [
+      ...(sample.cpuSeconds === undefined ? [] : [`server CPU ${sample.cpuSeconds.toFixed(2)} s`]),
+      ...(sample.foreignCpuShare === undefined ? [] : [`busy elsewhere ${(sample.foreignCpuShare * 100).toFixed(0)}%`]),
+    ];
+    log(`${metric.id} ${subject}: ${sample.value.toFixed(2)} ${metric.unit}${details.length ? ` (${details.join(', ')})` : ''}`);
+  }
+
+  /**
+   * Runs `once` for every subject in order, `repetitions` times (A/B/A/B…), after an optional
+   * unmeasured warm-up per subject. A failure marks the metric and the run fails at the end.
+   */
+  async measure(
+    metric: MetricResult,
+    subjects: Subject[],
+    once: (subject: Subject, repetition: number) => Promise<number>,
+    options: { repetitions?: number; warm?: (subject: Subject) => Promise<unknown>; before?: () => void } = {},
+  ): Promise<void> {
+    if (!enabled(metric.id)) return;
+    try {
+      if (options.warm) for (const subject of subjects) await options.warm(subject);
+      const repetitions = options.repetitions ?? settings.repetitions;
+      for (let repetition = 0; repetition < repetitions; repetition++) {
+        for (const subject of subjects) {
+          for (let take = 0; ; take++) {
+            options.before?.();
+            const cpuBefore = subject.countCpu ? cpuSecondsOf(subject.server.pid) : 0;
+            const busyBefore = machineBusySeconds();
+            const oursBefore = ourCpu();
+            const started = process.hrtime.bigint();
+            const value = await once(subject, repetition);
+            const wall = Number(process.hrtime.bigint() - started) / 1e9;
+            const foreign = machineBusySeconds() - busyBefore - (ourCpu() - oursBefore);
+            const foreignShare = Math.max(0, foreign) / (wall * cpus().length);
+            if (!(value > 0) || !Number.isFinite(value)) throw new Error(`${subject.name} gave ${value}`);
+            // Shorter samples are below the 10 ms accounting tick: their share is noise.
+            if (wall >= 0.5 && foreignShare > FOREIGN_LIMIT && take < MAX_RETAKES) {
+              log(`${metric.id} ${subject.name}: ${(foreignShare * 100).toFixed(0)}% of the machine was busy elsewhere (${value.toFixed(2)} ${metric.unit} discarded); retaking`);
+              this.retakes++;
+              await sleep(3_000);
+              continue;
+            }
+            const sample: Sample = { value, foreignCpuShare: Number(foreignShare.toFixed(3)) };
+            if (subject.countCpu) sample.cpuSeconds = cpuSecondsOf(subject.server.pid) - cpuBefore;
+            this.record(metric, subject.name, sample);
+            break;
+          }
+        }
+      }
+    } catch (error) {
+      this.failures++;
+      metric.error = error instanceof Error ? error.message : String(error);
+      log(`${metric.id} FAILED: ${metric.error}`);
+    }
+  }
+}
+
+/** Page-cache read and sha256 rates: the floor under every push and pull. */
+function measureReferences(bench: Bench, file: RandomFile): void {
+  const read: MetricResult = { id: 'ref-page-cache', title: 'Page-cache read (readSync, 4 MiB)', unit: 'MiB/s', better: 'higher', samples: {} };
+  const hash: MetricResult = { id: 'ref-sha256', title: 'sha256 in Node (createHash, 4 MiB updates)', unit: 'MiB/s', better: 'higher', samples: {} };
+  bench.references.push(read, hash);
+  const buffer = Buffer.allocUnsafe(4 * MiB);
+  const readAll = () => {
+    const fd = openSync(file.path, 'r');
+    try {
+      let total = 0;
+      for (let n; (n = readSync(fd, buffer, 0, buffer.length, total)) > 0; ) total += n;
+      return total;
+    } finally {
+      closeSync(fd);
+    }
+  };
+  readAll(); // into the cache
+  for (let repetition = 0; repetition < settings.repetitions; repetition++) {
+    let started = process.hrtime.bigint();
+    const bytes = readAll();
+    bench.record(read, read.title, { value: mibPerSecond(bytes, Number(process.hrtime.bigint() - started) / 1e9) });
+    const digester = createHash('sha256');
+    started = process.hrtime.bigint();
+    const rounds = Math.max(1, Math.round(file.size / buffer.length));
+    for (let i = 0; i < rounds; i++) digester.update(buffer);
+    digester.digest();
+    bench.record(hash, hash.title, { value: mibPerSecond(rounds * buffer.length, Number(process.hrtime.bigint() - started) / 1e9) });
+  }
+}
+
+function ociManifest(config: { digest: string; size: number }, layer: { digest: string; size: number }): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
+    }),
+  );
+}
+
+/** Runs `task(i)` for i in [0, count) with `concurrency` workers. */
+async function pool(count: number, concurrency: number, task: (index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, count) }, async () => {
+      while (next < count) await task(next++);
+    }),
+  );
+}
+
+async function run(work: string, bench: Bench): Promise<void> {
+  const files = join(work, 'files');
+  await mkdir(files, { recursive: true });
+  log(`writing a ${settings.bigBlobMiB} MiB random file`);
+  const source = RandomFile.create(join(files, 'blob.bin'), settings.bigBlobMiB * MiB);
+  const bigSize = source.size;
+  const blob = (size: number): SyntheticBlob => source.blob(size);
+
+  measureReferences(bench, source);
+
+  log('starting Berth and Distribution');
+  const berthServer = await startBerth(join(work, 'berth'));
+  const distributionServer = await startDistribution(join(work, 'distribution'));
+  const registries: Subject[] = [
+    { name: BERTH, server: berthServer, countCpu: true },
+    { name: DISTRIBUTION, server: distributionServer, countCpu: true },
+  ];
+  const clients = new Map(registries.map((subject) => [subject.name, new RegistryClient(subject.server.url, keepAlive(64))]));
+  const client = (subject: Subject) => clients.get(subject.name)!;
+
+  await sleep(settings.idleSettleMs);
+  const idle = bench.metric('rss-idle', 'Resident memory, idle after start', 'MiB', 'lower');
+  for (const subject of registries) bench.record(idle, subject.name, { value: memoryOf(subject.server.pid).rssMiB });
+
+  log('starting nginx and the minimal Node upload handler');
+  const nginx = await startNginx(join(work, 'nginx'), files);
+  const uploadDirectory = join(work, 'node-upload');
+  const uploader = await startUploadReference(uploadDirectory);
+  const referenceAgent = keepAlive(4);
+  const clearReferenceUploads = async () => {
+    for (const directory of [uploadDirectory, join(work, 'nginx', 'put')]) {
+      for (const name of await readdir(directory)) await rm(join(directory, name), { force: true, recursive: true });
+    }
+  };
+  /** A reference "server" that takes PUT <url> with the blob as body. */
+  const putReference = (name: string, url: (n: number) => string): Subject & { put(blob: SyntheticBlob): Promise<void> } => {
+    let n = 0;
+    return {
+      name,
+      server: name.startsWith('nginx') ? nginx : uploader,
+      countCpu: !name.startsWith('nginx'), // nginx works in a child of the PID we hold
+      async put(body: SyntheticBlob) {
+        const reply = await call({ method: 'PUT', url: url(n++), agent: referenceAgent, body: body.stream(), bodyLength: body.size, headers: { 'Content-Type': 'application/octet-stream' } });
+        if (reply.status !== 201 && reply.status !== 204) throw new Error(`${name}: HTTP ${reply.status}`);
+      },
+    };
+  };
+  const uploadReferences = [
+    putReference('Node upload + fsync', (n) => `${uploader.url}/blob-${n}?fsync=1`),
+    putReference('Node upload', (n) => `${uploader.url}/blob-${n}`),
+    putReference('nginx PUT (dav, no fsync)', (n) => `${nginx.url}/put/blob-${n}`),
+  ];
+
+  // Content every metric after this needs: a blob to pull, a blob for the parallel pulls, and
+  // an image (config + layer + tagged manifest) for manifest GET, blob HEAD and the catalog.
+  const pullBlob = blob(bigSize);
+  const parallelBlob = blob(Math.round(settings.parallelBlobMiB * MiB));
+  const config = smallBlob(512);
+  const layer = smallBlob(1024);
+  const manifest = ociManifest({ digest: config.digest, size: config.bytes.length }, { digest: layer.digest, size: layer.bytes.length });
+  const manifestDigest = digestOf(manifest);
+  for (const subject of registries) {
+    const c = client(subject);
+    await c.pushMonolithic('bench/pull', pullBlob);
+    await c.pushMonolithic('bench/pull', parallelBlob);
+    await c.pushSmall('bench/image', config.bytes, config.digest);
+    await c.pushSmall('bench/image', layer.bytes, layer.digest);
+    await c.putManifest('bench/image', 'latest', manifest, 'application/vnd.oci.image.manifest.v1+json');
+    const reply = await c.get('/v2/bench/image/manifests/latest', { Accept: MANIFEST_ACCEPT });
+    if (reply.headers['docker-content-digest'] !== manifestDigest || !reply.body.equals(manifest)) {
+      throw new Error(`${subject.name} returned a different manifest for bench/image:latest`);
+    }
+  }
+
+  // 1. Monolithic push.
+  const mono = bench.metric('push-monolithic', `Monolithic blob push, ${settings.bigBlobMiB} MiB`, 'MiB/s', 'higher');
+  await bench.measure(
+    mono,
+    [...registries, ...uploadReferences],
+    async (subject) => {
+      const body = blob(bigSize);
+      const reference = uploadReferences.find((candidate) => candidate.name === subject.name);
+      const seconds = await timed(() => (reference ? reference.put(body) : client(subject).pushMonolithic('bench/push', body)));
+      if (reference) await clearReferenceUploads();
+      return mibPerSecond(body.size, seconds);
+    },
+    {
+      before: syncDisks,
+      warm: async (subject) => {
+        const reference = uploadReferences.find((candidate) => candidate.name === subject.name);
+        const body = blob(Math.min(bigSize, 64 * MiB));
+        await (reference ? reference.put(body) : client(subject).pushMonolithic('bench/push', body));
+        await clearReferenceUploads();
+      },
+    },
+  );
+
+  // 2. Chunked push.
+  const chunked = bench.metric('push-chunked', `Chunked blob push, ${settings.bigBlobMiB} MiB in ${settings.chunkMiB} MiB PATCHes`, 'MiB/s', 'higher');
+  await bench.measure(
+    chunked,
+    registries,
+    async (subject) => {
+      const body = blob(bigSize);
+      return mibPerSecond(body.size, await timed(() => client(subject).pushChunked('bench/push', body, settings.chunkMiB * MiB)));
+    },
+    { before: syncDisks, warm: (subject) => client(subject).pushChunked('bench/push', blob(Math.min(bigSize, 64 * MiB)), settings.chunkMiB * MiB) },
+  );
+  // Chunked pushes are compared with the same single-request upload references.
+  for (const reference of uploadReferences) if (mono.samples[reference.name]) chunked.samples[reference.name] = mono.samples[reference.name]!;
+  chunked.note = 'the upload references are the monolithic PUT samples (a single request), shown again for comparison';
+
+  // 3. Blob pull.
+  const pullAgent = keepAlive(1);
+  const nginxReferences: Subject[] = [
+    { name: 'nginx sendfile on', server: nginx, countCpu: false },
+    { name: 'nginx sendfile off', server: nginx, countCpu: false },
+  ];
+  const pullOnce = async (subject: Subject): Promise<number> => {
+    let bytes = 0;
+    const seconds = await timed(async () => {
+      if (subject.name === 'nginx sendfile on' || subject.name === 'nginx sendfile off') {
+        const path = subject.name === 'nginx sendfile on' ? 'sendfile' : 'copy';
+        const reply = await call({ method: 'GET', url: `${nginx.url}/${path}/blob.bin`, agent: pullAgent, keepBody: false });
+        if (reply.status !== 200) throw new Error(`nginx GET: HTTP ${reply.status}`);
+        bytes = reply.bytes;
+      } else {
+        bytes = await client(subject).pullBlob('bench/pull', pullBlob.digest, pullAgent);
+      }
+    });
+    if (bytes !== bigSize) throw new Error(`${subject.name} sent ${bytes} bytes, expected ${bigSize}`);
+    return mibPerSecond(bytes, seconds);
+  };
+  const pull = bench.metric('pull', `Blob pull, ${settings.bigBlobMiB} MiB`, 'MiB/s', 'higher');
+  await bench.measure(pull, [...registries, ...nginxReferences], pullOnce, { warm: pullOnce });
+
+  // 4. Manifest GET by tag and blob HEAD.
+  const manifestUrl = (subject: Subject) => `${subject.server.url}/v2/bench/image/manifests/latest`;
+  const manifestGet = bench.metric('manifest-get', `Manifest GET by tag (wrk, ${settings.connections} connections)`, 'req/s', 'higher');
+  const wrkOptions = { connections: settings.connections, threads: settings.wrkThreads, headers: { Accept: MANIFEST_ACCEPT } };
+  await bench.measure(manifestGet, registries, async (subject) => (await wrk(manifestUrl(subject), { ...wrkOptions, seconds: settings.wrkSeconds })).requestsPerSecond, {
+    warm: (subject) => wrk(manifestUrl(subject), { ...wrkOptions, seconds: settings.warmSeconds }),
+  });
+  const headUrl = (subject: Subject) => `${subject.server.url}/v2/bench/image/blobs/${layer.digest}`;
+  const blobHead = bench.metric('blob-head', `Blob HEAD (${settings.connections} connections)`, 'req/s', 'higher');
+  await bench.measure(blobHead, registries, async (subject) => (await headLoad(headUrl(subject), { connections: settings.connections, seconds: settings.wrkSeconds })).requestsPerSecond, {
+    warm: (subject) => headLoad(headUrl(subject), { connections: settings.connections, seconds: settings.warmSeconds }),
+  });
+
+  // 5. Parallel pulls.
+  const parallelAgents = new Map(registries.map((subject) => [subject.name, keepAlive(settings.parallelPulls)]));
+  const parallelOnce = async (subject: Subject): Promise<number> => {
+    const agent = parallelAgents.get(subject.name)!;
+    let total = 0;
+    const seconds = await timed(() =>
+      Promise.all(
+        Array.from({ length: settings.parallelPulls }, async () => {
+          const bytes = await client(subject).pullBlob('bench/pull', parallelBlob.digest, agent);
+          if (bytes !== parallelBlob.size) throw new Error(`${subject.name} sent ${bytes} bytes, expected ${parallelBlob.size}`);
+          total += bytes;
+        }),
+      ),
+    );
+    return mibPerSecond(total, seconds);
+  };
+  const parallel = bench.metric('parallel-pull', `${settings.parallelPulls} parallel pulls of a ${settings.parallelBlobMiB} MiB blob (aggregate)`, 'MiB/s', 'higher');
+  await bench.measure(parallel, registries, parallelOnce, { warm: parallelOnce });
+
+  // 6. Small-blob pushes.
+  const smallAgents = new Map(registries.map((subject) => [subject.name, new RegistryClient(subject.server.url, keepAlive(settings.smallConcurrency))]));
+  const smallOnce = async (subject: Subject, count = settings.smallBlobs): Promise<number> => {
+    const blobs = Array.from({ length: count }, () => smallBlob(settings.smallBlobKiB * 1024));
+    const c = smallAgents.get(subject.name)!;
+    const seconds = await timed(() => pool(count, settings.smallConcurrency, (i) => c.pushSmall('bench/small', blobs[i]!.bytes, blobs[i]!.digest)));
+    return count / seconds;
+  };
+  const small = bench.metric('small-push', `${settings.smallBlobs} pushes of ${settings.smallBlobKiB} KiB blobs, concurrency ${settings.smallConcurrency}`, 'pushes/s', 'higher');
+  await bench.measure(small, registries, (subject) => smallOnce(subject), { before: syncDisks, warm: (subject) => smallOnce(subject, Math.min(200, settings.smallBlobs)) });
+
+  // 7. Catalog walk and tags/list after creating many repositories.
+  const repoName = (i: number) => `bench/catalog/r${String(i).padStart(4, '0')}`;
+  for (const subject of enabled('catalog-walk') || enabled('tags-list') ? registries : []) {
+    const c = smallAgents.get(subject.name)!;
+    const seconds = await timed(() =>
+      pool(settings.catalogRepos, settings.smallConcurrency, async (i) => {
+        await c.mount(repoName(i), 'bench/image', config.digest);
+        await c.mount(repoName(i), 'bench/image', layer.digest);
+        await c.putManifest(repoName(i), 'latest', manifest, 'application/vnd.oci.image.manifest.v1+json');
+      }),
+    );
+    log(`created ${settings.catalogRepos} repositories on ${subject.name} in ${seconds.toFixed(1)} s`);
+  }
+  const walkCounts: Record<string, number> = {};
+  const catalog = bench.metric('catalog-walk', `_catalog full walk, ${settings.catalogRepos}+ repositories, n=${settings.catalogPage}`, 'ms', 'lower');
+  const walkOnce = async (subject: Subject): Promise<number> => {
+    const c = client(subject);
+    let repositories = 0;
+    let pages = 0;
+    const seconds = await timed(async () => {
+      let path: string | undefined = `/v2/_catalog?n=${settings.catalogPage}`;
+      while (path) {
+        const reply = await c.get(path);
+        repositories += (JSON.parse(reply.body.toString()) as { repositories: string[] }).repositories.length;
+        pages++;
+        const link = nextLink(reply.headers.link);
+        path = link === undefined ? undefined : (() => {
+          const url = new URL(link, subject.server.url);
+          return `${url.pathname}${url.search}`;
+        })();
+        if (pages > 100_000) throw new Error('catalog pagination does not end');
+      }
+    });
+    if (repositories < settings.catalogRepos) throw new Error(`${subject.name} listed ${repositories} repositories, expected at least ${settings.catalogRepos}`);
+    walkCounts[subject.name] = repositories;
+    return seconds * 1000;
+  };
+  await bench.measure(catalog, registries, walkOnce, { warm: walkOnce });
+  catalog.note = `repositories listed per walk: ${Object.entries(walkCounts)
+    .map(([name, count]) => `${name} ${count}`)
+    .join(', ')} (Berth lists only repositories that hold a manifest; Distribution also those with only blobs)`;
+
+  const tags = bench.metric('tags-list', `tags/list latency (median of ${settings.tagRequests} sequential requests)`, 'ms', 'lower');
+  const tagsOnce = async (subject: Subject): Promise<number> => {
+    const c = client(subject);
+    const latencies: number[] = [];
+    for (let i = 0; i < settings.tagRequests; i++) {
+      const name = repoName(Math.floor(Math.random() * settings.catalogRepos));
+      const seconds = await timed(async () => {
+        const reply = await c.get(`/v2/${name}/tags/list`);
+        const body = JSON.parse(reply.body.toString()) as { tags: string[] };
+        if (body.tags.length !== 1 || body.tags[0] !== 'latest') throw new Error(`${subject.name} listed tags ${JSON.stringify(body.tags)} for ${name}`);
+      });
+      latencies.push(seconds * 1000);
+    }
+    return median(latencies);
+  };
+  await bench.measure(tags, registries, tagsOnce, { warm: tagsOnce });
+
+  // 8. Authenticated pulls: not yet.
+  bench.metrics.push({
+    id: 'auth-pull',
+    title: 'Authenticated blob pull (htpasswd)',
+    unit: 'MiB/s',
+    better: 'higher',
+    samples: {},
+    notMeasured: 'access control has not landed in Berth',
+  });
+
+  // 9. Memory: peak so far, then a 2 GiB push with the peak reset.
+  const peakRun = bench.metric('rss-peak-run', 'Resident memory, peak during the run (VmHWM before the 2 GiB push)', 'MiB', 'lower');
+  for (const subject of registries) bench.record(peakRun, subject.name, { value: memoryOf(subject.server.pid).hwmMiB });
+  const peakPush = bench.metric('rss-push-2g', `Resident memory, peak during a ${settings.memoryBlobMiB} MiB monolithic push`, 'MiB', 'lower');
+  const bigPushRate: Record<string, number[]> = {};
+  const baseline: Record<string, number[]> = {};
+  await bench.measure(
+    peakPush,
+    registries,
+    async (subject) => {
+      const body = blob(settings.memoryBlobMiB * MiB);
+      const pid = subject.server.pid;
+      (baseline[subject.name] ??= []).push(memoryOf(pid).rssMiB);
+      const reset = resetPeak(pid);
+      const sampler = sampleRss(pid);
+      const seconds = await timed(() => client(subject).pushMonolithic('bench/big', body));
+      const sampled = sampler.stop();
+      (bigPushRate[subject.name] ??= []).push(mibPerSecond(body.size, seconds));
+      return reset ? Math.max(memoryOf(pid).hwmMiB, sampled) : sampled;
+    },
+    { before: syncDisks, repetitions: settings.memoryRepetitions },
+  );
+  peakPush.note = [
+    `RSS just before each push: ${Object.entries(baseline).map(([name, values]) => `${name} ${values.map((value) => value.toFixed(0)).join(', ')} MiB`).join('; ')}`,
+    `push rate: ${Object.entries(bigPushRate).map(([name, rates]) => `${name} ${rates.map((rate) => rate.toFixed(0)).join(', ')} MiB/s`).join('; ')}`,
+  ].join('; ');
+
+  await sleep(settings.idleSettleMs);
+  const idleAfter = bench.metric('rss-idle-after', 'Resident memory, idle after the run (information)', 'MiB', 'lower');
+  for (const subject of registries) bench.record(idleAfter, subject.name, { value: memoryOf(subject.server.pid).rssMiB });
+
+  for (const agent of [pullAgent, referenceAgent, ...parallelAgents.values()]) agent.destroy();
+  for (const c of [...clients.values(), ...smallAgents.values()]) c.agent.destroy();
+}
+
+async function main(): Promise<number> {
+  const started = Date.now();
+  const work = await mkdtemp(join(tmpdir(), 'berth-bench-'));
+  const bench = new Bench();
+  let machine: Machine | undefined;
+  let aborted = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    aborted = true;
+    log(`${signal}: stopping servers`);
+    void stopAll()
+      .then(() => rm(work, { recursive: true, force: true }))
+      .finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    machine = machineInfo(work);
+    log(`${settings.mode} run, ${settings.repetitions} repetition(s), work directory ${work}`);
+    await run(work, bench);
+  } catch (error) {
+    bench.failures++;
+    log(`run failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  } finally {
+    await stopAll();
+    await rm(work, { recursive: true, force: true });
+  }
+  if (aborted) return 130;
+
+  const metrics = bench.metrics.filter((metric) => enabled(metric.id));
+  const results: RunResults = { machine: machine!, settings, metrics, references: bench.references, durationSeconds: (Date.now() - started) / 1000, retakes: bench.retakes };
+  const targets = evaluateTargets(results);
+  const out = resolve(options.out ?? (only ? join(tmpdir(), 'berth-bench-partial.md') : join(REPO_ROOT, 'docs/benchmarks.md')));
+  await mkdir(resolve(out, '..'), { recursive: true });
+  await writeFile(out, renderMarkdown(results, targets));
+  if (options.json) await writeFile(resolve(options.json), `${JSON.stringify({ ...results, targets }, null, 2)}\n`);
+  log(`report written to ${out}${bench.failures ? ` — ${bench.failures} failure(s)` : ''}`);
+  for (const target of targets) log(`${target.pass === undefined ? 'n/a ' : target.pass ? 'pass' : 'MISS'}  ${target.target}: ${target.measured}`);
+  return bench.failures > 0 ? 1 : 0;
+}
+
+process.exitCode = await main();

@@ -1,0 +1,108 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { stringify } from 'yaml';
+import { freePort, spawnChild, waitForHttp, type Child } from './proc.js';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../..');
+/** The Berth build under test: this checkout, or BENCH_BERTH_ROOT (e.g. a built snapshot of a commit). */
+export const BERTH_ROOT = resolve(process.env.BENCH_BERTH_ROOT ?? REPO_ROOT);
+export const BERTH_CLI = join(BERTH_ROOT, 'dist/cli/main.js');
+export const DISTRIBUTION_BIN = '/usr/bin/docker-registry';
+
+export interface Server {
+  name: string;
+  url: string;
+  pid: number;
+  child: Child;
+}
+
+/**
+ * The one config.yml both registries get, in registry:2's shape: filesystem storage in a
+ * temporary directory, delete enabled, no auth, access log off, level warn (Distribution
+ * would otherwise log a "response completed" line per request at info), and the in-memory
+ * blob-descriptor cache that registry:2's stock config.yml enables (Berth warns and ignores it).
+ */
+function registryConfig(port: number, root: string): string {
+  return stringify({
+    version: 0.1,
+    log: { level: 'warn', accesslog: { disabled: true } },
+    storage: {
+      filesystem: { rootdirectory: root },
+      delete: { enabled: true },
+      cache: { blobdescriptor: 'inmemory' },
+    },
+    http: { addr: `127.0.0.1:${port}` },
+  });
+}
+
+async function startRegistry(name: string, command: string, args: (config: string) => string[], directory: string): Promise<Server> {
+  await mkdir(join(directory, 'storage'), { recursive: true });
+  const port = await freePort();
+  const config = join(directory, 'config.yml');
+  await writeFile(config, registryConfig(port, join(directory, 'storage')));
+  const env: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('REGISTRY_') && value !== undefined) env[key] = value;
+  const child = spawnChild(name, command, args(config), { cwd: directory, env });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/v2/`, child);
+  return { name, url, pid: child.pid, child };
+}
+
+/** Berth's compiled CLI, exactly as `node dist/cli/main.js serve config.yml`; extra node flags (e.g. --cpu-prof) from BENCH_BERTH_NODE_ARGS. */
+export function startBerth(directory: string): Promise<Server> {
+  const nodeArgs = (process.env.BENCH_BERTH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return startRegistry('Berth', process.execPath, (config) => [...nodeArgs, BERTH_CLI, 'serve', config], directory);
+}
+
+export function startDistribution(directory: string): Promise<Server> {
+  return startRegistry('Distribution', DISTRIBUTION_BIN, (config) => ['serve', config], directory);
+}
+
+/**
+ * nginx as the static-file reference: one worker, access log off, the test file under
+ * /sendfile/ (sendfile on) and /copy/ (sendfile off, 1 MiB output buffers — the read size
+ * Berth uses), and /put/ accepting PUT through the dav module (body spooled to a temp file
+ * in the same filesystem, then renamed, no fsync).
+ */
+export async function startNginx(directory: string, filesDirectory: string): Promise<Server> {
+  const port = await freePort();
+  for (const sub of ['body', 'put', 'logs']) await mkdir(join(directory, sub), { recursive: true });
+  const conf = `
+user root;
+worker_processes 1;
+pid ${join(directory, 'nginx.pid')};
+error_log ${join(directory, 'logs', 'error.log')} warn;
+daemon off;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 100000;
+  client_body_temp_path ${join(directory, 'body')};
+  client_max_body_size 0;
+  default_type application/octet-stream;
+  server {
+    listen 127.0.0.1:${port};
+    location = /health { return 200; }
+    location /sendfile/ { alias ${filesDirectory}/; sendfile on; tcp_nopush on; }
+    location /copy/ { alias ${filesDirectory}/; sendfile off; output_buffers 2 1m; }
+    location /put/ { alias ${join(directory, 'put')}/; dav_methods PUT; create_full_put_path on; }
+  }
+}
+`;
+  const confPath = join(directory, 'nginx.conf');
+  await writeFile(confPath, conf);
+  const child = spawnChild('nginx', 'nginx', ['-p', directory, '-c', confPath, '-e', join(directory, 'logs', 'error.log')], { cwd: directory });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/health`, child);
+  return { name: 'nginx', url, pid: child.pid, child };
+}
+
+/** The minimal Node upload handler (bench/upload-server.ts). */
+export async function startUploadReference(directory: string): Promise<Server> {
+  await mkdir(directory, { recursive: true });
+  const port = await freePort();
+  const child = spawnChild('node-upload', process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'bench/upload-server.ts'), String(port), directory], { cwd: REPO_ROOT });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForHttp(`${url}/`, child);
+  return { name: 'node-upload', url, pid: child.pid, child };
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# npm run bench [-- --quick] [--reps N] [--out FILE] [--json FILE]
+# Installs what it needs, builds Berth, then runs bench/bench.ts. The TypeScript harness stops
+# its servers in `finally`; this trap is the backstop if it dies: it stops, by PID, whatever
+# the harness listed in BENCH_PIDFILE and is still running.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash bench/install-deps.sh
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+npm run build --silent
+
+BENCH_PIDFILE="$(mktemp "${TMPDIR:-/tmp}/berth-bench-pids.XXXXXX")"
+export BENCH_PIDFILE
+cleanup() {
+  local pid
+  if [ -s "$BENCH_PIDFILE" ]; then
+    while read -r pid; do
+      [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null || true
+    done <"$BENCH_PIDFILE"
+  fi
+  rm -f "$BENCH_PIDFILE"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+node_modules/.bin/tsx bench/bench.ts "$@"
