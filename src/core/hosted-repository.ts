@@ -63,7 +63,7 @@ export class HostedRepository implements RepositoryHandle {
     const { size } = await this.statBlob(digest);
     const range = rangeHeader === undefined ? undefined : parseRangeHeader(rangeHeader, size);
     try {
-      return { digest, size, range, stream: await this.deps.blobs.open(digest, range) };
+      return { digest, size, range, body: await this.deps.blobs.open(digest, range) };
     } catch (error) {
       if (error instanceof ObjectNotFoundError) throw blobUnknown(this.name, digest);
       throw error;
@@ -137,7 +137,7 @@ export class HostedRepository implements RepositoryHandle {
     let bytes = this.deps.manifests.get(record.digest);
     if (!bytes) {
       try {
-        bytes = await readAll(await this.deps.blobs.open(record.digest));
+        bytes = await readAll(await this.deps.blobs.read(record.digest));
       } catch (error) {
         // Deleted and collected between the lookup and the read.
         if (error instanceof ObjectNotFoundError) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${record.digest} is not known in repository ${this.name}`);

@@ -4,6 +4,7 @@ import type { RepositoryName, Tag } from '../oci/names.js';
 import type { ByteRange } from '../oci/ranges.js';
 import type { ManifestReference } from '../oci/routes.js';
 import type { ManifestRecord, Page } from '../metadata/store.js';
+import type { ObjectReader } from '../storage/driver.js';
 import type { CommittedBlob, UploadProgress, WriteOptions } from './uploads.js';
 
 /**
@@ -17,7 +18,7 @@ export interface BlobInfo {
 
 export interface BlobContent extends BlobInfo {
   range?: ByteRange;
-  stream: Readable;
+  body: ObjectReader;
 }
 
 export interface ManifestContent {

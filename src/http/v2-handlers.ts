@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import type { Registry } from '../core/registry.js';
 import type { BlobInfo } from '../core/repository.js';
 import type { UploadProgress, WriteOptions } from '../core/uploads.js';
@@ -79,7 +78,7 @@ export const V2_HANDLERS: MethodTable = {
         res.statusCode = 200;
         res.setHeader('Content-Length', blob.size);
       }
-      await pipeline(blob.stream, res, { signal });
+      await blob.body.pipeTo(res, signal);
     },
     DELETE: async (registry, route, { res }) => {
       await registry.repository(route.name).deleteBlob(route.digest);

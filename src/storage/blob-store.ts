@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/digest.js';
 import type { ByteRange } from '../oci/ranges.js';
-import type { StorageDriver, StoredObject } from './driver.js';
+import type { ObjectReader, StorageDriver, StoredObject } from './driver.js';
 import { layout } from './layout.js';
 
 /**
@@ -16,8 +16,14 @@ export class BlobStore {
     return this.driver.stat(layout.blob(digest));
   }
 
-  open(digest: Digest, range?: ByteRange): Promise<Readable> {
+  /** A stream, for reading content in-process (manifests). */
+  read(digest: Digest, range?: ByteRange): Promise<Readable> {
     return this.driver.read(layout.blob(digest), range);
+  }
+
+  /** For serving: the driver's cheapest copy into a response. */
+  open(digest: Digest, range?: ByteRange): Promise<ObjectReader> {
+    return this.driver.open(layout.blob(digest), range);
   }
 
   /** Stores small content (manifests) whose digest the caller has already verified. */

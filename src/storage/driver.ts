@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { ByteRange } from '../oci/ranges.js';
 
 /**
@@ -18,11 +18,23 @@ export interface AppendOptions {
   signal?: AbortSignal;
 }
 
+/** An opened object (so a missing one fails before a response starts), ready to be sent. */
+export interface ObjectReader {
+  /**
+   * Writes the bytes into `destination` and ends it; closes the object either way. Drivers may
+   * reuse their buffers once a chunk's write callback has fired, so the destination must not
+   * hold on to chunks after that (sockets and HTTP responses do not).
+   */
+  pipeTo(destination: Writable, signal?: AbortSignal): Promise<void>;
+}
+
 export interface StorageDriver {
   readonly description: string;
   stat(key: string): Promise<StoredObject | undefined>;
   /** Throws `ObjectNotFoundError` when the key does not exist. */
   read(key: string, range?: ByteRange): Promise<Readable>;
+  /** Like `read`, for serving: the driver picks the cheapest way to copy (throws `ObjectNotFoundError`). */
+  open(key: string, range?: ByteRange): Promise<ObjectReader>;
   /** Visible whole or not at all, durable when the promise resolves. */
   writeAtomic(key: string, data: Buffer): Promise<void>;
   /** Appends a stream at `offset`; durable when it resolves; returns the new size. */

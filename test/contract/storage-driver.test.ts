@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable, Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { ObjectNotFoundError, type StorageDriver } from '../../src/storage/driver.js';
 import { FilesystemDriver } from '../../src/storage/filesystem-driver.js';
@@ -46,6 +46,46 @@ for (const factory of factories) {
       assert.equal(await text(await driver.read('v1/a/object', { start: 2, end: 4 })), 'nte');
       await driver.writeAtomic('v1/a/object', Buffer.from('replaced'));
       assert.equal(await text(await driver.read('v1/a/object')), 'replaced');
+    });
+
+    it('when an object is opened for sending, then pipeTo writes exactly the range, across many buffers, and ends the destination', async () => {
+      const content = Buffer.alloc(3 * 1024 * 1024 + 123);
+      for (let i = 0; i < content.length; i += 1) content[i] = (i * 7) % 251;
+      await driver.writeAtomic('v1/send/big', content);
+      const collect = async (range?: { start: number; end: number }) => {
+        const sink = new PassThrough();
+        const chunks: Buffer[] = [];
+        sink.on('data', (chunk: Buffer) => chunks.push(Buffer.from(chunk)));
+        const ended = new Promise((resolve) => sink.on('end', resolve));
+        await (await driver.open('v1/send/big', range)).pipeTo(sink);
+        await ended;
+        return Buffer.concat(chunks);
+      };
+      assert.ok((await collect()).equals(content));
+      assert.ok((await collect({ start: 1000, end: 2 * 1024 * 1024 })).equals(content.subarray(1000, 2 * 1024 * 1024 + 1)));
+      await assert.rejects(driver.open('v1/send/missing'), ObjectNotFoundError);
+    });
+
+    it('when the destination fails or the signal aborts mid-send, then pipeTo rejects instead of hanging', async () => {
+      await driver.writeAtomic('v1/send/abort', Buffer.alloc(4 * 1024 * 1024, 1));
+      let writes = 0;
+      const failing = new Writable({
+        write(_chunk, _encoding, callback) {
+          writes += 1;
+          callback(writes === 2 ? new Error('peer went away') : null);
+        },
+      });
+      failing.on('error', () => undefined);
+      await assert.rejects((await driver.open('v1/send/abort')).pipeTo(failing), /peer went away|closed/);
+      const controller = new AbortController();
+      const slow = new Writable({
+        highWaterMark: 1,
+        write(_chunk, _encoding, callback) {
+          controller.abort();
+          setTimeout(callback, 5);
+        },
+      });
+      await assert.rejects((await driver.open('v1/send/abort')).pipeTo(slow, controller.signal), /closed/);
     });
 
     it('when an object is missing, then stat is undefined, read throws ObjectNotFoundError, delete is a no-op', async () => {
