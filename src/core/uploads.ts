@@ -13,10 +13,15 @@ import type { KeyedMutex } from './keyed-mutex.js';
  * Blob uploads: sessions that survive restarts, chunks appended as streams and hashed on
  * the way to disk, and a commit that verifies the digest before anything becomes visible.
  *
- * Invariant: the session's recorded offset counts only bytes that are fsynced and hashed
- * into the live digester. Bytes past it (a crash, an aborted chunk) are cut off before the
- * next write. Hash state cannot be serialised, so after a restart the digester is rebuilt by
- * reading the persisted bytes once.
+ * Invariant: the session's recorded offset counts only bytes that are written to the upload
+ * file and hashed into the live digester. Bytes past it (a crash, an aborted chunk) are cut off
+ * before the next write. Hash state cannot be serialised, so after a restart the digester is
+ * rebuilt by reading the persisted bytes once.
+ *
+ * Durability is paid once, at the commit: chunks and session rows are not fsynced (they survive
+ * a process kill; a power cut may lose an unfinished upload, which then reads as shorter than
+ * its offset and is reported unknown, or fails the digest check, so the client starts over).
+ * Before a blob becomes visible its bytes are fsynced, then renamed, then recorded.
  */
 export interface UploadProgress {
   id: string;
@@ -82,7 +87,9 @@ export class UploadService {
   async complete(repository: RepositoryName, id: string, expected: Digest, body: Readable | undefined, options: WriteOptions, quota?: QuotaCheck): Promise<CommittedBlob> {
     const session = await this.session(repository, id);
     return this.exclusively(session, async (live) => {
-      const size = body ? await this.write(session, live, body, options) : session.offset;
+      // The final chunk is not recorded as an offset: the session ends here either way.
+      const size = body ? await this.write(session, live, body, { ...options, commit: true }) : session.offset;
+      if (!body) await this.blobs.driver.sync(layout.upload(id));
       const actual = digestAlgorithm(expected) === live.digester.algorithm ? live.digester.digest() : await this.rehash(id, size, digestAlgorithm(expected));
       if (actual !== expected) {
         await this.discard(id);
@@ -111,7 +118,7 @@ export class UploadService {
     const digester = new Digester(digestAlgorithm(expected));
     const key = layout.upload(id);
     try {
-      const size = await this.blobs.driver.append(key, body, { offset: 0, onChunk: (chunk) => digester.update(chunk), signal: options.signal });
+      const size = await this.blobs.driver.append(key, body, { offset: 0, onChunk: (chunk) => digester.update(chunk), sync: true, signal: options.signal });
       checkLength(size, options.contentLength);
       const actual = digester.digest();
       if (actual !== expected) {
@@ -202,7 +209,8 @@ export class UploadService {
     live.offset = session.offset;
   }
 
-  private async write(session: UploadSession, live: LiveUpload, body: Readable, options: WriteOptions): Promise<number> {
+  /** With `commit`, the chunk completes the upload: its bytes are fsynced and no offset is recorded. */
+  private async write(session: UploadSession, live: LiveUpload, body: Readable, options: WriteOptions & { commit?: boolean }): Promise<number> {
     const { contentRange } = options;
     if (contentRange && contentRange.start !== session.offset) {
       throw new RegistryError('RANGE_INVALID', `chunk starts at ${contentRange.start} but the upload holds ${session.offset} bytes; resume at ${session.offset}`, { offset: session.offset });
@@ -212,6 +220,7 @@ export class UploadService {
       const offset = await this.blobs.driver.append(key, body, {
         offset: session.offset,
         onChunk: (chunk) => live.digester.update(chunk),
+        sync: options.commit,
         signal: options.signal,
       });
       const received = offset - session.offset;
@@ -219,7 +228,7 @@ export class UploadService {
       if (contentRange && received !== contentRange.end - contentRange.start + 1) {
         throw new RegistryError('SIZE_INVALID', `Content-Range announced ${contentRange.end - contentRange.start + 1} bytes but the body held ${received}`);
       }
-      await this.metadata.setUploadOffset(session.id, offset, Date.now());
+      if (!options.commit) await this.metadata.setUploadOffset(session.id, offset, Date.now());
       live.offset = offset;
       session.offset = offset;
       return offset;

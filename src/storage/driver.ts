@@ -15,6 +15,8 @@ export interface AppendOptions {
   offset: number;
   /** Sees every chunk before it is written (digesting, counting). */
   onChunk?: (chunk: Buffer) => void;
+  /** Also make the bytes durable (as `sync` does) before resolving. */
+  sync?: boolean;
   signal?: AbortSignal;
 }
 
@@ -37,8 +39,13 @@ export interface StorageDriver {
   open(key: string, range?: ByteRange): Promise<ObjectReader>;
   /** Visible whole or not at all, durable when the promise resolves. */
   writeAtomic(key: string, data: Buffer): Promise<void>;
-  /** Appends a stream at `offset`; durable when it resolves; returns the new size. */
+  /**
+   * Appends a stream at `offset`; returns the new size. When it resolves the bytes outlive the
+   * process (a `kill -9`), but only `sync` (or `options.sync`) makes them survive a power cut.
+   */
   append(key: string, source: Readable, options: AppendOptions): Promise<number>;
+  /** Makes an object's bytes durable (throws `ObjectNotFoundError` when it does not exist). */
+  sync(key: string): Promise<void>;
   /** Cuts an append-target back to `size` bytes (rolls back a failed append). */
   truncate(key: string, size: number): Promise<void>;
   /** Atomic, durable rename; replaces `to` if it exists. */

@@ -9,12 +9,30 @@ import { ObjectNotFoundError, type AppendOptions, type ObjectReader, type Storag
 
 /** Large reads mean fewer syscalls and event-loop turns per MiB served. */
 const READ_CHUNK = 1024 * 1024;
-/** Serving: two buffers per transfer, one being read while the other is written to the socket. */
-const SEND_CHUNK = 512 * 1024;
+/**
+ * Serving: two buffers per transfer, one being read while the other is written to the socket.
+ * 1 MiB measured fastest on loopback (256 KiB: ~2,900 MiB/s, 512 KiB: ~3,500, 1 MiB: ~4,000,
+ * 2 MiB: no better).
+ */
+const SEND_CHUNK = 1024 * 1024;
+/** Full-size send buffers kept for the next transfer: reusing them saves page faults, at 1 MiB each of idle memory. */
+const SEND_POOL_LIMIT = 8;
+const sendPool: Buffer[] = [];
+
+function takeSendBuffer(size: number): Buffer {
+  if (size < SEND_CHUNK) return Buffer.allocUnsafeSlow(size);
+  return sendPool.pop() ?? Buffer.allocUnsafeSlow(SEND_CHUNK);
+}
+
+function returnSendBuffer(buffer: Buffer | undefined): void {
+  if (buffer?.length === SEND_CHUNK && sendPool.length < SEND_POOL_LIMIT) sendPool.push(buffer);
+}
 
 /**
- * The filesystem driver. Durability: data is fsynced before a write resolves, and a rename's
+ * The filesystem driver. Durability: `writeAtomic` and `sync` fsync the data, and a rename's
  * directory is fsynced after it, so a `kill -9` or power loss never shows a partial object.
+ * `append` alone leaves the bytes in the page cache (they survive the process, not a power cut):
+ * an upload chunk need not cost an fsync, only the commit that makes the blob visible does.
  */
 export class FilesystemDriver implements StorageDriver {
   readonly description: string;
@@ -83,27 +101,43 @@ export class FilesystemDriver implements StorageDriver {
 
   async append(key: string, source: Readable, options: AppendOptions): Promise<number> {
     const target = this.path(key);
-    if (options.offset === 0) await mkdir(dirname(target), { recursive: true });
-    const current = await this.stat(key);
-    if ((current?.size ?? 0) !== options.offset || (options.offset > 0 && !current)) {
-      throw new Error(`append at ${options.offset} but ${key} holds ${current?.size ?? 'no'} bytes`);
+    if (options.offset > 0) {
+      const current = await this.stat(key);
+      if (current?.size !== options.offset) throw new Error(`append at ${options.offset} but ${key} holds ${current?.size ?? 'no'} bytes`);
     }
-    const output = createWriteStream(target, { flags: current ? 'r+' : 'w', start: options.offset, flush: true, highWaterMark: READ_CHUNK });
+    const handle = await openCreatingParent(target, options.offset === 0 ? 'w' : 'r+');
     let written = 0;
     const onChunk = options.onChunk;
-    await pipeline(
-      source,
-      async function* tap(chunks: AsyncIterable<Buffer>) {
-        for await (const chunk of chunks) {
-          onChunk?.(chunk);
-          written += chunk.length;
-          yield chunk;
-        }
-      },
-      output,
-      options.signal ? { signal: options.signal } : {},
-    );
+    // The stream holds a reference on the handle until destroyed; close() waits for it.
+    const output = createWriteStream('', { fd: handle, start: options.offset, autoClose: false, emitClose: false, highWaterMark: READ_CHUNK });
+    try {
+      await pipeline(
+        source,
+        async function* tap(chunks: AsyncIterable<Buffer>) {
+          for await (const chunk of chunks) {
+            onChunk?.(chunk);
+            written += chunk.length;
+            yield chunk;
+          }
+        },
+        output,
+        options.signal ? { signal: options.signal } : {},
+      );
+      if (options.sync) await handle.sync();
+    } finally {
+      output.destroy();
+      await handle.close();
+    }
     return options.offset + written;
+  }
+
+  async sync(key: string): Promise<void> {
+    const handle = await this.openHandle(key);
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
   }
 
   async truncate(key: string, size: number): Promise<void> {
@@ -115,13 +149,20 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async move(from: string, to: string): Promise<void> {
+    const source = this.path(from);
     const target = this.path(to);
-    await mkdir(dirname(target), { recursive: true });
     try {
-      await rename(this.path(from), target);
+      await rename(source, target);
     } catch (error) {
-      if (isNotFound(error)) throw new ObjectNotFoundError(from);
-      throw error;
+      if (!isNotFound(error)) throw error;
+      // Either the source is gone or the target's directory does not exist yet.
+      await mkdir(dirname(target), { recursive: true });
+      try {
+        await rename(source, target);
+      } catch (retryError) {
+        if (isNotFound(retryError)) throw new ObjectNotFoundError(from);
+        throw retryError;
+      }
     }
     await syncDirectory(dirname(target));
   }
@@ -143,7 +184,8 @@ export class FilesystemDriver implements StorageDriver {
  * into again only after its write callback fired, which is also the backpressure.
  */
 async function sendRange(handle: FileHandle, start: number, end: number, destination: Writable, signal?: AbortSignal): Promise<void> {
-  const buffers = [Buffer.allocUnsafeSlow(SEND_CHUNK), Buffer.allocUnsafeSlow(SEND_CHUNK)];
+  const chunkSize = Math.min(SEND_CHUNK, Math.max(1, end - start + 1));
+  const buffers: (Buffer | undefined)[] = [undefined, undefined];
   const written: (Promise<void> | undefined)[] = [undefined, undefined];
   let failure: Error | undefined;
   const closed = new Promise<void>((resolve) => destination.once('close', resolve));
@@ -164,16 +206,18 @@ async function sendRange(handle: FileHandle, start: number, end: number, destina
     while (position <= end) {
       if (written[index]) await Promise.race([written[index], closed]);
       check();
-      const buffer = buffers[index]!;
-      const { bytesRead } = await handle.read(buffer, 0, Math.min(SEND_CHUNK, end - position + 1), position);
+      const buffer = (buffers[index] ??= takeSendBuffer(chunkSize));
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(chunkSize, end - position + 1), position);
       if (bytesRead === 0) throw new Error(`object ended at ${position}, before ${end + 1}`);
       position += bytesRead;
       check();
-      written[index] = write(bytesRead === SEND_CHUNK ? buffer : buffer.subarray(0, bytesRead));
+      written[index] = write(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
       index ^= 1;
     }
     await Promise.race([Promise.all(written), closed]);
     check();
+    // Every write callback has fired: the socket holds no reference to the buffers any more.
+    for (const buffer of buffers) returnSendBuffer(buffer);
     await new Promise<void>((resolve) => destination.end(resolve));
   } finally {
     await handle.close();
@@ -192,6 +236,16 @@ async function* walk(directory: string, keyPrefix: string): AsyncIterable<string
     const key = `${keyPrefix}/${entry.name}`;
     if (entry.isDirectory()) yield* walk(`${directory}${sep}${entry.name}`, key);
     else if (entry.isFile() && !entry.name.endsWith('.tmp')) yield key;
+  }
+}
+
+async function openCreatingParent(path: string, flags: 'w' | 'r+'): Promise<FileHandle> {
+  try {
+    return await open(path, flags);
+  } catch (error) {
+    if (!isNotFound(error) || flags !== 'w') throw error;
+    await mkdir(dirname(path), { recursive: true });
+    return open(path, flags);
   }
 }
 

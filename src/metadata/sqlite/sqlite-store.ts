@@ -45,8 +45,12 @@ const MANIFEST_COLUMNS = 'm.digest, m.media_type, m.size, m.artifact_type, m.ann
 /**
  * The embedded metadata store. WAL journal with `synchronous=FULL`: a transaction that has
  * returned survives a process kill and a power cut, which is what lets the registry
- * acknowledge a push. Statements are prepared once; better-sqlite3 runs them synchronously,
- * so each method is one short transaction with no await inside.
+ * acknowledge a push. Bookkeeping that a power cut may lose without losing acknowledged
+ * content (upload sessions and offsets, pull times, heartbeats) commits with
+ * `synchronous=NORMAL` instead: no fsync of its own, made durable by the next FULL commit or
+ * checkpoint. Statements are prepared once; better-sqlite3 runs them synchronously, so each
+ * method is one short transaction with no await inside (and the synchronous level cannot leak
+ * into another request's statement).
  */
 export class SqliteMetadataStore implements MetadataStore {
   readonly description: string;
@@ -63,6 +67,21 @@ export class SqliteMetadataStore implements MetadataStore {
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
     this.statements = prepare(this.db);
+    this.relaxSync = this.db.prepare('PRAGMA synchronous = NORMAL');
+    this.restoreSync = this.db.prepare('PRAGMA synchronous = FULL');
+  }
+
+  private readonly relaxSync: Database.Statement;
+  private readonly restoreSync: Database.Statement;
+
+  /** Runs bookkeeping that may be lost in a power cut without an fsync of its own. */
+  private relaxed<T>(write: () => T): T {
+    this.relaxSync.run();
+    try {
+      return write();
+    } finally {
+      this.restoreSync.run();
+    }
   }
 
   async ping(): Promise<void> {
@@ -180,7 +199,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async createUpload(session: UploadSession): Promise<void> {
-    this.statements.insertUpload.run(session.id, session.repository, session.offset, session.createdAt, session.updatedAt);
+    this.relaxed(() => this.statements.insertUpload.run(session.id, session.repository, session.offset, session.createdAt, session.updatedAt));
   }
 
   async getUpload(id: string): Promise<UploadSession | undefined> {
@@ -189,11 +208,11 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async setUploadOffset(id: string, offset: number, updatedAt: number): Promise<void> {
-    this.statements.setUploadOffset.run(offset, updatedAt, id);
+    this.relaxed(() => this.statements.setUploadOffset.run(offset, updatedAt, id));
   }
 
   async deleteUpload(id: string): Promise<void> {
-    this.statements.deleteUpload.run(id);
+    this.relaxed(() => this.statements.deleteUpload.run(id));
   }
 
   async completeUpload(id: string, repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit): Promise<QuotaExceeded | undefined> {
@@ -250,9 +269,11 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async recordPulls(pulls: { repository: RepositoryName; digest: Digest; at: number }[]): Promise<void> {
-    this.db.transaction(() => {
-      for (const pull of pulls) this.statements.recordPull.run(pull.at, pull.at, pull.repository, pull.digest);
-    })();
+    this.relaxed(() =>
+      this.db.transaction(() => {
+        for (const pull of pulls) this.statements.recordPull.run(pull.at, pull.at, pull.repository, pull.digest);
+      })(),
+    );
   }
 
   async listUploadsUpdatedBefore(cutoff: number): Promise<UploadSession[]> {
@@ -349,7 +370,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async heartbeat(instanceId: string, startedAt: number): Promise<void> {
-    this.statements.heartbeat.run(instanceId, startedAt, Date.now());
+    this.relaxed(() => this.statements.heartbeat.run(instanceId, startedAt, Date.now()));
   }
 
   async removeInstance(instanceId: string): Promise<void> {
