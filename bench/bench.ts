@@ -9,7 +9,8 @@
  * every file lives in one temporary directory that is removed at the end.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import bcrypt from 'bcryptjs';
 import { closeSync, openSync, readFileSync, readSync, statfsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
@@ -24,7 +25,11 @@ import { BERTH, DISTRIBUTION, type Machine, type MetricResult, type RunResults, 
 import { BERTH_ROOT, REPO_ROOT, startBerth, startDistribution, startNginx, startUploadReference, type Server } from './lib/servers.js';
 import { median } from './lib/stats.js';
 
+const { compareSync, hashSync } = bcrypt;
+
 const MiB = 1024 * 1024;
+/** `htpasswd -B`'s default cost, what registry:2 users have in their files. */
+const BCRYPT_COST = 5;
 
 const { values: options } = parseArgs({
   options: {
@@ -510,15 +515,53 @@ async function run(work: string, bench: Bench): Promise<void> {
   };
   await bench.measure(tags, registries, tagsOnce, { warm: tagsOnce });
 
-  // 8. Authenticated pulls: not yet.
-  bench.metrics.push({
-    id: 'auth-pull',
-    title: 'Authenticated blob pull (htpasswd)',
-    unit: 'MiB/s',
-    better: 'higher',
-    samples: {},
-    notMeasured: 'access control has not landed in Berth',
-  });
+  // 8. Authenticated pulls: a second pair of registries behind the same htpasswd file. Berth
+  // checks bcrypt once per credential and then answers from its verified-credential cache;
+  // the reference is what one bcrypt verification per request would allow in Node.
+  const authPull = bench.metric('auth-pull', `Authenticated manifest GET (htpasswd, bcrypt cost ${BCRYPT_COST}, wrk ${settings.connections} connections)`, 'req/s', 'higher');
+  if (enabled(authPull.id)) {
+    const password = randomBytes(12).toString('base64url');
+    const htpasswd = join(work, 'htpasswd');
+    // `htpasswd -Bbn` writes $2y$ with cost 5; bcryptjs writes $2b$, the same algorithm.
+    await writeFile(htpasswd, `bench:${hashSync(password, BCRYPT_COST).replace(/^\$2b\$/, '$2y$')}\n`);
+    const authorization = `Basic ${Buffer.from(`bench:${password}`).toString('base64')}`;
+    const authServers = [await startBerth(join(work, 'berth-auth'), htpasswd), await startDistribution(join(work, 'distribution-auth'), htpasswd)];
+    try {
+      const authRegistries: Subject[] = authServers.map((server) => ({ name: server.name, server, countCpu: true }));
+      for (const subject of authRegistries) {
+        const c = new RegistryClient(subject.server.url, keepAlive(4), { Authorization: authorization });
+        await c.pushSmall('bench/image', config.bytes, config.digest);
+        await c.pushSmall('bench/image', layer.bytes, layer.digest);
+        await c.putManifest('bench/image', 'latest', manifest, 'application/vnd.oci.image.manifest.v1+json');
+        const denied = await call({ method: 'GET', url: manifestUrl(subject), agent: c.agent, headers: { Authorization: 'Basic YmVuY2g6d3Jvbmc=' } });
+        if (denied.status !== 401) throw new Error(`${subject.name} answered a wrong password with HTTP ${denied.status}, not 401`);
+        c.agent.destroy();
+      }
+      const bcryptReference: Subject = { name: `bcrypt verify per request (bcryptjs, cost ${BCRYPT_COST}, one thread)`, server: authServers[0]!, countCpu: false };
+      const hash = hashSync(password, BCRYPT_COST);
+      const authOptions = { ...wrkOptions, headers: { ...wrkOptions.headers, Authorization: authorization } };
+      await bench.measure(
+        authPull,
+        [...authRegistries, bcryptReference],
+        async (subject) => {
+          if (subject === bcryptReference) {
+            let verified = 0;
+            const seconds = await timed(async () => {
+              for (const started = Date.now(); Date.now() - started < settings.wrkSeconds * 1000; verified++) {
+                if (!compareSync(password, hash)) throw new Error('bcrypt verification failed');
+              }
+            });
+            return verified / seconds;
+          }
+          // wrk fails the sample on any non-2xx answer, so every counted request was authorized.
+          return (await wrk(manifestUrl(subject), { ...authOptions, seconds: settings.wrkSeconds })).requestsPerSecond;
+        },
+        { warm: (subject) => (subject === bcryptReference ? Promise.resolve() : wrk(manifestUrl(subject), { ...authOptions, seconds: settings.warmSeconds })) },
+      );
+    } finally {
+      for (const server of authServers) await server.child.stop();
+    }
+  }
 
   // 9. Memory: peak so far, then a 2 GiB push with the peak reset.
   const peakRun = bench.metric('rss-peak-run', 'Resident memory, peak during the run (VmHWM before the 2 GiB push)', 'MiB', 'lower');

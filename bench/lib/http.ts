@@ -74,10 +74,16 @@ export class RegistryClient {
   constructor(
     readonly base: string,
     readonly agent: Agent,
+    /** Sent with every request (e.g. Authorization). */
+    readonly headers: Record<string, string> = {},
   ) {}
 
+  private send(request: Call): Promise<Reply> {
+    return call({ ...request, headers: { ...this.headers, ...request.headers } });
+  }
+
   async startUpload(repo: string): Promise<URL> {
-    const reply = expect(await call({ method: 'POST', url: `${this.base}/v2/${repo}/blobs/uploads/`, agent: this.agent }), [202], `POST upload ${repo}`);
+    const reply = expect(await this.send({ method: 'POST', url: `${this.base}/v2/${repo}/blobs/uploads/`, agent: this.agent }), [202], `POST upload ${repo}`);
     return location(reply, this.base);
   }
 
@@ -85,7 +91,7 @@ export class RegistryClient {
   async pushMonolithic(repo: string, blob: SyntheticBlob): Promise<void> {
     const upload = await this.startUpload(repo);
     expect(
-      await call({
+      await this.send({
         method: 'PUT',
         url: withDigest(upload, blob.digest),
         agent: this.agent,
@@ -104,7 +110,7 @@ export class RegistryClient {
     for (let start = 0; start < blob.size; start += chunkSize) {
       const end = Math.min(blob.size, start + chunkSize) - 1;
       const reply = expect(
-        await call({
+        await this.send({
           method: 'PATCH',
           url: upload.toString(),
           agent: this.agent,
@@ -117,13 +123,13 @@ export class RegistryClient {
       );
       upload = location(reply, this.base);
     }
-    expect(await call({ method: 'PUT', url: withDigest(upload, blob.digest), agent: this.agent }), [201], `PUT commit ${repo}`);
+    expect(await this.send({ method: 'PUT', url: withDigest(upload, blob.digest), agent: this.agent }), [201], `PUT commit ${repo}`);
   }
 
   async pushSmall(repo: string, bytes: Buffer, digest: string): Promise<void> {
     const upload = await this.startUpload(repo);
     expect(
-      await call({ method: 'PUT', url: withDigest(upload, digest), agent: this.agent, headers: { 'Content-Type': 'application/octet-stream' }, body: bytes }),
+      await this.send({ method: 'PUT', url: withDigest(upload, digest), agent: this.agent, headers: { 'Content-Type': 'application/octet-stream' }, body: bytes }),
       [201],
       `PUT small blob ${repo}`,
     );
@@ -131,12 +137,12 @@ export class RegistryClient {
 
   async mount(repo: string, from: string, digest: string): Promise<void> {
     const url = `${this.base}/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(from)}`;
-    expect(await call({ method: 'POST', url, agent: this.agent }), [201], `mount ${digest} into ${repo}`);
+    expect(await this.send({ method: 'POST', url, agent: this.agent }), [201], `mount ${digest} into ${repo}`);
   }
 
   async putManifest(repo: string, reference: string, bytes: Buffer, mediaType: string): Promise<void> {
     expect(
-      await call({ method: 'PUT', url: `${this.base}/v2/${repo}/manifests/${reference}`, agent: this.agent, headers: { 'Content-Type': mediaType }, body: bytes }),
+      await this.send({ method: 'PUT', url: `${this.base}/v2/${repo}/manifests/${reference}`, agent: this.agent, headers: { 'Content-Type': mediaType }, body: bytes }),
       [201],
       `PUT manifest ${repo}:${reference}`,
     );
@@ -144,12 +150,12 @@ export class RegistryClient {
 
   /** GET a blob, reading and discarding the body; returns the byte count. */
   async pullBlob(repo: string, digest: string, agent = this.agent): Promise<number> {
-    const reply = expect(await call({ method: 'GET', url: `${this.base}/v2/${repo}/blobs/${digest}`, agent, keepBody: false }), [200], `GET blob ${repo}`);
+    const reply = expect(await this.send({ method: 'GET', url: `${this.base}/v2/${repo}/blobs/${digest}`, agent, keepBody: false }), [200], `GET blob ${repo}`);
     return reply.bytes;
   }
 
   async get(path: string, headers: Record<string, string> = {}): Promise<Reply> {
-    return expect(await call({ method: 'GET', url: `${this.base}${path}`, agent: this.agent, headers }), [200], `GET ${path}`);
+    return expect(await this.send({ method: 'GET', url: `${this.base}${path}`, agent: this.agent, headers }), [200], `GET ${path}`);
   }
 }
 

@@ -21,9 +21,11 @@ export interface Server {
  * temporary directory, delete enabled, no auth, access log off, level warn (Distribution
  * would otherwise log a "response completed" line per request at info), and the in-memory
  * blob-descriptor cache that registry:2's stock config.yml enables (Berth warns and ignores it).
+ * With `htpasswd`, both require Basic credentials from that file (`auth.htpasswd`).
  */
-function registryConfig(port: number, root: string): string {
+function registryConfig(port: number, root: string, htpasswd?: string): string {
   return stringify({
+    ...(htpasswd ? { auth: { htpasswd: { realm: 'bench', path: htpasswd } } } : {}),
     version: 0.1,
     log: { level: 'warn', accesslog: { disabled: true } },
     storage: {
@@ -35,11 +37,11 @@ function registryConfig(port: number, root: string): string {
   });
 }
 
-async function startRegistry(name: string, command: string, args: (config: string) => string[], directory: string): Promise<Server> {
+async function startRegistry(name: string, command: string, args: (config: string) => string[], directory: string, htpasswd?: string): Promise<Server> {
   await mkdir(join(directory, 'storage'), { recursive: true });
   const port = await freePort();
   const config = join(directory, 'config.yml');
-  await writeFile(config, registryConfig(port, join(directory, 'storage')));
+  await writeFile(config, registryConfig(port, join(directory, 'storage'), htpasswd));
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('REGISTRY_') && value !== undefined) env[key] = value;
   const child = spawnChild(name, command, args(config), { cwd: directory, env });
@@ -49,13 +51,13 @@ async function startRegistry(name: string, command: string, args: (config: strin
 }
 
 /** Berth's compiled CLI, exactly as `node dist/cli/main.js serve config.yml`; extra node flags (e.g. --cpu-prof) from BENCH_BERTH_NODE_ARGS. */
-export function startBerth(directory: string): Promise<Server> {
+export function startBerth(directory: string, htpasswd?: string): Promise<Server> {
   const nodeArgs = (process.env.BENCH_BERTH_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  return startRegistry('Berth', process.execPath, (config) => [...nodeArgs, BERTH_CLI, 'serve', config], directory);
+  return startRegistry('Berth', process.execPath, (config) => [...nodeArgs, BERTH_CLI, 'serve', config], directory, htpasswd);
 }
 
-export function startDistribution(directory: string): Promise<Server> {
-  return startRegistry('Distribution', DISTRIBUTION_BIN, (config) => ['serve', config], directory);
+export function startDistribution(directory: string, htpasswd?: string): Promise<Server> {
+  return startRegistry('Distribution', DISTRIBUTION_BIN, (config) => ['serve', config], directory, htpasswd);
 }
 
 /**
