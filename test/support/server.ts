@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,6 +11,14 @@ import { stringify } from 'yaml';
  * port, with its own data directory. Stopped by its own PID; `kill()` is the crash button.
  */
 export const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
+
+/** The node flags the CLI's shebang asks for, so a server started here runs as `berth serve` does. */
+export function cliNodeFlags(): string[] {
+  const shebang = readFileSync(CLI, 'utf8').split('\n', 1)[0]!;
+  const match = /^#!\/usr\/bin\/env -S node(.*)$/.exec(shebang);
+  if (!match) throw new Error(`unexpected shebang in ${CLI}: ${shebang}`);
+  return match[1]!.split(' ').filter(Boolean);
+}
 
 export interface ServerOptions {
   /** config.yml content; http.addr defaults to 127.0.0.1:0, storage to the data dir. */
@@ -60,7 +69,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   for (const [name, value] of Object.entries(process.env)) if (!name.startsWith('REGISTRY_') && value !== undefined) env[name] = value;
   Object.assign(env, options.env);
 
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), CLI, 'serve', configPath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...cliNodeFlags(), ...(options.nodeArgs ?? []), CLI, 'serve', configPath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
