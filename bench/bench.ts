@@ -11,7 +11,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import bcrypt from 'bcryptjs';
-import { closeSync, openSync, readFileSync, readSync, statfsSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync, statfsSync, writeFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -91,9 +91,28 @@ async function timed(action: () => Promise<unknown>): Promise<number> {
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
-/** Flushes dirty pages left by earlier writes, outside any timed section. */
-function syncDisks(): void {
+/**
+ * Before every large push sample, outside the timed part: flush dirty pages left by earlier writes,
+ * then (when allowed) drop the clean page cache and read the source file back into it. On
+ * this project's VMs, page-cache growth into memory the guest has not touched before costs
+ * about ten times more kernel time per byte (a 512 MiB write: 0.1 s of system time while the
+ * cache is under ~2.5 GiB, 1.1–1.4 s beyond; measured with dd), so without this every push
+ * got slower the more both registries had stored, whatever the server. With it, every sample
+ * writes into recycled pages. Without permission (not root), and in quick mode (CI, where the
+ * numbers mean nothing and other work shares the cache), only the flush happens.
+ */
+let dropCaches = !quick;
+function settleMemory(source: RandomFile): void {
   execFileSync('sync');
+  if (!dropCaches) return;
+  try {
+    writeFileSync('/proc/sys/vm/drop_caches', '1');
+  } catch (error) {
+    dropCaches = false;
+    log(`cannot drop the page cache (${(error as Error).message}); push samples run on a growing page cache`);
+    return;
+  }
+  source.warm();
 }
 
 function versionOf(command: string, args: string[]): string {
@@ -283,6 +302,7 @@ async function run(work: string, bench: Bench): Promise<void> {
   log(`writing a ${settings.bigBlobMiB} MiB random file`);
   const source = RandomFile.create(join(files, 'blob.bin'), settings.bigBlobMiB * MiB);
   const bigSize = source.size;
+  const settle = () => settleMemory(source);
   const blob = (size: number): SyntheticBlob => source.blob(size);
 
   measureReferences(bench, source);
@@ -364,7 +384,7 @@ async function run(work: string, bench: Bench): Promise<void> {
       return mibPerSecond(body.size, seconds);
     },
     {
-      before: syncDisks,
+      before: settle,
       warm: async (subject) => {
         const reference = uploadReferences.find((candidate) => candidate.name === subject.name);
         const body = blob(Math.min(bigSize, 64 * MiB));
@@ -383,7 +403,7 @@ async function run(work: string, bench: Bench): Promise<void> {
       const body = blob(bigSize);
       return mibPerSecond(body.size, await timed(() => client(subject).pushChunked('bench/push', body, settings.chunkMiB * MiB)));
     },
-    { before: syncDisks, warm: (subject) => client(subject).pushChunked('bench/push', blob(Math.min(bigSize, 64 * MiB)), settings.chunkMiB * MiB) },
+    { before: settle, warm: (subject) => client(subject).pushChunked('bench/push', blob(Math.min(bigSize, 64 * MiB)), settings.chunkMiB * MiB) },
   );
   // Chunked pushes are compared with the same single-request upload references.
   for (const reference of uploadReferences) if (mono.samples[reference.name]) chunked.samples[reference.name] = mono.samples[reference.name]!;
@@ -454,7 +474,7 @@ async function run(work: string, bench: Bench): Promise<void> {
     return count / seconds;
   };
   const small = bench.metric('small-push', `${settings.smallBlobs} pushes of ${settings.smallBlobKiB} KiB blobs, concurrency ${settings.smallConcurrency}`, 'pushes/s', 'higher');
-  await bench.measure(small, registries, (subject) => smallOnce(subject), { before: syncDisks, warm: (subject) => smallOnce(subject, Math.min(200, settings.smallBlobs)) });
+  await bench.measure(small, registries, (subject) => smallOnce(subject), { before: () => execFileSync('sync'), warm: (subject) => smallOnce(subject, Math.min(200, settings.smallBlobs)) });
 
   // 7. Catalog walk and tags/list after creating many repositories.
   const repoName = (i: number) => `bench/catalog/r${String(i).padStart(4, '0')}`;
@@ -583,7 +603,7 @@ async function run(work: string, bench: Bench): Promise<void> {
       (bigPushRate[subject.name] ??= []).push(mibPerSecond(body.size, seconds));
       return reset ? Math.max(memoryOf(pid).hwmMiB, sampled) : sampled;
     },
-    { before: syncDisks, repetitions: settings.memoryRepetitions },
+    { before: settle, repetitions: settings.memoryRepetitions },
   );
   peakPush.note = [
     `RSS just before each push: ${Object.entries(baseline).map(([name, values]) => `${name} ${values.map((value) => value.toFixed(0)).join(', ')} MiB`).join('; ')}`,

@@ -35,6 +35,21 @@ export class RandomFile {
     return new RandomFile(path, size);
   }
 
+  /** Reads the file once so that it is in the page cache. */
+  warm(): void {
+    const fd = openSync(this.path, 'r');
+    const buffer = Buffer.allocUnsafe(READ);
+    try {
+      for (let position = 0; position < this.size; ) {
+        const n = readSync(fd, buffer, 0, READ, position);
+        if (n === 0) break;
+        position += n;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   /** A new unique blob of `size` bytes. */
   blob(size: number): SyntheticBlob {
     if (size <= TRAILER) throw new Error(`blob size ${size} must exceed ${TRAILER}`);

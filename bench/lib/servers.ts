@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
@@ -50,9 +51,18 @@ async function startRegistry(name: string, command: string, args: (config: strin
   return { name, url, pid: child.pid, child };
 }
 
-/** Berth's compiled CLI, exactly as `node dist/cli/main.js serve config.yml`; extra node flags (e.g. --cpu-prof) from BENCH_BERTH_NODE_ARGS. */
+/** The node flags the CLI's shebang asks for (none for builds older than the shebang's flags). */
+function cliNodeFlags(): string[] {
+  const shebang = readFileSync(BERTH_CLI, 'utf8').split('\n', 1)[0]!;
+  return (/^#!\/usr\/bin\/env -S node(.*)$/.exec(shebang)?.[1] ?? '').split(' ').filter(Boolean);
+}
+
+/**
+ * Berth's compiled CLI as `berth serve config.yml` runs it: node with the flags of the CLI's
+ * shebang; extra node flags (e.g. --cpu-prof) from BENCH_BERTH_NODE_ARGS.
+ */
 export function startBerth(directory: string, htpasswd?: string): Promise<Server> {
-  const nodeArgs = (process.env.BENCH_BERTH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const nodeArgs = [...cliNodeFlags(), ...(process.env.BENCH_BERTH_NODE_ARGS ?? '').split(' ').filter(Boolean)];
   return startRegistry('Berth', process.execPath, (config) => [...nodeArgs, BERTH_CLI, 'serve', config], directory, htpasswd);
 }
 
