@@ -9,6 +9,8 @@ import { ObjectNotFoundError, type AppendOptions, type ObjectReader, type Storag
 
 /** Large reads mean fewer syscalls and event-loop turns per MiB served. */
 const READ_CHUNK = 1024 * 1024;
+/** While receiving, start writing dirty pages back after this many bytes (see WriteBehind). */
+const WRITE_BEHIND_BYTES = 32 * 1024 * 1024;
 /**
  * Serving: two buffers per transfer, one being read while the other is written to the socket.
  * 1 MiB measured fastest on loopback (256 KiB: ~2,900 MiB/s, 512 KiB: ~3,500, 1 MiB: ~4,000,
@@ -108,6 +110,7 @@ export class FilesystemDriver implements StorageDriver {
     const handle = await openCreatingParent(target, options.offset === 0 ? 'w' : 'r+');
     let written = 0;
     const onChunk = options.onChunk;
+    const writeBehind = new WriteBehind(handle);
     // The stream holds a reference on the handle until destroyed; close() waits for it.
     const output = createWriteStream('', { fd: handle, start: options.offset, autoClose: false, emitClose: false, highWaterMark: READ_CHUNK });
     try {
@@ -117,15 +120,18 @@ export class FilesystemDriver implements StorageDriver {
           for await (const chunk of chunks) {
             onChunk?.(chunk);
             written += chunk.length;
+            writeBehind.wrote(chunk.length);
             yield chunk;
           }
         },
         output,
         options.signal ? { signal: options.signal } : {},
       );
+      await writeBehind.settle();
       if (options.sync) await handle.sync();
     } finally {
       output.destroy();
+      await writeBehind.settle();
       await handle.close();
     }
     return options.offset + written;
@@ -236,6 +242,34 @@ async function* walk(directory: string, keyPrefix: string): AsyncIterable<string
     const key = `${keyPrefix}/${entry.name}`;
     if (entry.isDirectory()) yield* walk(`${directory}${sep}${entry.name}`, key);
     else if (entry.isFile() && !entry.name.endsWith('.tmp')) yield key;
+  }
+}
+
+/**
+ * Overlaps the commit's fsync with receiving: every WRITE_BEHIND_BYTES an `fdatasync` starts
+ * in the background (one at a time), so when a large upload ends only its tail is still
+ * dirty. Measured with curl on a 512 MiB push: 613 -> 687 MiB/s (mean of six).
+ */
+class WriteBehind {
+  private pending = 0;
+  private inFlight: Promise<void> | undefined;
+
+  constructor(private readonly handle: FileHandle) {}
+
+  wrote(bytes: number): void {
+    this.pending += bytes;
+    if (this.pending < WRITE_BEHIND_BYTES || this.inFlight) return;
+    this.pending = 0;
+    const done = () => {
+      this.inFlight = undefined;
+    };
+    // A failed write-back surfaces again at the commit's own fsync.
+    this.inFlight = this.handle.datasync().then(done, done);
+  }
+
+  /** The handle must not be closed under a running fdatasync. */
+  async settle(): Promise<void> {
+    await this.inFlight;
   }
 }
 
