@@ -1,5 +1,5 @@
-#!/usr/bin/env -S node --initial-old-space-size=64
-// The flag above: see "V8 heap headroom" in docs/architecture.md. Launchers that run this file
+#!/usr/bin/env -S node --initial-old-space-size=64 --max-semi-space-size=4
+// The flags above: see "V8 heap flags" in docs/architecture.md. Launchers that run this file
 // through `node` (the test harness, the benchmark) read the flags from this line.
 import { createApp, createLogger } from '../app.js';
 import { ConfigError, loadConfig } from '../config/load.js';

@@ -17,18 +17,41 @@ const WRITE_BEHIND_BYTES = 32 * 1024 * 1024;
  * 2 MiB: no better).
  */
 const SEND_CHUNK = 1024 * 1024;
-/** Full-size send buffers kept for the next transfer: reusing them saves page faults, at 1 MiB each of idle memory. */
-const SEND_POOL_LIMIT = 8;
-const sendPool: Buffer[] = [];
+/**
+ * At most this many 1 MiB send buffers exist, reused from transfer to transfer and never
+ * freed: 32 parallel pulls with fresh buffers each left ~100 MiB of freed-but-retained malloc
+ * memory behind. Transfers beyond the pool (and objects under SMALL_SEND) get buffers of their
+ * own, of at most SMALL_SEND bytes.
+ */
+const SEND_POOL_BUFFERS = 16;
+const SMALL_SEND = 128 * 1024;
 
-function takeSendBuffer(size: number): Buffer {
-  if (size < SEND_CHUNK) return Buffer.allocUnsafeSlow(size);
-  return sendPool.pop() ?? Buffer.allocUnsafeSlow(SEND_CHUNK);
+class SendBuffers {
+  private readonly free: Buffer[] = [];
+  private lent = 0;
+
+  take(objectSize: number): Buffer {
+    if (objectSize <= SMALL_SEND) return Buffer.allocUnsafeSlow(Math.max(1, objectSize));
+    const pooled = this.free.pop() ?? (this.lent < SEND_POOL_BUFFERS ? Buffer.allocUnsafeSlow(SEND_CHUNK) : undefined);
+    if (!pooled) return Buffer.allocUnsafeSlow(SMALL_SEND);
+    this.lent++;
+    return pooled;
+  }
+
+  /** After every write using the buffer has completed. */
+  give(buffer: Buffer): void {
+    if (buffer.length !== SEND_CHUNK) return;
+    this.lent--;
+    this.free.push(buffer);
+  }
+
+  /** A transfer that failed may leave a write pending on the buffer: it is left to the GC, and the pool may replace it. */
+  forget(buffer: Buffer): void {
+    if (buffer.length === SEND_CHUNK) this.lent--;
+  }
 }
 
-function returnSendBuffer(buffer: Buffer | undefined): void {
-  if (buffer?.length === SEND_CHUNK && sendPool.length < SEND_POOL_LIMIT) sendPool.push(buffer);
-}
+const sendBuffers = new SendBuffers();
 
 /**
  * The filesystem driver. Durability: `writeAtomic` and `sync` fsync the data, and a rename's
@@ -131,7 +154,7 @@ export class FilesystemDriver implements StorageDriver {
       if (options.sync) await handle.sync();
     } finally {
       output.destroy();
-      await writeBehind.settle();
+      await writeBehind.settle().catch(() => undefined);
       await handle.close();
     }
     return options.offset + written;
@@ -190,8 +213,8 @@ export class FilesystemDriver implements StorageDriver {
  * into again only after its write callback fired, which is also the backpressure.
  */
 async function sendRange(handle: FileHandle, start: number, end: number, destination: Writable, signal?: AbortSignal): Promise<void> {
-  const chunkSize = Math.min(SEND_CHUNK, Math.max(1, end - start + 1));
   const buffers: (Buffer | undefined)[] = [undefined, undefined];
+  let completed = false;
   const written: (Promise<void> | undefined)[] = [undefined, undefined];
   let failure: Error | undefined;
   const closed = new Promise<void>((resolve) => destination.once('close', resolve));
@@ -212,8 +235,8 @@ async function sendRange(handle: FileHandle, start: number, end: number, destina
     while (position <= end) {
       if (written[index]) await Promise.race([written[index], closed]);
       check();
-      const buffer = (buffers[index] ??= takeSendBuffer(chunkSize));
-      const { bytesRead } = await handle.read(buffer, 0, Math.min(chunkSize, end - position + 1), position);
+      const buffer = (buffers[index] ??= sendBuffers.take(end - start + 1));
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position + 1), position);
       if (bytesRead === 0) throw new Error(`object ended at ${position}, before ${end + 1}`);
       position += bytesRead;
       check();
@@ -222,10 +245,11 @@ async function sendRange(handle: FileHandle, start: number, end: number, destina
     }
     await Promise.race([Promise.all(written), closed]);
     check();
-    // Every write callback has fired: the socket holds no reference to the buffers any more.
-    for (const buffer of buffers) returnSendBuffer(buffer);
+    completed = true;
     await new Promise<void>((resolve) => destination.end(resolve));
   } finally {
+    // Once every write callback has fired the socket holds no reference to the buffers.
+    for (const buffer of buffers) if (buffer) (completed ? sendBuffers.give(buffer) : sendBuffers.forget(buffer));
     await handle.close();
   }
 }
@@ -253,23 +277,30 @@ async function* walk(directory: string, keyPrefix: string): AsyncIterable<string
 class WriteBehind {
   private pending = 0;
   private inFlight: Promise<void> | undefined;
+  /** Linux reports a write-back error to an fd once: kept here so the upload fails instead of committing. */
+  private failure: unknown;
 
   constructor(private readonly handle: FileHandle) {}
 
   wrote(bytes: number): void {
     this.pending += bytes;
-    if (this.pending < WRITE_BEHIND_BYTES || this.inFlight) return;
+    if (this.pending < WRITE_BEHIND_BYTES || this.inFlight || this.failure) return;
     this.pending = 0;
-    const done = () => {
-      this.inFlight = undefined;
-    };
-    // A failed write-back surfaces again at the commit's own fsync.
-    this.inFlight = this.handle.datasync().then(done, done);
+    this.inFlight = this.handle.datasync().then(
+      () => {
+        this.inFlight = undefined;
+      },
+      (error: unknown) => {
+        this.failure = error;
+        this.inFlight = undefined;
+      },
+    );
   }
 
-  /** The handle must not be closed under a running fdatasync. */
+  /** Waits for the running fdatasync (the handle must not be closed under it); throws its error. */
   async settle(): Promise<void> {
     await this.inFlight;
+    if (this.failure) throw this.failure;
   }
 }
 
