@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startInProcess, type TestRegistry } from '../support/in-process.js';
+import { startWithClient, type TestRegistry } from '../support/in-process.js';
 import { OciClient, errorCode, rawRequest } from '../support/oci-client.js';
 
 describe('base endpoint and routing', () => {
   let registry: TestRegistry;
   let client: OciClient;
-  before(async () => {
-    registry = await startInProcess({ http: { headers: { 'X-Content-Type-Options': ['nosniff'] } } });
-    client = new OciClient(registry.url);
-  });
+  before(async () => ({ registry, client } = await startWithClient({ http: { headers: { 'X-Content-Type-Options': ['nosniff'] } } })));
   after(() => registry.destroy());
 
   it('when /v2/ is requested, then it answers 200 with the API version header', async () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startInProcess, type TestRegistry } from '../support/in-process.js';
+import { startInProcess, startWithClient, type TestRegistry } from '../support/in-process.js';
 import { OciClient, errorCode, sha256 } from '../support/oci-client.js';
 import { createHash } from 'node:crypto';
 
@@ -14,10 +14,7 @@ async function listFiles(root: string): Promise<string[]> {
 describe('blobs and uploads', () => {
   let registry: TestRegistry;
   let client: OciClient;
-  before(async () => {
-    registry = await startInProcess();
-    client = new OciClient(registry.url);
-  });
+  before(async () => ({ registry, client } = await startWithClient()));
   after(() => registry.destroy());
 
   it('when a blob is pushed monolithically, then GET and HEAD return it with digest, length and ETag', async () => {
@@ -243,10 +240,7 @@ describe('blobs and uploads', () => {
 describe('blob deletion when storage.delete.enabled is false', () => {
   let registry: TestRegistry;
   let client: OciClient;
-  before(async () => {
-    registry = await startInProcess({ storage: { delete: { enabled: false } } });
-    client = new OciClient(registry.url);
-  });
+  before(async () => ({ registry, client } = await startWithClient({ storage: { delete: { enabled: false } } })));
   after(() => registry.destroy());
 
   it('when a blob or manifest is deleted, then 405 UNSUPPORTED and the content stays', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startInProcess, type TestRegistry } from '../support/in-process.js';
+import { startWithClient, type TestRegistry } from '../support/in-process.js';
 import { OciClient, errorCode } from '../support/oci-client.js';
 
 describe('catalog and tag listing', () => {
@@ -10,8 +10,7 @@ describe('catalog and tag listing', () => {
   const tags = ['v10', 'v2', 'latest', 'V1', '1.0', '_x'];
 
   before(async () => {
-    registry = await startInProcess();
-    client = new OciClient(registry.url);
+    ({ registry, client } = await startWithClient());
     for (const name of repositories) await client.pushImage(name, 'v1');
     for (const tag of tags) await client.pushImage('tagged', tag);
     await client.pushBlob('blobs-only', 'no manifest here');

@@ -4,7 +4,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { startInProcess, type TestRegistry } from '../support/in-process.js';
+import { startWithClient, type TestRegistry } from '../support/in-process.js';
 import { OciClient, errorCode, sha256 } from '../support/oci-client.js';
 import { CLI, startServer } from '../support/server.js';
 
@@ -28,10 +28,7 @@ function layer(seed: string, size: number): string {
 describe('garbage collection', () => {
   let registry: TestRegistry;
   let client: OciClient;
-  before(async () => {
-    registry = await startInProcess();
-    client = new OciClient(registry.url);
-  });
+  before(async () => ({ registry, client } = await startWithClient()));
   after(() => registry.destroy());
 
   const collect = (deleteUntagged = false, dryRun = false, graceMs = 0) => registry.app.collector.collect({ dryRun, deleteUntagged, graceMs });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startInProcess, type TestRegistry } from '../support/in-process.js';
+import { startInProcess, startWithClient, type TestRegistry } from '../support/in-process.js';
 import { OciClient } from '../support/oci-client.js';
 import { CLI } from '../support/server.js';
 import { AuthorizedClient, basic, htpasswdEntry } from './auth-support.js';
@@ -16,10 +16,7 @@ interface GcReport {
 describe('lifecycle API without access control', () => {
   let registry: TestRegistry;
   let client: OciClient;
-  before(async () => {
-    registry = await startInProcess();
-    client = new OciClient(registry.url);
-  });
+  before(async () => ({ registry, client } = await startWithClient()));
   after(() => registry.destroy());
 
   it('when a loopback client asks for a collection, then it runs now and returns the report; a dry run changes nothing', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startInProcess, type TestRegistry } from '../support/in-process.js';
+import { startWithClient, type TestRegistry } from '../support/in-process.js';
 import { OciClient, errorCode, sha256 } from '../support/oci-client.js';
 import { createHash } from 'node:crypto';
 
@@ -12,10 +12,7 @@ const DOCKER_LIST = 'application/vnd.docker.distribution.manifest.list.v2+json';
 describe('manifests', () => {
   let registry: TestRegistry;
   let client: OciClient;
-  before(async () => {
-    registry = await startInProcess();
-    client = new OciClient(registry.url);
-  });
+  before(async () => ({ registry, client } = await startWithClient()));
   after(() => registry.destroy());
 
   it('when an OCI manifest is pushed by tag, then GET by tag and by digest return the exact bytes and headers', async () => {
@@ -189,10 +186,7 @@ describe('manifests', () => {
 describe('referrers', () => {
   let registry: TestRegistry;
   let client: OciClient;
-  before(async () => {
-    registry = await startInProcess();
-    client = new OciClient(registry.url);
-  });
+  before(async () => ({ registry, client } = await startWithClient()));
   after(() => registry.destroy());
 
   it('when artifacts with a subject are pushed, then OCI-Subject is returned and referrers lists them, filterable by artifactType', async () => {

@@ -5,6 +5,7 @@ import pino from 'pino';
 import { stringify } from 'yaml';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
+import { OciClient } from './oci-client.js';
 
 /**
  * Builds the real app in this process (config file → loadConfig → createApp) and listens on
@@ -39,4 +40,10 @@ export async function startInProcess(config: Record<string, unknown> = {}, dataD
     await app.close();
   };
   return { url, app, dataDir: dir, close, destroy: async () => { await close(); await rm(dir, { recursive: true, force: true }); } };
+}
+
+/** A registry and a client for it, for a suite's `before` hook. */
+export async function startWithClient(config: Record<string, unknown> = {}): Promise<{ registry: TestRegistry; client: OciClient }> {
+  const registry = await startInProcess(config);
+  return { registry, client: new OciClient(registry.url) };
 }
