@@ -101,10 +101,6 @@ export function renderMarkdown(results: RunResults, targets: TargetResult[]): st
   );
   results.metrics.forEach((metric, index) => {
     const unit = `${metric.unit} ${metric.better === 'higher' ? '↑' : '↓'}`;
-    if (metric.notMeasured) {
-      push(`| ${index + 1} | ${metric.title} | ${unit} | not measured yet | not measured yet | — (${metric.notMeasured}) |`);
-      return;
-    }
     if (metric.error) {
       push(`| ${index + 1} | ${metric.title} | ${unit} | error | error | — (${metric.error.split('\n')[0]!.replace(/\|/g, '/')}) |`);
       return;

@@ -17,8 +17,6 @@ export interface MetricResult {
   /** Subject name → samples. Berth and Distribution first, references after. */
   samples: Record<string, Sample[]>;
   note?: string;
-  /** Set when the metric cannot be measured yet; the row says so instead of a number. */
-  notMeasured?: string;
   error?: string;
 }
 
