@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { startWithClient, type TestRegistry } from '../support/in-process.js';
-import { OciClient, errorCode, sha256 } from '../support/oci-client.js';
+import { OciClient, artifactManifest, errorCode, sha256 } from '../support/oci-client.js';
 import { CLI, startServer } from '../support/server.js';
 
 const run = promisify(execFile);
@@ -76,15 +76,7 @@ describe('garbage collection', () => {
     const old = await client.pushImage('untag', 'latest', ['old-layer']);
     const current = await client.pushImage('untag', 'latest', ['new-layer']);
     const empty = await client.pushBlob('untag', '{}');
-    const referrer = (subject: { digest: string; body: Buffer }, type: string) =>
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        artifactType: type,
-        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: empty, size: 2 },
-        layers: [{ mediaType: 'application/vnd.oci.empty.v1+json', digest: empty, size: 2 }],
-        subject: { mediaType: OCI_MANIFEST, digest: subject.digest, size: subject.body.length },
-      });
+    const referrer = (subject: { digest: string; body: Buffer }, type: string) => artifactManifest(subject, type, empty);
     const keptSignature = referrer(current, 'application/vnd.example.signature');
     const orphanSignature = referrer(old, 'application/vnd.example.signature');
     for (const body of [keptSignature, orphanSignature]) assert.equal((await client.putManifest('untag', sha256(body), body, OCI_MANIFEST)).status, 201);

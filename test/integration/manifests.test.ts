@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startWithClient, type TestRegistry } from '../support/in-process.js';
-import { OciClient, errorCode, sha256 } from '../support/oci-client.js';
+import { OciClient, artifactManifest, errorCode, sha256 } from '../support/oci-client.js';
 import { createHash } from 'node:crypto';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -194,15 +194,7 @@ describe('referrers', () => {
     const empty = await client.pushBlob('art', '{}');
     const artifacts: Record<string, string> = {};
     for (const type of ['application/vnd.example.sbom', 'application/vnd.example.signature']) {
-      const body = JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        artifactType: type,
-        config: { mediaType: 'application/vnd.oci.empty.v1+json', digest: empty, size: 2 },
-        layers: [{ mediaType: 'application/vnd.oci.empty.v1+json', digest: empty, size: 2 }],
-        subject: { mediaType: OCI_MANIFEST, digest: subject.digest, size: subject.body.length },
-        annotations: { 'org.example.kind': type },
-      });
+      const body = artifactManifest(subject, type, empty, { 'org.example.kind': type });
       const response = await client.putManifest('art', sha256(body), body, OCI_MANIFEST);
       assert.equal(response.status, 201);
       assert.equal(response.headers.get('oci-subject'), subject.digest);

@@ -1,9 +1,23 @@
-import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
+import { sha256 } from './images.js';
 
-/** A thin spec-following client for integration tests (fetch over loopback). */
-export function sha256(bytes: Buffer | string): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+export { sha256 };
+
+/**
+ * An OCI artifact manifest (empty config and layer, `emptyDigest` being the pushed `{}` blob)
+ * that refers to `subject`, as signatures and SBOMs do.
+ */
+export function artifactManifest(subject: { digest: string; body: Buffer }, artifactType: string, emptyDigest: string, annotations?: Record<string, string>): string {
+  const empty = { mediaType: 'application/vnd.oci.empty.v1+json', digest: emptyDigest, size: 2 };
+  return JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    artifactType,
+    config: empty,
+    layers: [empty],
+    subject: { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: subject.digest, size: subject.body.length },
+    ...(annotations ? { annotations } : {}),
+  });
 }
 
 export interface ErrorBody {
@@ -17,6 +31,7 @@ export async function errorCode(response: Response): Promise<string> {
   return body.errors[0]!.code;
 }
 
+/** A thin spec-following client for integration tests (fetch over loopback). */
 export class OciClient {
   constructor(readonly base: string) {}
 
