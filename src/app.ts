@@ -12,12 +12,13 @@ import { RoleAuthorizer } from './auth/authorizer.js';
 import type { Endpoint } from './http/access.js';
 import { adminApi } from './http/admin-api.js';
 import { maintenanceApi } from './http/maintenance-api.js';
-import { createRequestHandler } from './http/handler.js';
+import { createRequestHandler, RequestStats } from './http/handler.js';
 import { tokenEndpoint } from './http/token-endpoint.js';
 import { createServer, listen } from './http/server.js';
 import type { MetadataStore } from './metadata/store.js';
 import { SqliteMetadataStore } from './metadata/sqlite/sqlite-store.js';
 import { BlobStore } from './storage/blob-store.js';
+import { DataDirectoryLock } from './storage/data-directory-lock.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem-driver.js';
 
@@ -60,7 +61,16 @@ export function openStores(config: Config): { driver: StorageDriver; metadata: M
 }
 
 export function createApp(config: Config, log: Logger = createLogger(config)): App {
-  const { driver, metadata, blobs } = openStores(config);
+  // Before anything is opened: a second server on the same data directory stops here.
+  const directoryLock = DataDirectoryLock.acquire(config.storage.driver.rootDirectory);
+  let stores: ReturnType<typeof openStores>;
+  try {
+    stores = openStores(config);
+  } catch (error) {
+    directoryLock.release();
+    throw error;
+  }
+  const { driver, metadata, blobs } = stores;
   const instanceId = randomUUID();
   const registry = new Registry(metadata, blobs, {
     deleteEnabled: config.storage.deleteEnabled,
@@ -69,15 +79,24 @@ export function createApp(config: Config, log: Logger = createLogger(config)): A
   const collector = new GarbageCollector(metadata, blobs, registry.locks, instanceId, log);
   const health = new HealthMonitor(driver, metadata, config.health.storageDriver);
   const access = config.auth ? createAccessControl(config.auth, config.database.path, log) : undefined;
+  const stats = new RequestStats();
   const handler = createRequestHandler({
-    registry, health, log, headers: config.http.headers, accessLog: config.log.accessLog,
+    registry, health, log, stats, headers: config.http.headers, accessLog: config.log.accessLog,
     access: access?.gate,
     endpoints: [
       maintenanceApi(registry, collector, config.storage.gc.graceMs, access && ((req) => requireAdministrator(access, req))),
       ...(access ? accessEndpoints(access) : []),
     ],
   });
-  const server = createServer(handler, config.http.tls);
+  const server = createServer(handler, {
+    tls: config.http.tls,
+    timeouts: config.http.timeouts,
+    maxConnectionsPerClient: config.http.maxConnectionsPerClient,
+    onRefused: (remoteAddress) => {
+      stats.refusedConnections += 1;
+      log.debug({ remote: remoteAddress }, 'connection refused: too many connections from this client');
+    },
+  });
   let stopMaintenance: (() => Promise<void>) | undefined;
 
   return {
@@ -105,6 +124,7 @@ export function createApp(config: Config, log: Logger = createLogger(config)): A
       });
       await access?.close();
       await metadata.close();
+      directoryLock.release();
     },
   };
 }

@@ -53,6 +53,8 @@ export interface Config {
     headers: Record<string, string[]>;
     tls?: TlsConfig;
     drainTimeoutMs: number;
+    timeouts: { headersMs: number; idleMs: number; keepAliveMs: number };
+    maxConnectionsPerClient: number;
   };
   health: { storageDriver: { enabled: boolean; intervalMs: number; threshold: number } };
   /** Access control; absent means an open registry (as registry:2 without `auth`). */

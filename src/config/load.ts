@@ -157,6 +157,12 @@ function normalise(raw: RawConfig, warnings: string[]): Config {
         ? { certificate: tls.certificate, key: tls.key, clientCas: tls.clientcas ?? [], minimumVersion: tls.minimumtls === 'tls1.3' ? 'TLSv1.3' : 'TLSv1.2' }
         : undefined,
       drainTimeoutMs: durationOr(raw.http?.draintimeout, 10_000),
+      timeouts: {
+        headersMs: durationOr(raw.http?.timeouts?.headers, 30_000),
+        idleMs: durationOr(raw.http?.timeouts?.idle, 60_000),
+        keepAliveMs: durationOr(raw.http?.timeouts?.keepalive, 75_000),
+      },
+      maxConnectionsPerClient: raw.http?.maxconnectionsperclient ?? 512,
     },
     health: {
       storageDriver: {

@@ -116,6 +116,19 @@ export const rawConfigSchema = z.object({
       secret: z.string().optional(),
       relativeurls: flag.optional(),
       draintimeout: duration.optional(),
+      /** Berth: how long a slow or silent client may hold a connection. */
+      timeouts: z
+        .object({
+          /** The request line and headers must arrive within this. */
+          headers: duration.optional(),
+          /** A connection that neither sends nor receives anything for this long is closed (stalled bodies, stalled reads). */
+          idle: duration.optional(),
+          /** An idle keep-alive connection between requests is closed after this. */
+          keepalive: duration.optional(),
+        })
+        .optional(),
+      /** Berth: concurrent connections one client address may hold; further ones are refused. */
+      maxconnectionsperclient: z.number().int().positive().optional(),
       headers: z.record(z.string(), headerValues).optional(),
       tls: z
         .object({

@@ -177,9 +177,13 @@ export class HostedRepository implements RepositoryHandle {
       quota: quotaFor(this.rules),
     };
     // Under the digest's lock, bytes before row: garbage collection sees either both or neither.
+    // A refused manifest takes its bytes back, unless other content already had them recorded.
     const { missing, tagConflict, quotaExceeded } = await this.deps.locks.run(digest, async () => {
       await this.deps.blobs.putVerified(digest, body);
-      return this.deps.metadata.putManifest(entry);
+      const result = await this.deps.metadata.putManifest(entry);
+      const refused = result.tagConflict !== undefined || result.quotaExceeded !== undefined || result.missing.blobs.length + result.missing.manifests.length > 0;
+      if (refused && !(await this.deps.metadata.blobRecorded(digest))) await this.deps.blobs.delete(digest);
+      return result;
     });
     if (tagConflict) {
       throw new RegistryError(

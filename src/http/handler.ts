@@ -21,6 +21,16 @@ export interface HandlerOptions {
   access?: AccessGate;
   /** Endpoints outside `/v2` (token service, admin API), each with its own envelope. */
   endpoints?: Endpoint[];
+  /** Counters the handler keeps (client aborts); created here when not given. */
+  stats?: RequestStats;
+}
+
+/** What the request pipeline counts, for logs now and metrics later. */
+export class RequestStats {
+  /** Requests whose client went away before the response was complete. */
+  clientAborts = 0;
+  /** Connections closed on arrival because their client already held too many. */
+  refusedConnections = 0;
 }
 
 /**
@@ -29,7 +39,7 @@ export interface HandlerOptions {
  * 401 + challenge / 403 DENIED / 429) → health gate → handler → one error path → access log.
  */
 export function createRequestHandler(options: HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { registry, health, log, headers, accessLog, access, endpoints = [] } = options;
+  const { registry, health, log, headers, accessLog, access, endpoints = [], stats = new RequestStats() } = options;
   const staticHeaders = Object.entries({ 'Docker-Distribution-API-Version': ['registry/2.0'], ...headers });
 
   return (req, res) => {
@@ -41,18 +51,29 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
     for (const [name, values] of staticHeaders) res.setHeader(name, values.length === 1 ? values[0]! : values);
     res.setHeader('X-Request-Id', id);
 
+    // Read now: once the connection is gone, `req.socket` is null.
+    const remote = req.socket?.remoteAddress;
     const abort = new AbortController();
     res.once('close', () => {
-      if (!res.writableFinished) abort.abort();
+      if (!res.writableFinished) {
+        abort.abort();
+        stats.clientAborts += 1;
+      }
       if (accessLog) {
         logger().info(
-          { method: req.method, path: pathOf(req.url), status: res.statusCode, durationMs: Number(process.hrtime.bigint() - started) / 1e6, remote: req.socket.remoteAddress, finished: res.writableFinished },
+          { method: req.method, path: pathOf(req.url), status: res.statusCode, durationMs: Number(process.hrtime.bigint() - started) / 1e6, remote, finished: res.writableFinished },
           'request',
         );
       }
     });
 
-    handle(req, res, abort.signal, logger).catch((error: unknown) => sendError(req, res, error, logger()));
+    handle(req, res, abort.signal, logger)
+      .catch((error: unknown) => sendError(req, res, error, logger()))
+      .catch((error: unknown) => {
+        // Answering failed too (the connection broke mid-answer): the request ends here, the process does not.
+        logger().warn({ err: error }, 'could not send the error response');
+        res.destroy();
+      });
   };
 
   async function handle(req: IncomingMessage, res: ServerResponse, signal: AbortSignal, logger: () => Logger): Promise<void> {

@@ -24,14 +24,8 @@ export function sendError(req: IncomingMessage, res: ServerResponse, error: unkn
   }
   const code = registryError?.code ?? 'UNKNOWN';
   const message = registryError?.message ?? ERROR_TABLE.UNKNOWN.message;
-  const body = JSON.stringify({ errors: [{ code, message, detail: registryError?.detail ?? null }] });
-  // An unread request body (a rejected PATCH of 2 GiB) is not worth draining: close instead.
-  if (!req.complete) res.setHeader('Connection', 'close');
-  res.statusCode = ERROR_TABLE[code].status;
   accessHeaders(res, registryError);
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
-  res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.end(req.method === 'HEAD' ? undefined : body);
+  endError(req, res, ERROR_TABLE[code].status, { errors: [{ code, message, detail: registryError?.detail ?? null }] });
 }
 
 /** `WWW-Authenticate` for a refusal that carries a challenge, `Retry-After` for throttling. */
@@ -54,14 +48,9 @@ export function sendAdminError(req: IncomingMessage, res: ServerResponse, error:
   }
   const code = registryError?.code ?? 'UNKNOWN';
   const message = registryError?.message ?? ERROR_TABLE.UNKNOWN.message;
-  const body = JSON.stringify({ error: { code, message, detail: registryError?.detail ?? null } });
-  if (!req.complete) res.setHeader('Connection', 'close');
-  res.statusCode = ERROR_TABLE[code].status;
   accessHeaders(res, registryError);
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Cache-Control', 'no-store');
-  res.setHeader('Content-Length', Buffer.byteLength(body));
-  res.end(req.method === 'HEAD' ? undefined : body);
+  endError(req, res, ERROR_TABLE[code].status, { error: { code, message, detail: registryError?.detail ?? null } });
 }
 
 /**
@@ -88,14 +77,53 @@ export function sendTokenError(req: IncomingMessage, res: ServerResponse, error:
     res.destroy();
     return;
   }
-  const text = JSON.stringify(body);
-  if (!req.complete) res.setHeader('Connection', 'close');
-  res.statusCode = status;
   accessHeaders(res, error instanceof RegistryError ? error : undefined);
-  res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Cache-Control', 'no-store');
-  res.setHeader('Content-Length', Buffer.byteLength(text));
-  res.end(text);
+  endError(req, res, status, body);
+}
+
+/**
+ * Ends an error response. A request body the handler did not read (a refused 5 MB manifest, a
+ * PATCH to an unknown upload) is read and discarded up to a bound, so the client receives the
+ * answer instead of a connection reset; past the bound the connection is closed.
+ */
+function endError(req: IncomingMessage, res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  if (!req.complete) discardBody(req, res);
+  res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/** How much of an unread request body is read and discarded before the connection is closed instead. */
+export const DISCARD_LIMIT_BYTES = 8 * 1024 * 1024;
+/** After half-closing, how long the rest of a refused body is still read before the socket is destroyed. */
+const LINGER_MS = 2_000;
+
+/**
+ * Closing a socket whose receive buffer holds unread bytes makes the kernel send a reset, and
+ * the peer may then drop the response it had not yet read. So the body is discarded, and past
+ * the bound the connection is half-closed after the response (a lingering close) before it goes.
+ */
+function discardBody(req: IncomingMessage, res: ServerResponse): void {
+  const socket = req.socket;
+  let discarded = 0;
+  let closing = false;
+  req.on('error', () => undefined);
+  req.on('data', (chunk: Buffer) => {
+    discarded += chunk.length;
+    if (closing || discarded <= DISCARD_LIMIT_BYTES) return;
+    closing = true;
+    res.shouldKeepAlive = false;
+    const close = () => {
+      socket.end();
+      setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    };
+    if (res.writableFinished) close();
+    else res.once('finish', close);
+  });
+  req.resume();
 }
 
 export function sendJson(req: IncomingMessage, res: ServerResponse, status: number, value: unknown, contentType = 'application/json; charset=utf-8'): void {

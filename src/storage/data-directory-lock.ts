@@ -1,0 +1,72 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+
+/**
+ * One process at a time serves (or collects directly from) a data directory: its locks for
+ * uploads and garbage collection live in that process's memory.
+ *
+ * The lock is an exclusive SQLite lock on `berth.lock` (an fcntl lock underneath), so the
+ * kernel releases it when the holder dies, `kill -9` included: no stale lock file to clean up.
+ * `berth.pid` beside it only names the holder in messages.
+ */
+export class DataDirectoryInUseError extends Error {
+  constructor(readonly directory: string, readonly holderPid: number | undefined) {
+    super(
+      `another Berth process${holderPid ? ` (pid ${holderPid})` : ''} is using the data directory ${directory}; ` +
+        'run one server per data directory (garbage-collect and import talk to a running server instead)',
+    );
+    this.name = 'DataDirectoryInUseError';
+  }
+}
+
+export class DataDirectoryLock {
+  private constructor(
+    private readonly directory: string,
+    private database: Database.Database | undefined,
+  ) {}
+
+  /** Takes the lock or throws `DataDirectoryInUseError` at once (it never waits). */
+  static acquire(directory: string): DataDirectoryLock {
+    mkdirSync(directory, { recursive: true, mode: 0o700 });
+    const database = new Database(join(directory, 'berth.lock'), { timeout: 0 });
+    try {
+      database.pragma('locking_mode = EXCLUSIVE');
+      // The first write takes the exclusive lock; in this locking mode it is held until close.
+      database.exec('BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS holder (pid INTEGER); COMMIT');
+    } catch (error) {
+      database.close();
+      if ((error as { code?: string }).code === 'SQLITE_BUSY') throw new DataDirectoryInUseError(directory, readHolder(directory));
+      throw error;
+    }
+    writeFileSync(join(directory, 'berth.pid'), `${process.pid}\n`, { mode: 0o600 });
+    return new DataDirectoryLock(directory, database);
+  }
+
+  /** Whether a process holds the lock now (it is taken and released at once when free). */
+  static isHeld(directory: string): boolean {
+    try {
+      DataDirectoryLock.acquire(directory).release();
+      return false;
+    } catch (error) {
+      if (error instanceof DataDirectoryInUseError) return true;
+      throw error;
+    }
+  }
+
+  release(): void {
+    if (!this.database) return;
+    rmSync(join(this.directory, 'berth.pid'), { force: true });
+    this.database.close();
+    this.database = undefined;
+  }
+}
+
+function readHolder(directory: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(directory, 'berth.pid'), 'utf8').trim());
+    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
