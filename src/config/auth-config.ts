@@ -63,7 +63,7 @@ export function normaliseAuth(
     htpasswd: htpasswd?.path ? { path: htpasswd.path } : undefined,
     accounts: accountsEnabled,
     token: tokenConfig,
-    throttle: { maxFailures: raw.throttle?.failures ?? 10, windowMs: durationOr(raw.throttle?.window, 60_000) },
+    throttle: throttleOptions(raw.throttle),
     credentialCacheTtlMs: durationOr(raw.cachettl, 60_000),
     allowInsecureBasic,
     clientCertificates: raw.clientcertificates ?? false,
@@ -73,4 +73,9 @@ export function normaliseAuth(
 
 function durationOr(value: string | number | undefined, fallback: number): number {
   return value === undefined ? fallback : parseDuration(value)!;
+}
+
+function throttleOptions(raw: NonNullable<RawConfig['auth']>['throttle']): AuthConfig['throttle'] {
+  const maxFailures = raw?.failures ?? 10;
+  return { maxFailures, userMaxFailures: raw?.userfailures ?? maxFailures * 5, windowMs: durationOr(raw?.window, 60_000) };
 }
