@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { AuthConfig } from './config.js';
 import { parseDuration } from './duration.js';
+import { isLoopbackHost } from './open-access.js';
 import type { RawConfig } from './schema.js';
 
 /**
@@ -47,8 +48,7 @@ export function normaliseAuth(
   if (raw.clientcertificates && !context.clientCas) throw fail('auth.clientcertificates: requires http.tls.clientcas');
 
   const allowInsecureBasic = raw.allowinsecurebasic ?? false;
-  const loopback = context.host === 'localhost' || context.host === '::1' || context.host.startsWith('127.');
-  if (!context.tls && !loopback) {
+  if (!context.tls && !isLoopbackHost(context.host)) {
     warnings.push(
       allowInsecureBasic
         ? `auth: the registry listens on ${context.host} over plain HTTP and auth.allowinsecurebasic is set, so passwords cross the network in clear text; serve TLS (http.tls) or put a TLS proxy in front`
