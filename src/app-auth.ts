@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { credentialsOf } from './http/access.js';
 import { AccessDeniedError } from './auth/errors.js';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AuthConfig } from './config/config.js';
 import type { AccessStore } from './auth/access-store.js';
@@ -75,7 +75,7 @@ export function createAccessControl(auth: AuthConfig, databasePath: string, log:
   if (auth.clientCertificates) links.push(new ClientCertificateAuthenticator());
   const authorizer = store ? new RoleAuthorizer(store) : new AuthenticatedFullAccess();
   const gate = new AccessGate(new AuthenticatorChain(links), authorizer, auth.challenge);
-  const accounts = store && new Accounts(store, () => passwords.clear());
+  const accounts = store && new Accounts(store, { initialPasswordFile: join(auth.dataDirectory, ADMIN_PASSWORD_FILE), changed: () => passwords.clear() });
   const tokens = signer && auth.token
     ? {
         service: new TokenService(signer, authorizer, passwords, {
@@ -92,20 +92,21 @@ export function createAccessControl(auth: AuthConfig, databasePath: string, log:
     authorizer,
     accounts,
     tokens,
-    bootstrap: async () => accounts?.bootstrap(join(auth.dataDirectory, ADMIN_PASSWORD_FILE)),
+    bootstrap: async () => accounts?.bootstrap(),
     close: async () => store?.close(),
   };
 }
 
 /**
  * The access store of a configured registry, for the command line (`berth user`, `berth role`):
- * the metadata store opens first so the database is migrated.
+ * the metadata store opens first so the database is migrated. The data directory is the
+ * database's, as for the server (`auth.dataDirectory`).
  */
 export function openAccounts(databasePath: string): { accounts: Accounts; close(): Promise<void> } {
   const metadata = new SqliteMetadataStore(databasePath);
   const store = new SqliteAccessStore(databasePath);
   return {
-    accounts: new Accounts(store),
+    accounts: new Accounts(store, { initialPasswordFile: join(dirname(databasePath), ADMIN_PASSWORD_FILE) }),
     close: async () => {
       await store.close();
       await metadata.close();

@@ -1,4 +1,4 @@
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { RegistryError } from '../oci/errors.js';
 import { ADMIN_ROLE, ANONYMOUS_ROLE, ROLE_ACTIONS, UnknownRoleError, type AccessStore, type Permission, type Role, type RoleAction } from './access-store.js';
 import { isValidUserName } from './htpasswd.js';
@@ -19,13 +19,27 @@ export interface UserView {
 }
 
 const MAX_PASSWORD_BYTES = 72; // bcrypt ignores what follows
+/** The user the first start creates; its generated password is kept in `initialPasswordFile`. */
+const INITIAL_ADMIN = 'admin';
+
+export interface AccountsOptions {
+  /** Where the first start writes the generated admin password; removed once it stops being true. */
+  initialPasswordFile: string;
+  /** Called after any change (the credential cache forgets what it verified). */
+  changed?: () => void;
+}
 
 export class Accounts {
+  private readonly initialPasswordFile: string;
+  private readonly changed: () => void;
+
   constructor(
     private readonly store: AccessStore,
-    /** Called after any change (the credential cache forgets what it verified). */
-    private readonly changed: () => void = () => {},
-  ) {}
+    options: AccountsOptions,
+  ) {
+    this.initialPasswordFile = options.initialPasswordFile;
+    this.changed = options.changed ?? (() => {});
+  }
 
   async listUsers(): Promise<UserView[]> {
     return (await this.store.listUsers()).map(view);
@@ -45,6 +59,7 @@ export class Accounts {
     if (password !== undefined) checkPassword(password);
     if (roles) await this.checkRoles(roles);
     const created = await this.store.putUser(name, password === undefined ? existing!.passwordHash : await hashPassword(password));
+    if (password !== undefined) await this.forgetInitialPassword(name);
     if (roles) await this.setRolesChecked(name, roles);
     this.changed();
     return created;
@@ -55,6 +70,7 @@ export class Accounts {
     if (!user) throw new RegistryError('NOT_FOUND', `no such user "${printable(name)}"`);
     checkPassword(password);
     await this.store.putUser(name, await hashPassword(password));
+    await this.forgetInitialPassword(name);
     this.changed();
   }
 
@@ -70,6 +86,7 @@ export class Accounts {
     if (!user) throw new RegistryError('NOT_FOUND', `no such user "${printable(name)}"`);
     if (await this.isLastAdministrator(name)) throw new RegistryError('DENIED', `"${name}" is the last administrator; make another one first`);
     await this.store.deleteUser(name);
+    await this.forgetInitialPassword(name);
     this.changed();
   }
 
@@ -104,15 +121,21 @@ export class Accounts {
 
   /**
    * First start: when there are no users at all, creates `admin` with a random password, writes
-   * the password to `passwordFile` (mode 0600) and returns it so the caller prints it once.
+   * the password to the initial password file (mode 0600) and returns it so the caller prints it
+   * once. The file is removed when that password changes or the user is removed.
    */
-  async bootstrap(passwordFile: string): Promise<{ user: string; password: string; file: string } | undefined> {
+  async bootstrap(): Promise<{ user: string; password: string; file: string } | undefined> {
     if ((await this.store.listUsers()).length > 0) return undefined;
     const password = randomPassword();
-    await writeFile(passwordFile, `${password}\n`, { mode: 0o600 });
-    await this.store.putUser('admin', await hashPassword(password));
-    await this.store.setUserRoles('admin', [ADMIN_ROLE]);
-    return { user: 'admin', password, file: passwordFile };
+    await writeFile(this.initialPasswordFile, `${password}\n`, { mode: 0o600 });
+    await this.store.putUser(INITIAL_ADMIN, await hashPassword(password));
+    await this.store.setUserRoles(INITIAL_ADMIN, [ADMIN_ROLE]);
+    return { user: INITIAL_ADMIN, password, file: this.initialPasswordFile };
+  }
+
+  /** A stale password in a file is a leak with no use: once it no longer works, it goes. */
+  private async forgetInitialPassword(name: string): Promise<void> {
+    if (name === INITIAL_ADMIN) await rm(this.initialPasswordFile, { force: true });
   }
 
   private async checkRoles(roles: string[]): Promise<void> {

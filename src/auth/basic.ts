@@ -32,8 +32,6 @@ export class BasicAuthenticator implements Authenticator {
   async authenticate(credentials: ClientCredentials): Promise<AuthenticationResult> {
     const header = credentials.authorization;
     if (!isBasic(header)) return { outcome: 'not-mine' };
-    const locked = this.throttle.blocked(credentials.remoteAddress);
-    if (locked !== undefined) return { outcome: 'rejected', reason: 'too many failed logins from this client', throttled: { retryAfterSeconds: locked } };
     if (!credentials.secure && !credentials.loopback && !this.options.allowInsecure) {
       return {
         outcome: 'rejected',
@@ -41,12 +39,20 @@ export class BasicAuthenticator implements Authenticator {
       };
     }
     const parsed = parseBasic(header!);
-    const user = parsed && (await this.passwords.verify(parsed.user, parsed.password));
+    if (!parsed) return { outcome: 'rejected', reason: 'malformed Basic credentials' };
+    const address = credentials.remoteAddress;
+    const locked = this.throttle.blocked(address, parsed.user);
+    if (locked !== undefined) return throttled(locked);
+    const user = await this.passwords.verify(parsed.user, parsed.password);
     if (!user) {
-      const lockedNow = this.throttle.failed(credentials.remoteAddress);
-      if (lockedNow !== undefined) return { outcome: 'rejected', reason: 'too many failed logins from this client', throttled: { retryAfterSeconds: lockedNow } };
-      return { outcome: 'rejected', reason: parsed ? 'invalid username or password' : 'malformed Basic credentials' };
+      const lockedNow = this.throttle.failed(address, parsed.user);
+      return lockedNow === undefined ? { outcome: 'rejected', reason: 'invalid username or password' } : throttled(lockedNow);
     }
+    this.throttle.succeeded(address, parsed.user);
     return { outcome: 'authenticated', principal: { kind: 'user', name: user.name, source: user.source } };
   }
+}
+
+function throttled(retryAfterSeconds: number): AuthenticationResult {
+  return { outcome: 'rejected', reason: 'too many failed logins for this user from this client', throttled: { retryAfterSeconds } };
 }

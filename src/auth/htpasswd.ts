@@ -1,11 +1,13 @@
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { isBcryptHash } from './passwords.js';
+import { isBcryptHash, prevailingCost } from './passwords.js';
 import type { PasswordSource, StoredCredential } from './passwords-source.js';
 
 /**
  * An htpasswd file as registry:2 reads it: `user:$2y$…` lines (bcrypt only), blank lines and
- * `#` comments ignored. The file is re-read when its inode, size or modification time change
+ * `#` comments ignored. registry:2 loads other schemes (`{SHA}`, `$apr1$`, crypt, plain) but its
+ * bcrypt comparison always fails for them; Berth skips them with a warning at load, so such a
+ * user is exactly an unknown user: never accepted, checked against the dummy hash. The file is re-read when its inode, size or modification time change
  * (checked at most once per `recheckMs`), so edits apply without a restart; a file that
  * becomes unreadable keeps the last good contents.
  */
@@ -16,6 +18,7 @@ export interface HtpasswdEvents {
 
 export class HtpasswdFile implements PasswordSource {
   private users = new Map<string, string>();
+  private cost: number | undefined;
   private signature = '';
   private checkedAt = 0;
   private checking: Promise<void> | undefined;
@@ -50,6 +53,12 @@ export class HtpasswdFile implements PasswordSource {
     return hash === undefined ? undefined : { name, hash, source: 'htpasswd' };
   }
 
+  /** Recomputed on every reload: `htpasswd -B` writes cost 5 unless told otherwise with -C. */
+  async prevailingCost(): Promise<number | undefined> {
+    await this.refresh();
+    return this.cost;
+  }
+
   /** Re-reads the file if it changed; concurrent callers share one check. */
   async refresh(force = false): Promise<void> {
     if (!force && Date.now() - this.checkedAt < this.recheckMs) return;
@@ -74,6 +83,7 @@ export class HtpasswdFile implements PasswordSource {
   private load(text: string, stats: Stats): void {
     const { users, skipped } = parseHtpasswd(text);
     this.users = users;
+    this.cost = prevailingCost(users.values());
     this.signature = signatureOf(stats);
     this.events.reloaded(users.size, skipped);
   }

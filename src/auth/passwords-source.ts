@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import { secretsEqual, verifyAgainstNobody, verifyPassword } from './passwords.js';
+import { BCRYPT_COST, secretsEqual, verifyAgainstNobody, verifyPassword } from './passwords.js';
 import type { IdentitySource } from './principal.js';
 
 /** Where a user's bcrypt hash is kept: the htpasswd file or the access store. */
@@ -12,6 +12,8 @@ export interface StoredCredential {
 
 export interface PasswordSource {
   lookup(name: string): Promise<StoredCredential | undefined>;
+  /** The bcrypt cost most of its users' hashes have (undefined when it holds none). */
+  prevailingCost(): Promise<number | undefined>;
 }
 
 export interface VerifiedUser {
@@ -39,7 +41,7 @@ export class PasswordVerifier {
 
   async verify(name: string, password: string): Promise<VerifiedUser | undefined> {
     const stored = await this.lookup(name);
-    if (!stored) return verifyAgainstNobody(password).then(() => undefined);
+    if (!stored) return verifyAgainstNobody(password, await this.dummyCost()).then(() => undefined);
     const cacheKey = createHmac('sha256', this.key).update(name).update('\u0000').update(password).digest('base64');
     const cached = this.cache.get(cacheKey);
     if (cached && cached.user.source === stored.source && secretsEqual(cached.hash, stored.hash)) return cached.user;
@@ -51,6 +53,19 @@ export class PasswordVerifier {
 
   clear(): void {
     this.cache.clear();
+  }
+
+  /**
+   * The bcrypt cost an unknown user is checked at: the prevailing cost of the first source that
+   * holds users (htpasswd before the database, as lookups go), so that "no such user" costs
+   * what "wrong password" costs for most users.
+   */
+  async dummyCost(): Promise<number> {
+    for (const source of this.sources) {
+      const cost = await source.prevailingCost();
+      if (cost !== undefined) return cost;
+    }
+    return BCRYPT_COST;
   }
 
   /** The stored credential for a user (refresh tokens are bound to its hash). */

@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { BasicAuthenticator, parseBasic } from './basic.js';
 import { HtpasswdFile, parseHtpasswd } from './htpasswd.js';
-import { hashPassword, secretsEqual, verifyPassword } from './passwords.js';
+import { bcryptCost, hashPassword, prevailingCost, secretsEqual, verifyPassword } from './passwords.js';
+import { DatabasePasswords } from './database-passwords.js';
+import { SqliteAccessStore } from '../metadata/sqlite/sqlite-access-store.js';
+import { SqliteMetadataStore } from '../metadata/sqlite/sqlite-store.js';
 import { PasswordVerifier, type PasswordSource } from './passwords-source.js';
 import { LoginThrottle } from './throttle.js';
 
@@ -57,11 +60,76 @@ describe('passwords and htpasswd', () => {
   });
 });
 
+/** An htpasswd line as Apache's tool writes it, e.g. `-B` (bcrypt, cost 5), `-BC 7`, `-m`, `-s`, `-p`. */
+function apacheLine(flags: string[], user: string, password: string): string {
+  return execFileSync('htpasswd', [...flags, '-bn', user, password], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+}
+
+describe('unknown users cost what wrong passwords cost', () => {
+  it('when the htpasswd file holds htpasswd -B entries (cost 5), then an unknown user is checked at cost 5, and at the new cost after the file changes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-htpasswd-'));
+    const path = join(dir, 'htpasswd');
+    const alice = apacheLine(['-B'], 'alice', 'alice-password');
+    assert.equal(bcryptCost(alice.slice('alice:'.length)), 5, 'htpasswd -B writes cost 5');
+    writeFileSync(path, `${alice}\n${apacheLine(['-B'], 'bob', 'bob-password')}\n${apacheLine(['-BC', '7'], 'carol', 'carol-password')}\n`);
+    const file = new HtpasswdFile(path, quiet, 0);
+    const verifier = new PasswordVerifier([file], 60_000);
+    assert.equal(await verifier.dummyCost(), 5, 'the cost most entries have');
+    writeFileSync(path, `${apacheLine(['-BC', '7'], 'dave', 'dave-password')}\n`);
+    assert.equal(await verifier.dummyCost(), 7, 'recomputed when the file is re-read');
+    assert.equal(await verifier.verify('nobody', 'dave-password'), undefined);
+  });
+
+  it('when the htpasswd file holds apr1, {SHA} or plain entries, then those users never log in and are checked like unknown users', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-htpasswd-'));
+    const path = join(dir, 'htpasswd');
+    const lines = [apacheLine(['-m'], 'apr', 'apr-password'), apacheLine(['-s'], 'sha', 'sha-password'), apacheLine(['-p'], 'plain', 'plain-password'), apacheLine(['-BC', '6'], 'alice', 'alice-password')];
+    writeFileSync(path, `${lines.join('\n')}\n`);
+    const skipped: string[] = [];
+    const file = new HtpasswdFile(path, { reloaded: (_users, lines) => skipped.push(...lines), failed: () => {} }, 0);
+    const verifier = new PasswordVerifier([file], 60_000);
+    for (const user of ['apr', 'sha', 'plain']) {
+      assert.equal(await file.lookup(user), undefined, `${user} is not a known user`);
+      assert.equal(await verifier.verify(user, `${user}-password`), undefined, `${user} cannot log in, even with its password`);
+    }
+    assert.equal(skipped.length, 3);
+    assert.equal(await verifier.dummyCost(), 6, 'only bcrypt entries set the cost');
+    assert.ok(await verifier.verify('alice', 'alice-password'));
+  });
+
+  it('when users are in the database, then an unknown user is checked at the cost of their hashes, re-read after the recheck interval', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'berth-dbpw-'));
+    const database = join(dir, 'berth.sqlite');
+    const metadata = new SqliteMetadataStore(database);
+    const store = new SqliteAccessStore(database);
+    try {
+      let now = 0;
+      const source = new DatabasePasswords(store, 60_000, () => now);
+      const verifier = new PasswordVerifier([source], 60_000);
+      assert.equal(await verifier.dummyCost(), 10, 'no users: the cost Berth hashes at');
+      await store.putUser('alice', await hashPassword('alice-password', 6));
+      await store.putUser('bob', await hashPassword('bob-password', 6));
+      await store.putUser('carol', await hashPassword('carol-password', 4));
+      now = 60_000;
+      assert.equal(await verifier.dummyCost(), 6);
+    } finally {
+      await store.close();
+      await metadata.close();
+    }
+  });
+
+  it('when costs tie, then the higher one prevails; non-bcrypt hashes do not count', () => {
+    assert.equal(prevailingCost([]), undefined);
+    assert.equal(prevailingCost([`$2y$05$${'a'.repeat(53)}`, `$2b$12$${'a'.repeat(53)}`, '{SHA}abc=']), 12);
+    assert.equal(prevailingCost([`$2y$05$${'a'.repeat(53)}`, `$2a$05$${'b'.repeat(53)}`, `$2b$12$${'a'.repeat(53)}`]), 5);
+  });
+});
+
 describe('the password verifier', () => {
   it('when a pair was verified, then the next check skips bcrypt; a changed hash or clear() forgets it', async () => {
     let hash = await hashPassword('pw-one-1', 4);
     let lookups = 0;
-    const source: PasswordSource = { lookup: async (name) => (lookups++, name === 'alice' ? { name, hash, source: 'database' } : undefined) };
+    const source: PasswordSource = { lookup: async (name) => (lookups++, name === 'alice' ? { name, hash, source: 'database' } : undefined), prevailingCost: async () => 4 };
     const verifier = new PasswordVerifier([source], 60_000);
     assert.deepEqual(await verifier.verify('alice', 'pw-one-1'), { name: 'alice', source: 'database' });
     const started = process.hrtime.bigint();
@@ -84,7 +152,7 @@ describe('Basic authentication and throttling', () => {
       assert.equal(parseBasic(bad), undefined, bad);
     }
     const hash = await hashPassword('password1', 4);
-    const basic = new BasicAuthenticator(new PasswordVerifier([{ lookup: async (name) => ({ name, hash, source: 'htpasswd' }) }], 1000), new LoginThrottle({ maxFailures: 100, windowMs: 1000 }), { allowInsecure: false });
+    const basic = new BasicAuthenticator(new PasswordVerifier([{ lookup: async (name) => ({ name, hash, source: 'htpasswd' }), prevailingCost: async () => 4 }], 1000), new LoginThrottle({ maxFailures: 100, windowMs: 1000 }), { allowInsecure: false });
     const base = { remoteAddress: '10.0.0.1', secure: false, loopback: true };
     assert.equal((await basic.authenticate({ ...base, authorization: 'Bearer abc' })).outcome, 'not-mine');
     assert.equal((await basic.authenticate(base)).outcome, 'not-mine');
@@ -97,19 +165,4 @@ describe('Basic authentication and throttling', () => {
     assert.equal((await basic.authenticate({ ...base, loopback: false, secure: true, authorization: good })).outcome, 'authenticated');
   });
 
-  it('when one client fails too often, then it is locked out for a window and other clients are not', () => {
-    let now = 0;
-    const throttle = new LoginThrottle({ maxFailures: 3, windowMs: 10_000 }, () => now);
-    assert.equal(throttle.failed('a'), undefined);
-    assert.equal(throttle.failed('a'), undefined);
-    assert.equal(throttle.failed('a'), 10);
-    assert.equal(throttle.blocked('a'), 10);
-    assert.equal(throttle.blocked('b'), undefined);
-    now = 9_500;
-    assert.equal(throttle.blocked('a'), 1);
-    now = 10_001;
-    assert.equal(throttle.blocked('a'), undefined);
-    now = 30_000;
-    assert.equal(throttle.failed('a'), undefined, 'a new window starts the count again');
-  });
 });

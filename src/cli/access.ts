@@ -1,4 +1,5 @@
 import { readFileSync, renameSync, writeFileSync, existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { openAccounts } from '../app-auth.js';
 import { parsePermission } from '../auth/accounts.js';
 import { htpasswdLine, isValidUserName, parseHtpasswd } from '../auth/htpasswd.js';
@@ -51,6 +52,22 @@ function parseOptions(args: string[]): Options {
 }
 
 export class UsageError extends Error {}
+
+/**
+ * The `berth user passwd` command line that opens the same database as a server started with
+ * `configPath` from `cwd`, quoted for a POSIX shell: the config path made absolute so it works
+ * from any directory; without a config file the defaults (./data) are relative, so it first
+ * changes to the server's directory.
+ */
+export function passwdCommandLine(user: string, configPath: string | undefined, cwd = process.cwd()): string {
+  const command = ['berth', 'user', 'passwd', user];
+  if (configPath === undefined) return `cd ${shellQuote(cwd)} && ${command.map(shellQuote).join(' ')}`;
+  return [...command, '--config', resolve(cwd, configPath)].map(shellQuote).join(' ');
+}
+
+function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(word) ? word : `'${word.replaceAll("'", "'\\''")}'`;
+}
 
 function readStdinPassword(): string {
   const text = readFileSync(0, 'utf8');

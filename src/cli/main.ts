@@ -3,7 +3,7 @@
 // through `node` (the test harness, the benchmark) read the flags from this line.
 import { createApp, createLogger } from '../app.js';
 import { ConfigError, loadConfig } from '../config/load.js';
-import { ACCESS_USAGE, UsageError, accessCommand, htpasswdCommand } from './access.js';
+import { ACCESS_USAGE, UsageError, accessCommand, htpasswdCommand, passwdCommandLine } from './access.js';
 import { GC_USAGE, garbageCollect } from './garbage-collect.js';
 import { CLEANUP_USAGE, USAGE_USAGE, cleanupCommand, usageCommand } from './lifecycle.js';
 
@@ -80,7 +80,7 @@ async function serve(configPath: string | undefined): Promise<number> {
     // Printed once on the terminal, never through the logger.
     process.stderr.write(
       `\nBerth created the user "${initialAdmin.user}" with password:\n\n    ${initialAdmin.password}\n\n` +
-        `It is also in ${initialAdmin.file} (mode 0600). Change it with: berth user passwd ${initialAdmin.user}\n\n`,
+        `It is also in ${initialAdmin.file} (mode 0600). Change it with: ${passwdCommandLine(initialAdmin.user, configPath)}\n\n`,
     );
   }
   log.info(

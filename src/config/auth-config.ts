@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import type { AuthConfig } from './config.js';
 import { parseDuration } from './duration.js';
+import { isLoopbackHost } from './open-access.js';
 import type { RawConfig } from './schema.js';
 
 /**
@@ -47,8 +48,7 @@ export function normaliseAuth(
   if (raw.clientcertificates && !context.clientCas) throw fail('auth.clientcertificates: requires http.tls.clientcas');
 
   const allowInsecureBasic = raw.allowinsecurebasic ?? false;
-  const loopback = context.host === 'localhost' || context.host === '::1' || context.host.startsWith('127.');
-  if (!context.tls && !loopback) {
+  if (!context.tls && !isLoopbackHost(context.host)) {
     warnings.push(
       allowInsecureBasic
         ? `auth: the registry listens on ${context.host} over plain HTTP and auth.allowinsecurebasic is set, so passwords cross the network in clear text; serve TLS (http.tls) or put a TLS proxy in front`
@@ -63,7 +63,7 @@ export function normaliseAuth(
     htpasswd: htpasswd?.path ? { path: htpasswd.path } : undefined,
     accounts: accountsEnabled,
     token: tokenConfig,
-    throttle: { maxFailures: raw.throttle?.failures ?? 10, windowMs: durationOr(raw.throttle?.window, 60_000) },
+    throttle: throttleOptions(raw.throttle),
     credentialCacheTtlMs: durationOr(raw.cachettl, 60_000),
     allowInsecureBasic,
     clientCertificates: raw.clientcertificates ?? false,
@@ -73,4 +73,9 @@ export function normaliseAuth(
 
 function durationOr(value: string | number | undefined, fallback: number): number {
   return value === undefined ? fallback : parseDuration(value)!;
+}
+
+function throttleOptions(raw: NonNullable<RawConfig['auth']>['throttle']): AuthConfig['throttle'] {
+  const maxFailures = raw?.failures ?? 10;
+  return { maxFailures, userMaxFailures: raw?.userfailures ?? maxFailures * 5, windowMs: durationOr(raw?.window, 60_000) };
 }

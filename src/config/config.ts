@@ -76,7 +76,7 @@ export interface AuthConfig {
     /** Berth issues tokens itself, or trusts an external issuer's keys. */
     trust: { kind: 'builtin'; signingKeyPath: string; generate: boolean } | { kind: 'external'; rootCertBundle?: string; jwks?: string };
   };
-  throttle: { maxFailures: number; windowMs: number };
+  throttle: { maxFailures: number; userMaxFailures: number; windowMs: number };
   credentialCacheTtlMs: number;
   allowInsecureBasic: boolean;
   clientCertificates: boolean;

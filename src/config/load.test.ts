@@ -22,7 +22,14 @@ describe('configuration', () => {
     assert.equal(config.storage.deleteEnabled, false);
     assert.deepEqual(config.storage.uploadPurging, { enabled: true, ageMs: 168 * 3600_000, intervalMs: 24 * 3600_000, dryRun: false });
     assert.equal(config.http.tls, undefined);
-    assert.deepEqual(warnings, []);
+    assert.deepEqual(warnings, ['no authentication configured and listening on 0.0.0.0:5000: anyone who can reach this address can push']);
+  });
+
+  it('when there is no auth section, then a non-loopback address warns once and a loopback one does not', () => {
+    const open = (env: Record<string, string>) => loadConfig(undefined, env).warnings.filter((warning) => warning.startsWith('no authentication configured'));
+    assert.deepEqual(open({ REGISTRY_HTTP_ADDR: '[::]:5000', REGISTRY_STORAGE_DELETE_ENABLED: 'true' }), ['no authentication configured and listening on [::]:5000: anyone who can reach this address can push and delete']);
+    assert.deepEqual(open({ REGISTRY_HTTP_ADDR: '127.0.0.1:5000' }), []);
+    assert.deepEqual(open({ REGISTRY_HTTP_ADDR: ':5000', REGISTRY_AUTH: 'htpasswd', REGISTRY_AUTH_HTPASSWD_PATH: '/etc/htpasswd' }), []);
   });
 
   it('when a registry:2 config.yml is read, then its keys land in the typed config', () => {

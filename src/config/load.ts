@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import type { Config, LogLevel, RepositoryPolicy } from './config.js';
 import { normaliseAuth } from './auth-config.js';
 import { parseDuration } from './duration.js';
+import { openAccessWarning } from './open-access.js';
 import { parseSize } from './size.js';
 import { IGNORED_SECTIONS, REFUSED_SECTIONS, findUnknownKeys, rawConfigSchema, type RawConfig } from './schema.js';
 
@@ -126,6 +127,14 @@ function normalise(raw: RawConfig, warnings: string[]): Config {
   const level = (raw.log?.level === 'panic' ? 'fatal' : raw.log?.level ?? raw.loglevel ?? 'info') as LogLevel;
   const databasePath = resolve(raw.database?.sqlite?.path ?? `${rootDirectory}/berth.sqlite`);
   const auth = normaliseAuth(raw.auth, { dataDirectory: dirname(databasePath), host, tls: Boolean(tls?.certificate), clientCas: Boolean(tls?.clientcas?.length) }, (message) => new ConfigError(message), warnings);
+  const open = openAccessWarning({
+    host,
+    port,
+    authenticated: auth !== undefined,
+    readOnly: storage.maintenance?.readonly?.enabled ?? false,
+    deleteEnabled: storage.delete?.enabled ?? false,
+  });
+  if (open) warnings.push(open);
   return {
     auth,
     log: { level, fields: raw.log?.fields ?? {}, accessLog: !(raw.log?.accesslog?.disabled ?? false) },

@@ -187,8 +187,12 @@ export const rawConfigSchema = z.object({
         .optional(),
       /** Berth: users, roles and permissions in the metadata database. */
       accounts: z.object({ realm: z.string().min(1).optional(), enabled: flag.optional() }).nullable().optional(),
-      /** Berth: failed logins per client before 429, and the window they are counted in. */
-      throttle: z.object({ failures: z.number().int().min(0).optional(), window: duration.optional() }).optional(),
+      /**
+       * Berth: failed logins of one user name from one address before 429, failed logins of one
+       * name from all addresses before it is under attack (default 5 × failures), and the window
+       * they are counted in (lockouts double from one window up to 32).
+       */
+      throttle: z.object({ failures: z.number().int().min(0).optional(), userfailures: z.number().int().min(1).optional(), window: duration.optional() }).optional(),
       /** Berth: how long a verified password is remembered (default 1m; 0 disables). */
       cachettl: duration.optional(),
       /** Berth: accept Basic credentials over plain HTTP on a non-loopback address. */

@@ -75,14 +75,15 @@ describe('htpasswd authentication (registry:2 auth.htpasswd)', () => {
     assert.equal((await getFrom(registry.url, '/v2/', '127.0.0.40', basic('alice', 'alice-password'))).status, 200);
   });
 
-  it('when one client fails to log in repeatedly, then it gets 429 TOOMANYREQUESTS with Retry-After, and other clients do not', async () => {
+  it('when one client fails to log in repeatedly as one user, then it gets 429 TOOMANYREQUESTS with Retry-After for that user only; other clients and other users are not locked out', async () => {
     const attacker = '127.0.0.66';
     for (let i = 0; i < 2; i++) assert.equal((await getFrom(registry.url, '/v2/', attacker, basic('alice', `guess-${i}`))).status, 401);
     const locked = await getFrom(registry.url, '/v2/', attacker, basic('alice', 'guess-3'));
     assert.equal(locked.status, 429);
     assert.ok(Number(locked.headers['retry-after']) > 0);
     assert.equal((JSON.parse(locked.body) as { errors: { code: string }[] }).errors[0]!.code, 'TOOMANYREQUESTS');
-    assert.equal((await getFrom(registry.url, '/v2/', attacker, basic('alice', 'alice-password'))).status, 429, 'even good credentials wait');
+    assert.equal((await getFrom(registry.url, '/v2/', attacker, basic('alice', 'alice-password'))).status, 429, 'even good credentials for alice wait at this address');
+    assert.equal((await getFrom(registry.url, '/v2/', attacker, basic('bob', 'bob-password'))).status, 200, 'another user behind the same address is not locked out');
     assert.equal((await getFrom(registry.url, '/v2/', '127.0.0.67', basic('alice', 'alice-password'))).status, 200, 'another client is not locked out');
   });
 
@@ -90,5 +91,36 @@ describe('htpasswd authentication (registry:2 auth.htpasswd)', () => {
     const client = new AuthorizedClient(registry.url, basic('alice', 'alice-password'));
     assert.equal((await client.request('/token?service=berth')).status, 404);
     assert.equal((await client.request('/api/v1/users')).status, 404);
+  });
+});
+
+describe('htpasswd timing', () => {
+  let registry: TestRegistry;
+
+  before(async () => {
+    registry = await startInProcess({});
+    await registry.close();
+    const path = join(registry.dataDir, 'htpasswd');
+    await writeFile(path, `${htpasswdEntry('alice', 'alice-password', CLI)}\n`);
+    registry = await startInProcess({ auth: { htpasswd: { realm: 'basic-realm', path }, throttle: { failures: 0 } } }, registry.dataDir);
+  });
+  after(() => registry.destroy());
+
+  it('when a user name is unknown, then the 401 takes about as long as a wrong password for a user in an htpasswd -B file', async () => {
+    const timed = async (authorization: string) => {
+      const started = process.hrtime.bigint();
+      assert.equal((await getFrom(registry.url, '/v2/', '127.0.0.1', authorization)).status, 401);
+      return Number(process.hrtime.bigint() - started) / 1e6;
+    };
+    await timed(basic('mallory', 'warm-up'));
+    const unknown: number[] = [];
+    const wrong: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      unknown.push(await timed(basic(`nobody-${i}`, `guess-${i}`)));
+      wrong.push(await timed(basic('alice', `guess-${i}`)));
+    }
+    const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+    // Cost 5 against cost 10 was a 32x gap (3.5 ms against 74 ms); equal costs stay well inside 3x.
+    assert.ok(median(unknown) < median(wrong) * 3, `unknown user ${median(unknown).toFixed(1)} ms, wrong password ${median(wrong).toFixed(1)} ms`);
   });
 });

@@ -76,6 +76,16 @@ describe('the berth command', () => {
     assert.equal((await fetch(`${server.url}/v2/`)).status, 200);
   });
 
+  it('when serve runs without auth on 127.0.0.1, then it does not warn about open access', async () => {
+    const server = await startServer({});
+    cleanups.push(async () => {
+      await server.stop();
+      await server.cleanup();
+    });
+    assert.equal((await fetch(`${server.url}/v2/`)).status, 200);
+    assert.doesNotMatch(server.output(), /no authentication configured/);
+  });
+
   it('when an unknown command is given, then usage is printed and the exit code is 2', async () => {
     await assert.rejects(run(process.execPath, [CLI, 'frobnicate'], { env: cleanEnv() }), (error: { code: number; stderr: string }) => error.code === 2 && /Usage:/.test(error.stderr));
     const help = await run(process.execPath, [CLI, 'help'], { env: cleanEnv() });

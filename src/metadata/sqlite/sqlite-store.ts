@@ -1,7 +1,6 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { Digest } from '../../oci/digest.js';
+import { createPrivately } from './private-file.js';
 import type { RepositoryName, Tag } from '../../oci/names.js';
 import type {
   CollectionPreview,
@@ -58,7 +57,7 @@ export class SqliteMetadataStore implements MetadataStore {
   private readonly statements;
 
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') createPrivately(path);
     this.description = `sqlite at ${path}`;
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
