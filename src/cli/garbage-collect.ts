@@ -4,6 +4,7 @@ import { loadConfig } from '../config/load.js';
 import { CollectionInProgressError, GarbageCollector, type CollectionProgress } from '../core/garbage-collector.js';
 import { KeyedMutex } from '../core/keyed-mutex.js';
 import { INSTANCE_TIMEOUT_MS } from '../core/maintenance.js';
+import { parseCommand, type CommandSpec, type OptionsConfig } from './arguments.js';
 
 /**
  * `berth garbage-collect [config.yml] [--dry-run|-d] [--delete-untagged|-m]`, registry:2's flags.
@@ -14,22 +15,28 @@ import { INSTANCE_TIMEOUT_MS } from '../core/maintenance.js';
  */
 export const GC_USAGE = 'berth garbage-collect [config.yml] [--dry-run|-d] [--delete-untagged|-m] [--grace <duration>]';
 
+const GC_COMMAND = {
+  help: `usage: ${GC_USAGE}
+
+Reclaims the space of a stopped registry (a running one collects online, storage.maintenance.gc).
+  -d, --dry-run           print what would be removed, remove nothing
+  -m, --delete-untagged   also remove manifests no tag points at (older than the grace period)
+  --grace <duration>      keep links and untagged manifests younger than this (default: storage.maintenance.gc.grace)`,
+  options: {
+    'dry-run': { type: 'boolean', short: 'd' },
+    'delete-untagged': { type: 'boolean', short: 'm' },
+    grace: { type: 'string' },
+  },
+  positionals: { min: 0, max: 1 },
+} satisfies CommandSpec<OptionsConfig>;
+
 export async function garbageCollect(args: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
-  let configPath: string | undefined;
-  let dryRun = false;
-  let deleteUntagged = false;
-  let grace: string | undefined;
-  for (let index = 0; index < args.length; index += 1) {
-    const arg = args[index]!;
-    if (arg === '--dry-run' || arg === '-d') dryRun = true;
-    else if (arg === '--delete-untagged' || arg === '-m') deleteUntagged = true;
-    else if (arg === '--grace') grace = args[++index];
-    else if (!arg.startsWith('-') && configPath === undefined) configPath = arg;
-    else {
-      err.write(`unknown argument "${arg}"\nusage: ${GC_USAGE}\n`);
-      return 2;
-    }
-  }
+  const parsed = parseCommand(GC_COMMAND, args, out);
+  if (!parsed) return 0;
+  const [configPath] = parsed.positionals;
+  const dryRun = parsed.values['dry-run'] === true;
+  const deleteUntagged = parsed.values['delete-untagged'] === true;
+  const grace = parsed.values.grace;
 
   const env = { ...process.env, ...(grace !== undefined ? { REGISTRY_STORAGE_MAINTENANCE_GC_GRACE: grace } : {}) };
   const { config, warnings } = loadConfig(configPath, env);
