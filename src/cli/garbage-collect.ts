@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { openStores } from '../app.js';
 import { loadConfig } from '../config/load.js';
-import { CollectionInProgressError, GarbageCollector, type CollectionProgress } from '../core/garbage-collector.js';
+import { CollectionInProgressError, GarbageCollector, type CollectionProgress, type RemovedCounts } from '../core/garbage-collector.js';
 import { KeyedMutex } from '../core/keyed-mutex.js';
 import { INSTANCE_TIMEOUT_MS } from '../core/maintenance.js';
 import { parseCommand, type CommandSpec, type OptionsConfig } from './arguments.js';
@@ -54,7 +54,7 @@ export async function garbageCollect(args: string[], out: NodeJS.WritableStream 
     const collector = new GarbageCollector(metadata, blobs, new KeyedMutex(), `cli-${randomUUID()}`);
     const verb = dryRun ? 'would remove' : 'removed';
     if (dryRun) out.write('dry run: nothing will be removed\n');
-    const report = await collector.collect({ dryRun, deleteUntagged, graceMs: config.storage.gc.graceMs, onProgress: progressPrinter(err) });
+    const report = await collector.collect({ dryRun, deleteUntagged, graceMs: config.storage.gc.graceMs, onProgress: progressPrinter(err, dryRun) });
     for (const link of report.links) out.write(`${verb} link ${link.repository} → ${link.digest}\n`);
     for (const manifest of report.manifests) out.write(`${verb} manifest ${manifest.repository}@${manifest.digest}\n`);
     for (const blob of report.blobs) out.write(`${verb} blob ${blob.digest} (${formatBytes(blob.size)})\n`);
@@ -76,15 +76,33 @@ export async function garbageCollect(args: string[], out: NodeJS.WritableStream 
 }
 
 /** One line per phase, and at most one progress line a second while blobs are checked. */
-function progressPrinter(err: NodeJS.WritableStream): (progress: CollectionProgress) => void {
+function progressPrinter(err: NodeJS.WritableStream, dryRun: boolean): (progress: CollectionProgress) => void {
+  const verb = dryRun ? 'would remove' : 'removed';
   let lastLine = 0;
   return (progress) => {
     const now = Date.now();
     if (progress.phase === 'blobs' && progress.checked !== progress.total && now - lastLine < 1000) return;
     lastLine = now;
-    const of = progress.total !== undefined ? `/${progress.total}` : '';
-    err.write(`[${progress.phase}] checked ${progress.checked}${of}, removed ${progress.removed}, freed ${formatBytes(progress.bytesFreed)}\n`);
+    const freed = `freed ${formatBytes(progress.bytesFreed)}`;
+    const { removed } = progress;
+    switch (progress.phase) {
+      case 'done':
+        err.write(`[done] ${verb} ${describeRemoved(removed)}; ${dryRun ? 'would free' : 'freed'} ${formatBytes(progress.bytesFreed)}\n`);
+        return;
+      case 'blobs':
+        err.write(`[blobs] checked ${progress.checked}/${progress.total}, ${verb} ${removed.blobs} blobs, ${freed}\n`);
+        return;
+      case 'orphans':
+        err.write(`[orphans] ${verb} ${removed.orphans} orphaned blobs, ${freed}\n`);
+        return;
+      default:
+        err.write(`[${progress.phase}] ${verb} ${removed[progress.phase]} ${progress.phase}\n`);
+    }
   };
+}
+
+function describeRemoved(removed: RemovedCounts): string {
+  return `${removed.links} links, ${removed.manifests} manifests, ${removed.blobs} blobs, ${removed.orphans} orphaned blobs, ${removed.repositories} repositories`;
 }
 
 export function formatBytes(bytes: number): string {
