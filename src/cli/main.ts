@@ -72,7 +72,7 @@ async function main(argv: string[]): Promise<number> {
     return await run(rest);
   } catch (error) {
     if (error instanceof UsageError) {
-      console.error(`berth ${command}: ${error.message}${error.usage ? `\n\n${error.usage}` : ''}`);
+      console.error(`berth: ${error.message}${error.usage ? `\n\n${error.usage}` : ''}`);
       return 2;
     }
     if (error instanceof ConfigError) {
