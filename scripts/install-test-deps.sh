@@ -1,16 +1,57 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite drives (real clients), skipping those present.
+# The one list of Debian packages the test suite and the benchmark drive; installs those missing
+# and says which. `install-test-deps.sh` covers the whole suite (npm test, whose benchmark quick
+# mode needs the bench group too); `install-test-deps.sh bench` only what `npm run bench` needs.
+# README.md lists the same packages.
 set -euo pipefail
+
+# package:probe — the probe is a command on PATH, or an absolute path that must be executable.
+suite=(
+  skopeo:skopeo                    # client scenarios (test/clients)
+  podman:podman                    # client scenarios (test/clients)
+  openssl:openssl                  # TLS certificates (test/integration)
+  apache2-utils:htpasswd           # htpasswd files Apache's tool writes and verifies
+  tar:tar                          # image layers (test/support/images.ts)
+)
+bench=(
+  docker-registry:/usr/bin/docker-registry   # CNCF Distribution, the baseline
+  wrk:wrk                          # HTTP load
+  nginx-light:nginx                # PUT and sendfile references (needs the dav module, below)
+)
+case "${1:-all}" in
+  all) wanted=("${suite[@]}" "${bench[@]}") ;;
+  bench) wanted=("${bench[@]}") ;;
+  *) echo "usage: $0 [bench]" >&2; exit 2 ;;
+esac
+
+present() {
+  local probe=$1
+  if [[ $probe == /* ]]; then [ -x "$probe" ]; else command -v "$probe" >/dev/null 2>&1; fi
+}
+
+sudo_cmd=""
+[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+updated=0
+install() {
+  echo "installing Debian packages: $*"
+  if [ "$updated" -eq 0 ]; then
+    $sudo_cmd apt-get update -qq
+    updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+have=()
 need=()
-command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
-command -v podman >/dev/null 2>&1 || need+=(podman)
-command -v umoci >/dev/null 2>&1 || need+=(umoci)
-command -v openssl >/dev/null 2>&1 || need+=(openssl)
-command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "installing Debian packages: ${need[*]}"
-  sudo_cmd=""
-  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
-  $sudo_cmd apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+for entry in "${wanted[@]}"; do
+  if present "${entry#*:}"; then have+=("${entry%%:*}"); else need+=("${entry%%:*}"); fi
+done
+[ ${#have[@]} -eq 0 ] || echo "Debian packages present: ${have[*]}"
+[ ${#need[@]} -eq 0 ] || install "${need[@]}"
+
+# The benchmark's PUT reference needs ngx_http_dav_module. Bookworm's nginx-light is a transitional
+# package for nginx, which has it built in; older nginx-light builds lack it, nginx-full has it.
+if ! nginx -V 2>&1 | grep -q -- '--with-http_dav_module'; then
+  install nginx-full
+  nginx -V 2>&1 | grep -q -- '--with-http_dav_module' || { echo "nginx has no dav module; the benchmark's PUT reference cannot run" >&2; exit 1; }
 fi

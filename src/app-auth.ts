@@ -19,6 +19,7 @@ import { LoginThrottle } from './auth/throttle.js';
 import { TokenService } from './auth/token-service.js';
 import { ExternalTokenVerifier, loadSigningKey, TokenSigner, type TokenVerifier } from './auth/tokens.js';
 import { SqliteAccessStore } from './metadata/sqlite/sqlite-access-store.js';
+import { systemClock, type Clock } from './core/time.js';
 import { SqliteMetadataStore } from './metadata/sqlite/sqlite-store.js';
 
 /**
@@ -40,7 +41,7 @@ export interface AccessControl {
 
 export const ADMIN_PASSWORD_FILE = 'admin-password';
 
-export function createAccessControl(auth: AuthConfig, databasePath: string, log: Logger): AccessControl {
+export function createAccessControl(auth: AuthConfig, databasePath: string, log: Logger, clock: Clock = systemClock): AccessControl {
   const store: AccessStore | undefined = auth.accounts ? new SqliteAccessStore(databasePath) : undefined;
   const sources: PasswordSource[] = [];
   const htpasswd = auth.htpasswd
@@ -50,7 +51,7 @@ export function createAccessControl(auth: AuthConfig, databasePath: string, log:
           for (const line of skipped) log.warn({ path: auth.htpasswd!.path }, `htpasswd ${line} is ignored (registry:2 reads bcrypt entries only)`);
         },
         failed: (error) => log.warn({ path: auth.htpasswd!.path, error: (error as NodeJS.ErrnoException).code ?? error.message }, 'htpasswd file could not be re-read; keeping the last good copy'),
-      })
+      }, undefined, clock)
     : undefined;
   if (htpasswd) sources.push(htpasswd);
   if (store) sources.push(new DatabasePasswords(store));

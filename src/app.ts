@@ -7,6 +7,7 @@ import { HealthMonitor } from './core/health.js';
 import { startMaintenance } from './core/maintenance.js';
 import { PolicyBook } from './core/repository-policies.js';
 import { Registry } from './core/registry.js';
+import { systemClock, timerScheduler, type Clock, type Scheduler } from './core/time.js';
 import { createAccessControl, requireAdministrator, type AccessControl } from './app-auth.js';
 import { RoleAuthorizer } from './auth/authorizer.js';
 import type { Endpoint } from './http/access.js';
@@ -54,18 +55,26 @@ export function createLogger(config: Config): Logger {
 }
 
 /** Storage and metadata, without the HTTP server: what offline commands (garbage-collect) need. */
-export function openStores(config: Config): { driver: StorageDriver; metadata: MetadataStore; blobs: BlobStore } {
+export function openStores(config: Config, clock: Clock = systemClock): { driver: StorageDriver; metadata: MetadataStore; blobs: BlobStore } {
   const driver: StorageDriver = new FilesystemDriver(config.storage.driver.rootDirectory);
-  const metadata: MetadataStore = new SqliteMetadataStore(config.database.path);
+  const metadata: MetadataStore = new SqliteMetadataStore(config.database.path, clock);
   return { driver, metadata, blobs: new BlobStore(driver) };
 }
 
-export function createApp(config: Config, log: Logger = createLogger(config)): App {
+/** How the app tells time and runs background work; tests inject their own to drive both. */
+export interface TimeSeams {
+  clock?: Clock;
+  scheduler?: Scheduler;
+}
+
+export function createApp(config: Config, log: Logger = createLogger(config), time: TimeSeams = {}): App {
+  const clock = time.clock ?? systemClock;
+  const scheduler = time.scheduler ?? timerScheduler;
   // Before anything is opened: a second server on the same data directory stops here.
   const directoryLock = DataDirectoryLock.acquire(config.storage.driver.rootDirectory);
   let stores: ReturnType<typeof openStores>;
   try {
-    stores = openStores(config);
+    stores = openStores(config, clock);
   } catch (error) {
     directoryLock.release();
     throw error;
@@ -75,10 +84,10 @@ export function createApp(config: Config, log: Logger = createLogger(config)): A
   const registry = new Registry(metadata, blobs, {
     deleteEnabled: config.storage.deleteEnabled,
     readOnly: config.storage.readOnly,
-  }, new PolicyBook(config.policies));
+  }, new PolicyBook(config.policies), clock);
   const collector = new GarbageCollector(metadata, blobs, registry.locks, instanceId, log);
-  const health = new HealthMonitor(driver, metadata, config.health.storageDriver);
-  const access = config.auth ? createAccessControl(config.auth, config.database.path, log) : undefined;
+  const health = new HealthMonitor(driver, metadata, config.health.storageDriver, scheduler);
+  const access = config.auth ? createAccessControl(config.auth, config.database.path, log, clock) : undefined;
   const stats = new RequestStats();
   const handler = createRequestHandler({
     registry, health, log, stats, headers: config.http.headers, accessLog: config.log.accessLog,
@@ -109,7 +118,7 @@ export function createApp(config: Config, log: Logger = createLogger(config)): A
       const initialAdmin = await access?.bootstrap();
       const address = await listen(server, config.http.host, config.http.port);
       health.start();
-      stopMaintenance = startMaintenance({ config: config.storage, registry, collector, instanceId, log });
+      stopMaintenance = startMaintenance({ config: config.storage, registry, collector, instanceId, log, clock, scheduler });
       const scheme = config.http.tls ? 'https' : 'http';
       const host = address.host.includes(':') ? `[${address.host}]` : address.host;
       return { ...address, url: `${scheme}://${host}:${address.port}`, ...(initialAdmin ? { initialAdmin } : {}) };

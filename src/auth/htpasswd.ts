@@ -29,6 +29,8 @@ export class HtpasswdFile implements PasswordSource {
     readonly path: string,
     private readonly events: HtpasswdEvents,
     private readonly recheckMs = 1000,
+    /** Milliseconds since the epoch; tests pass their own to step past `recheckMs`. */
+    private readonly clock: () => number = Date.now,
   ) {
     let stats: Stats;
     let text: string;
@@ -39,7 +41,7 @@ export class HtpasswdFile implements PasswordSource {
       throw new Error(`cannot read htpasswd file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
     this.load(text, stats);
-    this.checkedAt = Date.now();
+    this.checkedAt = this.clock();
   }
 
   /** Called after each reload (the credential cache forgets everything it verified). */
@@ -61,10 +63,10 @@ export class HtpasswdFile implements PasswordSource {
 
   /** Re-reads the file if it changed; concurrent callers share one check. */
   async refresh(force = false): Promise<void> {
-    if (!force && Date.now() - this.checkedAt < this.recheckMs) return;
+    if (!force && this.clock() - this.checkedAt < this.recheckMs) return;
     this.checking ??= this.check().finally(() => {
       this.checking = undefined;
-      this.checkedAt = Date.now();
+      this.checkedAt = this.clock();
     });
     await this.checking;
   }

@@ -6,52 +6,57 @@ import { htpasswdLine, isValidUserName, parseHtpasswd } from '../auth/htpasswd.j
 import { hashPassword, randomPassword } from '../auth/passwords.js';
 import { loadConfig } from '../config/load.js';
 import { RegistryError } from '../oci/errors.js';
+import { UsageError, parseCommand, type CommandSpec, type OptionsConfig } from './arguments.js';
 
-export const ACCESS_USAGE = `  berth htpasswd [-f FILE] USER [PASSWORD]
+const HTPASSWD_USAGE = `  berth htpasswd [-f FILE] USER [PASSWORD]
                              print (or with -f, add or replace in FILE) a bcrypt entry like
-                             htpasswd -Bbn; the password is read from stdin when not given
-  berth user add USER [--password-stdin] [--role ROLE]... [--config config.yml]
+                             htpasswd -Bbn; the password is read from stdin when not given`;
+const USER_USAGE = `  berth user add USER [--password-stdin] [--role ROLE]... [--config config.yml]
   berth user passwd USER [--password-stdin] [--config config.yml]
   berth user roles USER ROLE... [--config config.yml]
   berth user rm USER [--config config.yml]
   berth user list [--config config.yml]
                              users in the registry database (auth.accounts or auth.token);
-                             without --password-stdin a random password is generated and printed
-  berth role set ROLE PATTERN=ACTIONS... [--description TEXT] [--config config.yml]
+                             without --password-stdin a random password is generated and printed`;
+const ROLE_USAGE = `  berth role set ROLE PATTERN=ACTIONS... [--description TEXT] [--config config.yml]
                              e.g. berth role set team-a 'team-a/*=pull,push' ; actions: pull,
                              push, delete, admin; role "anonymous" grants pull to everyone
   berth role rm ROLE | berth role list [--config config.yml]`;
 
+export const ACCESS_USAGE = [HTPASSWD_USAGE, USER_USAGE, ROLE_USAGE].join('\n');
+
+const HTPASSWD_COMMAND = {
+  help: `usage:\n${HTPASSWD_USAGE}`,
+  options: { file: { type: 'string', short: 'f' } },
+  positionals: { min: 1, max: 2 },
+} satisfies CommandSpec<OptionsConfig>;
+
+// The action and its operands are positionals; each action checks how many it takes.
+const USER_COMMAND = {
+  help: `usage:\n${USER_USAGE}`,
+  options: {
+    config: { type: 'string', short: 'c' },
+    'password-stdin': { type: 'boolean' },
+    role: { type: 'string', multiple: true },
+  },
+  positionals: { min: 1, max: Infinity },
+} satisfies CommandSpec<OptionsConfig>;
+
+const ROLE_COMMAND = {
+  help: `usage:\n${ROLE_USAGE}`,
+  options: {
+    config: { type: 'string', short: 'c' },
+    description: { type: 'string' },
+  },
+  positionals: { min: 1, max: Infinity },
+} satisfies CommandSpec<OptionsConfig>;
+
 interface Options {
   positional: string[];
-  config?: string;
   passwordStdin: boolean;
   roles: string[];
   description?: string;
-  file?: string;
 }
-
-function parseOptions(args: string[]): Options {
-  const options: Options = { positional: [], passwordStdin: false, roles: [] };
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const value = () => {
-      const next = args[++i];
-      if (next === undefined) throw new UsageError(`${arg} needs a value`);
-      return next;
-    };
-    if (arg === '--config' || arg === '-c') options.config = value();
-    else if (arg === '--password-stdin') options.passwordStdin = true;
-    else if (arg === '--role') options.roles.push(value());
-    else if (arg === '--description') options.description = value();
-    else if (arg === '-f' || arg === '--file') options.file = value();
-    else if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option ${arg}`);
-    else options.positional.push(arg);
-  }
-  return options;
-}
-
-export class UsageError extends Error {}
 
 /**
  * The `berth user passwd` command line that opens the same database as a server started with
@@ -78,32 +83,39 @@ function readStdinPassword(): string {
 
 /** `berth htpasswd`: the same line `htpasswd -Bbn USER PASSWORD` prints. */
 export async function htpasswdCommand(args: string[]): Promise<number> {
-  const options = parseOptions(args);
-  const [user, given] = options.positional;
-  if (!user || options.positional.length > 2) throw new UsageError('usage: berth htpasswd [-f FILE] USER [PASSWORD]');
+  const parsed = parseCommand(HTPASSWD_COMMAND, args);
+  if (!parsed) return 0;
+  const [user, given] = parsed.positionals as [string, string?];
+  const file = parsed.values.file;
   if (!isValidUserName(user)) throw new UsageError(`invalid user name "${user}"`);
   const password = given ?? readStdinPassword();
   const line = htpasswdLine(user, await hashPassword(password));
-  if (!options.file) {
+  if (!file) {
     console.log(line);
     return 0;
   }
-  const existing = existsSync(options.file) ? readFileSync(options.file, 'utf8') : '';
+  const existing = existsSync(file) ? readFileSync(file, 'utf8') : '';
   const kept = existing.split(/\r?\n/).filter((entry) => entry !== '' && !entry.startsWith(`${user}:`));
-  const mode = existsSync(options.file) ? statSync(options.file).mode & 0o777 : 0o600;
-  const temporary = `${options.file}.${process.pid}.tmp`;
+  const mode = existsSync(file) ? statSync(file).mode & 0o777 : 0o600;
+  const temporary = `${file}.${process.pid}.tmp`;
   writeFileSync(temporary, `${[...kept, line].join('\n')}\n`, { mode });
-  renameSync(temporary, options.file);
-  const { users } = parseHtpasswd(readFileSync(options.file, 'utf8'));
-  console.error(`${existing.includes(`${user}:`) ? 'updated' : 'added'} ${user} in ${options.file} (${users.size} users)`);
+  renameSync(temporary, file);
+  const { users } = parseHtpasswd(readFileSync(file, 'utf8'));
+  console.error(`${existing.includes(`${user}:`) ? 'updated' : 'added'} ${user} in ${file} (${users.size} users)`);
   return 0;
 }
 
 /** `berth user …` and `berth role …` against the configured database. */
 export async function accessCommand(kind: 'user' | 'role', args: string[]): Promise<number> {
-  const [action, ...rest] = args;
-  const options = parseOptions(rest);
-  const { config } = loadConfig(options.config);
+  const spec = kind === 'user' ? USER_COMMAND : ROLE_COMMAND;
+  const parsed = kind === 'user' ? parseCommand(USER_COMMAND, args) : parseCommand(ROLE_COMMAND, args);
+  if (!parsed) return 0;
+  const [action, ...positional] = parsed.positionals;
+  const values: { config?: string; 'password-stdin'?: boolean; role?: string[]; description?: string } = parsed.values;
+  const options: Options = { positional, passwordStdin: values['password-stdin'] === true, roles: values.role ?? [], description: values.description };
+  // Checked before the database is opened: a mistake changes nothing.
+  checkAction(kind, action!, positional.length, Object.keys(values), spec.help);
+  const { config } = loadConfig(values.config);
   const { accounts, close } = openAccounts(config.database.path);
   try {
     return kind === 'user' ? await userCommand(action, options, accounts) : await roleCommand(action, options, accounts);
@@ -118,17 +130,43 @@ export async function accessCommand(kind: 'user' | 'role', args: string[]): Prom
   }
 }
 
+/** How many operands each action takes after `berth user|role ACTION`, and which flags besides --config. */
+interface ActionShape {
+  min: number;
+  max: number;
+  flags?: string[];
+}
+const ACTIONS: Record<'user' | 'role', Record<string, ActionShape>> = {
+  user: {
+    list: { min: 0, max: 0 },
+    add: { min: 1, max: 1, flags: ['password-stdin', 'role'] },
+    passwd: { min: 1, max: 1, flags: ['password-stdin'] },
+    roles: { min: 1, max: Infinity },
+    rm: { min: 1, max: 1 },
+  },
+  role: { list: { min: 0, max: 0 }, set: { min: 1, max: Infinity, flags: ['description'] }, rm: { min: 1, max: 1 } },
+};
+
+function checkAction(kind: 'user' | 'role', action: string, operands: number, flags: string[], help: string): void {
+  const shape = ACTIONS[kind][action];
+  if (!shape) throw new UsageError(`unknown ${kind} command "${action}" (${Object.keys(ACTIONS[kind]).join(', ')})`, help);
+  if (operands > shape.max) throw new UsageError(`unexpected argument for "berth ${kind} ${action}"`, help);
+  if (operands < shape.min) throw new UsageError(`missing argument for "berth ${kind} ${action}"`, help);
+  const misplaced = flags.find((flag) => flag !== 'config' && !shape.flags?.includes(flag));
+  if (misplaced) throw new UsageError(`"berth ${kind} ${action}" takes no --${misplaced}`, help);
+}
+
 type AccountsApi = ReturnType<typeof openAccounts>['accounts'];
 
+// checkAction has made sure each action has its operands.
 async function userCommand(action: string | undefined, options: Options, accounts: AccountsApi): Promise<number> {
-  const [name, ...more] = options.positional;
+  const [name, ...more] = options.positional as [string, ...string[]];
   switch (action) {
     case 'list':
       for (const user of await accounts.listUsers()) console.log(`${user.name}\t${user.roles.join(',') || '-'}`);
       return 0;
     case 'add':
     case 'passwd': {
-      if (!name || more.length > 0) throw new UsageError(`usage: berth user ${action} USER [--password-stdin]`);
       const generated = options.passwordStdin ? undefined : randomPassword();
       const password = generated ?? readStdinPassword();
       if (action === 'add') {
@@ -142,12 +180,10 @@ async function userCommand(action: string | undefined, options: Options, account
       return 0;
     }
     case 'roles':
-      if (!name) throw new UsageError('usage: berth user roles USER ROLE...');
       await accounts.setRoles(name, more);
       console.error(`${name} now has roles: ${more.join(', ') || '(none)'}`);
       return 0;
     case 'rm':
-      if (!name || more.length > 0) throw new UsageError('usage: berth user rm USER');
       await accounts.removeUser(name);
       console.error(`removed user ${name}`);
       return 0;
@@ -157,7 +193,7 @@ async function userCommand(action: string | undefined, options: Options, account
 }
 
 async function roleCommand(action: string | undefined, options: Options, accounts: AccountsApi): Promise<number> {
-  const [name, ...permissions] = options.positional;
+  const [name, ...permissions] = options.positional as [string, ...string[]];
   switch (action) {
     case 'list':
       for (const role of await accounts.listRoles()) {
@@ -166,12 +202,10 @@ async function roleCommand(action: string | undefined, options: Options, account
       }
       return 0;
     case 'set':
-      if (!name) throw new UsageError('usage: berth role set ROLE PATTERN=ACTIONS...');
       await accounts.putRole(name, options.description ?? '', permissions.map(parsePermission));
       console.error(`role ${name} saved`);
       return 0;
     case 'rm':
-      if (!name || permissions.length > 0) throw new UsageError('usage: berth role rm ROLE');
       await accounts.removeRole(name);
       console.error(`removed role ${name}`);
       return 0;

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { openStores } from '../app.js';
 import { loadConfig } from '../config/load.js';
-import { CollectionInProgressError, GarbageCollector, type CollectionProgress } from '../core/garbage-collector.js';
+import { CollectionInProgressError, GarbageCollector, type CollectionProgress, type RemovedCounts } from '../core/garbage-collector.js';
 import { KeyedMutex } from '../core/keyed-mutex.js';
 import { INSTANCE_TIMEOUT_MS } from '../core/maintenance.js';
+import { parseCommand, type CommandSpec, type OptionsConfig } from './arguments.js';
 
 /**
  * `berth garbage-collect [config.yml] [--dry-run|-d] [--delete-untagged|-m]`, registry:2's flags.
@@ -14,22 +15,28 @@ import { INSTANCE_TIMEOUT_MS } from '../core/maintenance.js';
  */
 export const GC_USAGE = 'berth garbage-collect [config.yml] [--dry-run|-d] [--delete-untagged|-m] [--grace <duration>]';
 
+const GC_COMMAND = {
+  help: `usage: ${GC_USAGE}
+
+Reclaims the space of a stopped registry (a running one collects online, storage.maintenance.gc).
+  -d, --dry-run           print what would be removed, remove nothing
+  -m, --delete-untagged   also remove manifests no tag points at (older than the grace period)
+  --grace <duration>      keep links and untagged manifests younger than this (default: storage.maintenance.gc.grace)`,
+  options: {
+    'dry-run': { type: 'boolean', short: 'd' },
+    'delete-untagged': { type: 'boolean', short: 'm' },
+    grace: { type: 'string' },
+  },
+  positionals: { min: 0, max: 1 },
+} satisfies CommandSpec<OptionsConfig>;
+
 export async function garbageCollect(args: string[], out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): Promise<number> {
-  let configPath: string | undefined;
-  let dryRun = false;
-  let deleteUntagged = false;
-  let grace: string | undefined;
-  for (let index = 0; index < args.length; index += 1) {
-    const arg = args[index]!;
-    if (arg === '--dry-run' || arg === '-d') dryRun = true;
-    else if (arg === '--delete-untagged' || arg === '-m') deleteUntagged = true;
-    else if (arg === '--grace') grace = args[++index];
-    else if (!arg.startsWith('-') && configPath === undefined) configPath = arg;
-    else {
-      err.write(`unknown argument "${arg}"\nusage: ${GC_USAGE}\n`);
-      return 2;
-    }
-  }
+  const parsed = parseCommand(GC_COMMAND, args, out);
+  if (!parsed) return 0;
+  const [configPath] = parsed.positionals;
+  const dryRun = parsed.values['dry-run'] === true;
+  const deleteUntagged = parsed.values['delete-untagged'] === true;
+  const grace = parsed.values.grace;
 
   const env = { ...process.env, ...(grace !== undefined ? { REGISTRY_STORAGE_MAINTENANCE_GC_GRACE: grace } : {}) };
   const { config, warnings } = loadConfig(configPath, env);
@@ -47,7 +54,7 @@ export async function garbageCollect(args: string[], out: NodeJS.WritableStream 
     const collector = new GarbageCollector(metadata, blobs, new KeyedMutex(), `cli-${randomUUID()}`);
     const verb = dryRun ? 'would remove' : 'removed';
     if (dryRun) out.write('dry run: nothing will be removed\n');
-    const report = await collector.collect({ dryRun, deleteUntagged, graceMs: config.storage.gc.graceMs, onProgress: progressPrinter(err) });
+    const report = await collector.collect({ dryRun, deleteUntagged, graceMs: config.storage.gc.graceMs, onProgress: progressPrinter(err, dryRun) });
     for (const link of report.links) out.write(`${verb} link ${link.repository} → ${link.digest}\n`);
     for (const manifest of report.manifests) out.write(`${verb} manifest ${manifest.repository}@${manifest.digest}\n`);
     for (const blob of report.blobs) out.write(`${verb} blob ${blob.digest} (${formatBytes(blob.size)})\n`);
@@ -69,15 +76,33 @@ export async function garbageCollect(args: string[], out: NodeJS.WritableStream 
 }
 
 /** One line per phase, and at most one progress line a second while blobs are checked. */
-function progressPrinter(err: NodeJS.WritableStream): (progress: CollectionProgress) => void {
+function progressPrinter(err: NodeJS.WritableStream, dryRun: boolean): (progress: CollectionProgress) => void {
+  const verb = dryRun ? 'would remove' : 'removed';
   let lastLine = 0;
   return (progress) => {
     const now = Date.now();
     if (progress.phase === 'blobs' && progress.checked !== progress.total && now - lastLine < 1000) return;
     lastLine = now;
-    const of = progress.total !== undefined ? `/${progress.total}` : '';
-    err.write(`[${progress.phase}] checked ${progress.checked}${of}, removed ${progress.removed}, freed ${formatBytes(progress.bytesFreed)}\n`);
+    const freed = `freed ${formatBytes(progress.bytesFreed)}`;
+    const { removed } = progress;
+    switch (progress.phase) {
+      case 'done':
+        err.write(`[done] ${verb} ${describeRemoved(removed)}; ${dryRun ? 'would free' : 'freed'} ${formatBytes(progress.bytesFreed)}\n`);
+        return;
+      case 'blobs':
+        err.write(`[blobs] checked ${progress.checked}/${progress.total}, ${verb} ${removed.blobs} blobs, ${freed}\n`);
+        return;
+      case 'orphans':
+        err.write(`[orphans] ${verb} ${removed.orphans} orphaned blobs, ${freed}\n`);
+        return;
+      default:
+        err.write(`[${progress.phase}] ${verb} ${removed[progress.phase]} ${progress.phase}\n`);
+    }
   };
+}
+
+function describeRemoved(removed: RemovedCounts): string {
+  return `${removed.links} links, ${removed.manifests} manifests, ${removed.blobs} blobs, ${removed.orphans} orphaned blobs, ${removed.repositories} repositories`;
 }
 
 export function formatBytes(bytes: number): string {

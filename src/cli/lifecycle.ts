@@ -2,6 +2,7 @@ import { openStores } from '../app.js';
 import { loadConfig } from '../config/load.js';
 import { PolicyBook } from '../core/repository-policies.js';
 import { RetentionRunner } from '../core/retention.js';
+import { parseCommand, type CommandSpec, type OptionsConfig } from './arguments.js';
 import { formatBytes } from './garbage-collect.js';
 
 /**
@@ -12,10 +13,28 @@ import { formatBytes } from './garbage-collect.js';
 export const CLEANUP_USAGE = 'berth cleanup [config.yml] [--dry-run|-d]';
 export const USAGE_USAGE = 'berth usage [config.yml]';
 
+const CLEANUP_COMMAND = {
+  help: `usage: ${CLEANUP_USAGE}
+
+Applies the retention rules of policies: now; the bytes are reclaimed by the next garbage collection.
+  -d, --dry-run   print the tags that would be removed, remove nothing`,
+  options: { 'dry-run': { type: 'boolean', short: 'd' } },
+  positionals: { min: 0, max: 1 },
+} satisfies CommandSpec<OptionsConfig>;
+
+const USAGE_COMMAND = {
+  help: `usage: ${USAGE_USAGE}
+
+Prints the storage used per repository, each distinct blob counted once per repository.`,
+  options: {},
+  positionals: { min: 0, max: 1 },
+} satisfies CommandSpec<OptionsConfig>;
+
 export async function cleanupCommand(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const dryRun = args.includes('--dry-run') || args.includes('-d');
-  const configPath = args.find((arg) => !arg.startsWith('-'));
-  const { config } = loadConfig(configPath);
+  const parsed = parseCommand(CLEANUP_COMMAND, args, out);
+  if (!parsed) return 0;
+  const dryRun = parsed.values['dry-run'] === true;
+  const { config } = loadConfig(parsed.positionals[0]);
   const policies = new PolicyBook(config.policies);
   if (!policies.hasRetention) {
     out.write('no policy has retention rules: nothing to do\n');
@@ -38,7 +57,9 @@ export async function cleanupCommand(args: string[], out: NodeJS.WritableStream 
 
 /** `berth usage [config.yml]`: storage used per repository, each distinct blob counted once per repository. */
 export async function usageCommand(args: string[], out: NodeJS.WritableStream = process.stdout): Promise<number> {
-  const { config } = loadConfig(args.find((arg) => !arg.startsWith('-')));
+  const parsed = parseCommand(USAGE_COMMAND, args, out);
+  if (!parsed) return 0;
+  const { config } = loadConfig(parsed.positionals[0]);
   const { metadata } = openStores(config);
   try {
     const rows = await metadata.listUsage();

@@ -1,9 +1,11 @@
 #!/usr/bin/env -S node --initial-old-space-size=64 --max-semi-space-size=4
 // The flags above: see "V8 heap flags" in docs/architecture.md. Launchers that run this file
 // through `node` (the test harness, the benchmark) read the flags from this line.
+import { readFileSync } from 'node:fs';
 import { createApp, createLogger } from '../app.js';
 import { ConfigError, loadConfig } from '../config/load.js';
-import { ACCESS_USAGE, UsageError, accessCommand, htpasswdCommand, passwdCommandLine } from './access.js';
+import { ACCESS_USAGE, accessCommand, htpasswdCommand, passwdCommandLine } from './access.js';
+import { UsageError, parseCommand, type CommandSpec, type OptionsConfig } from './arguments.js';
 import { GC_USAGE, garbageCollect } from './garbage-collect.js';
 import { CLEANUP_USAGE, USAGE_USAGE, cleanupCommand, usageCommand } from './lifecycle.js';
 
@@ -17,61 +19,93 @@ Usage:
                              apply the retention rules of policies: (preview with --dry-run)
   ${USAGE_USAGE}     storage used per repository
 ${ACCESS_USAGE}
-  berth help                 show this text
+  berth help [COMMAND]       show this text, or a command's help (also: berth COMMAND --help)
+  berth --version            print the version
 
 Configuration uses registry:2's config.yml keys and REGISTRY_* environment overrides.`;
 
+const SERVE_COMMAND = {
+  help: `usage: berth serve [config.yml]
+
+Serves the registry (defaults: :5000, storage in ./data). Stops on SIGINT or SIGTERM.`,
+  options: {},
+  positionals: { min: 0, max: 1 },
+} satisfies CommandSpec<OptionsConfig>;
+
+const HELP_COMMAND = {
+  help: 'usage: berth help [COMMAND]',
+  options: {},
+  positionals: { min: 0, max: 1 },
+} satisfies CommandSpec<OptionsConfig>;
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  serve,
+  'garbage-collect': (args) => garbageCollect(args),
+  cleanup: (args) => cleanupCommand(args),
+  usage: (args) => usageCommand(args),
+  htpasswd: htpasswdCommand,
+  user: (args) => accessCommand('user', args),
+  role: (args) => accessCommand('role', args),
+  help,
+};
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  switch (command) {
-    case 'serve':
-      return serve(rest[0]);
-    case 'garbage-collect':
-      return withConfigErrors(() => garbageCollect(rest));
-    case 'cleanup':
-      return withConfigErrors(() => cleanupCommand(rest));
-    case 'usage':
-      return withConfigErrors(() => usageCommand(rest));
-    case 'htpasswd':
-      return withConfigErrors(() => htpasswdCommand(rest));
-    case 'user':
-    case 'role':
-      return withConfigErrors(() => accessCommand(command, rest));
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      console.log(USAGE);
-      return command === undefined ? 2 : 0;
-    default:
-      console.error(`unknown command "${command}"\n\n${USAGE}`);
+  if (command === undefined) {
+    console.error(USAGE);
+    return 2;
+  }
+  if (command === '--help' || command === '-h') {
+    console.log(USAGE);
+    return 0;
+  }
+  if (command === '--version' || command === '-v') {
+    console.log(version());
+    return 0;
+  }
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!run) {
+    console.error(`berth: unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await run(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`berth: ${error.message}${error.usage ? `\n\n${error.usage}` : ''}`);
       return 2;
-  }
-}
-
-async function withConfigErrors(command: () => Promise<number>): Promise<number> {
-  try {
-    return await command();
-  } catch (error) {
-    if (error instanceof ConfigError || error instanceof UsageError) {
-      console.error(`berth: ${error.message}`);
-      return error instanceof UsageError ? 2 : 1;
     }
-    throw error;
-  }
-}
-
-async function serve(configPath: string | undefined): Promise<number> {
-  let loaded;
-  try {
-    loaded = loadConfig(configPath);
-  } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`berth: ${error.message}`);
       return 1;
     }
     throw error;
   }
+}
+
+/** `berth help [COMMAND]`: the overview, or what `berth COMMAND --help` prints. */
+async function help(args: string[]): Promise<number> {
+  const parsed = parseCommand(HELP_COMMAND, args);
+  if (!parsed) return 0;
+  const [command] = parsed.positionals;
+  if (command === undefined) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (command === 'help' || !Object.hasOwn(COMMANDS, command)) throw new UsageError(`unknown command "${command}"`, USAGE);
+  return COMMANDS[command]!(['--help']);
+}
+
+/** The version in package.json (two levels above both src/cli and dist/cli). */
+function version(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return manifest.version;
+}
+
+async function serve(args: string[]): Promise<number> {
+  const parsed = parseCommand(SERVE_COMMAND, args);
+  if (!parsed) return 0;
+  const loaded = loadConfig(parsed.positionals[0]);
   const log = createLogger(loaded.config);
   for (const warning of loaded.warnings) log.warn(warning);
   const app = createApp(loaded.config, log);
@@ -80,7 +114,7 @@ async function serve(configPath: string | undefined): Promise<number> {
     // Printed once on the terminal, never through the logger.
     process.stderr.write(
       `\nBerth created the user "${initialAdmin.user}" with password:\n\n    ${initialAdmin.password}\n\n` +
-        `It is also in ${initialAdmin.file} (mode 0600). Change it with: ${passwdCommandLine(initialAdmin.user, configPath)}\n\n`,
+        `It is also in ${initialAdmin.file} (mode 0600). Change it with: ${passwdCommandLine(initialAdmin.user, parsed.positionals[0])}\n\n`,
     );
   }
   log.info(

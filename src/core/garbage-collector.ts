@@ -39,10 +39,20 @@ export interface CollectionOptions {
 
 export interface CollectionProgress {
   phase: 'manifests' | 'links' | 'blobs' | 'orphans' | 'repositories' | 'done';
-  checked: number;
+  /** In the blobs phase: candidates checked so far, of `total`. */
+  checked?: number;
   total?: number;
-  removed: number;
+  /** What the run has removed so far (would remove, in a dry run), by kind; on `done`, the whole run. */
+  removed: RemovedCounts;
   bytesFreed: number;
+}
+
+export interface RemovedCounts {
+  links: number;
+  manifests: number;
+  blobs: number;
+  orphans: number;
+  repositories: number;
 }
 
 export interface CollectionReport {
@@ -95,20 +105,24 @@ export class GarbageCollector {
     const { links, manifests, blobs } = await this.metadata.previewCollection(cutoff, options.deleteUntagged);
     const orphans = await this.orphans(cutoff, true);
     const bytesFreed = sum(blobs) + sum(orphans);
-    options.onProgress?.({ phase: 'done', checked: blobs.length, removed: blobs.length + orphans.length, bytesFreed });
+    const removed = { links: links.length, manifests: manifests.length, blobs: blobs.length, orphans: orphans.length, repositories: 0 };
+    options.onProgress?.({ phase: 'done', removed, bytesFreed });
     return { dryRun: true, links, manifests, blobs, orphans, repositories: [], bytesFreed, durationMs: Date.now() - started };
   }
 
   private async run(options: CollectionOptions): Promise<CollectionReport> {
     const started = Date.now();
     const cutoff = started - options.graceMs;
-    const progress = (update: CollectionProgress) => options.onProgress?.(update);
+    const counts: RemovedCounts = { links: 0, manifests: 0, blobs: 0, orphans: 0, repositories: 0 };
+    const progress = (update: Omit<CollectionProgress, 'removed'>) => options.onProgress?.({ ...update, removed: { ...counts } });
 
     // Manifests first: the links their layers held become stale in the same run.
     const manifests = options.deleteUntagged ? await this.metadata.removeUntaggedManifests(cutoff) : [];
-    progress({ phase: 'manifests', checked: manifests.length, removed: manifests.length, bytesFreed: 0 });
+    counts.manifests = manifests.length;
+    progress({ phase: 'manifests', bytesFreed: 0 });
     const links = await this.metadata.removeStaleLinks(cutoff);
-    progress({ phase: 'links', checked: links.length, removed: links.length, bytesFreed: 0 });
+    counts.links = links.length;
+    progress({ phase: 'links', bytesFreed: 0 });
 
     const candidates = await this.metadata.unreferencedBlobs();
     const blobs: StoredBlob[] = [];
@@ -122,21 +136,24 @@ export class GarbageCollector {
       if (removed) {
         blobs.push(candidate);
         bytesFreed += candidate.size;
+        counts.blobs = blobs.length;
       }
-      progress({ phase: 'blobs', checked: index + 1, total: candidates.length, removed: blobs.length, bytesFreed });
+      progress({ phase: 'blobs', checked: index + 1, total: candidates.length, bytesFreed });
     }
 
     const orphans = await this.orphans(cutoff, false);
     bytesFreed += sum(orphans);
-    progress({ phase: 'orphans', checked: orphans.length, removed: orphans.length, bytesFreed });
+    counts.orphans = orphans.length;
+    progress({ phase: 'orphans', bytesFreed });
     const repositories = await this.metadata.removeEmptyRepositories();
-    progress({ phase: 'repositories', checked: repositories.length, removed: repositories.length, bytesFreed });
+    counts.repositories = repositories.length;
+    progress({ phase: 'repositories', bytesFreed });
     const report = { dryRun: false, links, manifests, blobs, orphans, repositories, bytesFreed, durationMs: Date.now() - started };
     this.log?.info(
       { links: links.length, manifests: manifests.length, blobs: blobs.length, orphans: orphans.length, repositories: repositories.length, bytesFreed, durationMs: report.durationMs },
       'garbage collection finished',
     );
-    progress({ phase: 'done', checked: candidates.length, removed: blobs.length + orphans.length, bytesFreed });
+    progress({ phase: 'done', bytesFreed });
     return report;
   }
 

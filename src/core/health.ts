@@ -1,6 +1,7 @@
 import type { MetadataStore } from '../metadata/store.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { layout } from '../storage/layout.js';
+import { TASKS, timerScheduler, type Scheduler } from './time.js';
 
 /**
  * `health.storagedriver` as registry:2 runs it: the storage driver is probed on an interval,
@@ -22,24 +23,24 @@ interface CheckState {
 export class HealthMonitor {
   private readonly storage: CheckState = { ok: true, consecutiveFailures: 0 };
   private readonly database: CheckState = { ok: true, consecutiveFailures: 0 };
-  private timer: NodeJS.Timeout | undefined;
+  private stopChecks: (() => void) | undefined;
 
   constructor(
     private readonly driver: StorageDriver,
     private readonly metadata: MetadataStore,
     private readonly options: { enabled: boolean; intervalMs: number; threshold: number },
+    private readonly scheduler: Scheduler = timerScheduler,
   ) {}
 
   start(): void {
-    if (!this.options.enabled || this.timer) return;
+    if (!this.options.enabled || this.stopChecks) return;
     void this.checkNow();
-    this.timer = setInterval(() => void this.checkNow(), this.options.intervalMs);
-    this.timer.unref();
+    this.stopChecks = this.scheduler.every(TASKS.storageHealth, this.options.intervalMs, () => this.checkNow());
   }
 
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+    this.stopChecks?.();
+    this.stopChecks = undefined;
   }
 
   async checkNow(): Promise<HealthStatus> {

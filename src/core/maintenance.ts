@@ -2,11 +2,12 @@ import type { Logger } from 'pino';
 import type { Config } from '../config/config.js';
 import { CollectionInProgressError, type GarbageCollector } from './garbage-collector.js';
 import type { Registry } from './registry.js';
+import { TASKS, type Clock, type Scheduler } from './time.js';
 
 /**
  * Background work of a running server: its heartbeat (so offline tools know it is there),
  * last-pulled times written in batches, upload purging, and scheduled retention followed by
- * garbage collection. Every timer is unref'd and stopped on close.
+ * garbage collection. Every task runs on the injected scheduler and is stopped on close.
  */
 export const HEARTBEAT_INTERVAL_MS = 10_000;
 /** An instance whose heartbeat is older than this is considered gone. */
@@ -19,21 +20,21 @@ export interface MaintenanceDependencies {
   collector: GarbageCollector;
   instanceId: string;
   log: Logger;
+  clock: Clock;
+  scheduler: Scheduler;
 }
 
 export function startMaintenance(deps: MaintenanceDependencies): () => Promise<void> {
-  const { config, registry, collector, instanceId, log } = deps;
+  const { config, registry, collector, instanceId, log, clock, scheduler } = deps;
   const { metadata, uploads } = registry;
-  const timers: NodeJS.Timeout[] = [];
-  const every = (intervalMs: number, task: () => Promise<void>, runNow: boolean) => {
+  const stops: (() => void)[] = [];
+  const every = (name: string, intervalMs: number, task: () => Promise<void>, runNow: boolean) => {
     if (runNow) void task();
-    const timer = setInterval(() => void task(), intervalMs);
-    timer.unref();
-    timers.push(timer);
+    stops.push(scheduler.every(name, intervalMs, task));
   };
-  const startedAt = Date.now();
+  const startedAt = clock();
 
-  every(HEARTBEAT_INTERVAL_MS, async () => {
+  every(TASKS.heartbeat, HEARTBEAT_INTERVAL_MS, async () => {
     try {
       await metadata.heartbeat(instanceId, startedAt);
     } catch (error) {
@@ -41,7 +42,7 @@ export function startMaintenance(deps: MaintenanceDependencies): () => Promise<v
     }
   }, true);
 
-  every(PULL_FLUSH_INTERVAL_MS, async () => {
+  every(TASKS.pullFlush, PULL_FLUSH_INTERVAL_MS, async () => {
     try {
       await registry.pulls.flush();
     } catch (error) {
@@ -51,9 +52,9 @@ export function startMaintenance(deps: MaintenanceDependencies): () => Promise<v
 
   if (config.uploadPurging.enabled && !config.readOnly) {
     const { ageMs, dryRun } = config.uploadPurging;
-    every(config.uploadPurging.intervalMs, async () => {
+    every(TASKS.uploadPurge, config.uploadPurging.intervalMs, async () => {
       try {
-        const purged = await uploads.purge(Date.now() - ageMs, dryRun);
+        const purged = await uploads.purge(clock() - ageMs, dryRun);
         if (purged.length > 0) log.info({ count: purged.length, dryRun }, dryRun ? 'stale uploads found (dry run)' : 'stale uploads purged');
       } catch (error) {
         log.error({ err: error }, 'upload purge failed');
@@ -63,7 +64,7 @@ export function startMaintenance(deps: MaintenanceDependencies): () => Promise<v
 
   if (config.gc.enabled && !config.readOnly) {
     const { graceMs, deleteUntagged, dryRun } = config.gc;
-    every(config.gc.intervalMs, async () => {
+    every(TASKS.gc, config.gc.intervalMs, async () => {
       try {
         if (registry.policies.hasRetention) {
           const retention = await registry.retention.run(dryRun);
@@ -78,7 +79,7 @@ export function startMaintenance(deps: MaintenanceDependencies): () => Promise<v
   }
 
   return async () => {
-    for (const timer of timers) clearInterval(timer);
+    for (const stop of stops) stop();
     await registry.pulls.flush().catch((error: unknown) => log.warn({ err: error }, 'recording last-pulled times failed'));
     await metadata.removeInstance(instanceId).catch(() => undefined);
   };

@@ -9,6 +9,7 @@ import { PullTracker } from './pull-tracker.js';
 import type { PolicyBook } from './repository-policies.js';
 import { RetentionRunner } from './retention.js';
 import type { RepositoryHandle } from './repository.js';
+import { systemClock, type Clock } from './time.js';
 import { UploadService } from './uploads.js';
 
 /**
@@ -28,10 +29,11 @@ export class Registry {
     readonly blobs: BlobStore,
     readonly policy: RegistryPolicy,
     readonly policies: PolicyBook,
+    clock: Clock = systemClock,
   ) {
-    this.uploads = new UploadService(metadata, blobs, this.locks);
+    this.uploads = new UploadService(metadata, blobs, this.locks, clock);
     this.pulls = new PullTracker(metadata);
-    this.retention = new RetentionRunner(metadata, policies, this.pulls);
+    this.retention = new RetentionRunner(metadata, policies, this.pulls, clock);
   }
 
   repository(name: RepositoryName): RepositoryHandle {

@@ -3,6 +3,7 @@ import type { MetadataStore, TagDetail } from '../metadata/store.js';
 import type { Digest } from '../oci/digest.js';
 import type { RepositoryName, Tag } from '../oci/names.js';
 import type { PolicyBook } from './repository-policies.js';
+import { systemClock, type Clock } from './time.js';
 import type { PullTracker } from './pull-tracker.js';
 
 /**
@@ -57,9 +58,10 @@ export class RetentionRunner {
     private readonly metadata: MetadataStore,
     private readonly policies: PolicyBook,
     private readonly pulls?: PullTracker,
+    private readonly clock: Clock = systemClock,
   ) {}
 
-  async run(dryRun: boolean, now = Date.now()): Promise<RetentionReport> {
+  async run(dryRun: boolean, now = this.clock()): Promise<RetentionReport> {
     await this.pulls?.flush();
     const report: RetentionReport = { dryRun, tags: [], manifests: [] };
     for (const repository of await this.metadata.listTaggedRepositories()) {

@@ -7,6 +7,7 @@ import type { ByteRange } from '../oci/ranges.js';
 import type { MetadataStore, QuotaExceeded, QuotaLimit, UploadSession } from '../metadata/store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { layout } from '../storage/layout.js';
+import { systemClock, type Clock } from './time.js';
 import type { KeyedMutex } from './keyed-mutex.js';
 
 /**
@@ -59,10 +60,11 @@ export class UploadService {
     private readonly metadata: MetadataStore,
     private readonly blobs: BlobStore,
     private readonly locks: KeyedMutex,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   async start(repository: RepositoryName): Promise<UploadProgress> {
-    const now = Date.now();
+    const now = this.clock();
     const id = randomUUID();
     await this.metadata.createUpload({ id, repository, offset: 0, createdAt: now, updatedAt: now });
     this.live.set(id, { digester: new Digester(), offset: 0, busy: false });
@@ -228,7 +230,7 @@ export class UploadService {
       if (contentRange && received !== contentRange.end - contentRange.start + 1) {
         throw new RegistryError('SIZE_INVALID', `Content-Range announced ${contentRange.end - contentRange.start + 1} bytes but the body held ${received}`);
       }
-      if (!options.commit) await this.metadata.setUploadOffset(session.id, offset, Date.now());
+      if (!options.commit) await this.metadata.setUploadOffset(session.id, offset, this.clock());
       live.offset = offset;
       session.offset = offset;
       return offset;

@@ -5,11 +5,13 @@ import { after, before, describe, it } from 'node:test';
 import { startInProcess, type TestRegistry } from '../support/in-process.js';
 import { errorCode } from '../support/oci-client.js';
 import { CLI } from '../support/server.js';
+import { ManualClock } from '../support/time.js';
 import { AuthorizedClient, basic, getFrom, htpasswdEntry } from './auth-support.js';
 
 describe('htpasswd authentication (registry:2 auth.htpasswd)', () => {
   let registry: TestRegistry;
   let htpasswdPath: string;
+  const clock = new ManualClock();
 
   before(async () => {
     registry = await startInProcess({});
@@ -19,6 +21,7 @@ describe('htpasswd authentication (registry:2 auth.htpasswd)', () => {
     registry = await startInProcess(
       { auth: { htpasswd: { realm: 'basic-realm', path: htpasswdPath }, throttle: { failures: 3, window: '1m' } } },
       registry.dataDir,
+      { clock: clock.now },
     );
   });
   after(() => registry.destroy());
@@ -65,13 +68,14 @@ describe('htpasswd authentication (registry:2 auth.htpasswd)', () => {
     }
   });
 
-  it('when the htpasswd file changes, then the new entries apply without a restart', async () => {
+  it('when the htpasswd file changes, then the new entries apply once the re-check second has passed, without a restart', async () => {
     await writeFile(htpasswdPath, `${htpasswdEntry('bob', 'bob-password', CLI)}\n`);
-    await new Promise((resolve) => setTimeout(resolve, 1100)); // the file is re-checked at most once a second
+    assert.equal((await getFrom(registry.url, '/v2/', '127.0.0.41', basic('bob', 'bob-password'))).status, 401, 'the file is re-checked at most once a second');
+    clock.advance(1000);
     assert.equal((await getFrom(registry.url, '/v2/', '127.0.0.40', basic('bob', 'bob-password'))).status, 200);
     assert.equal((await getFrom(registry.url, '/v2/', '127.0.0.40', basic('alice', 'alice-password'))).status, 401, 'a removed user is refused even though it was cached');
     await writeFile(htpasswdPath, `${htpasswdEntry('alice', 'alice-password', CLI)}\n${htpasswdEntry('bob', 'bob-password', CLI)}\n`);
-    await new Promise((resolve) => setTimeout(resolve, 1100));
+    clock.advance(1000);
     assert.equal((await getFrom(registry.url, '/v2/', '127.0.0.40', basic('alice', 'alice-password'))).status, 200);
   });
 

@@ -1,15 +1,35 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import { OciClient } from '../support/oci-client.js';
 import { CLI, startServer } from '../support/server.js';
 
 const run = promisify(execFile);
+
+interface Outcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the compiled CLI and resolves with its exit code and output, whatever the code. */
+async function berth(args: string[]): Promise<Outcome> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: cleanEnv() });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
+
+const SUBCOMMANDS = [['serve'], ['garbage-collect'], ['cleanup'], ['usage'], ['htpasswd'], ['user', 'list'], ['role', 'list'], ['help']];
 
 function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
@@ -90,6 +110,63 @@ describe('the berth command', () => {
     await assert.rejects(run(process.execPath, [CLI, 'frobnicate'], { env: cleanEnv() }), (error: { code: number; stderr: string }) => error.code === 2 && /Usage:/.test(error.stderr));
     const help = await run(process.execPath, [CLI, 'help'], { env: cleanEnv() });
     assert.match(help.stdout, /berth serve/);
+  });
+
+  it('when --version or -v is given, then the version in package.json is printed', async () => {
+    const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-v']) {
+      const outcome = await berth([flag]);
+      assert.deepEqual(outcome, { code: 0, stdout: `${version}\n`, stderr: '' });
+    }
+  });
+
+  it('when any subcommand is given --help or -h, then it prints its own help, exits 0 and does nothing else', async () => {
+    const runs = SUBCOMMANDS.flatMap((command) => ['--help', '-h'].map(async (flag) => ({ label: `${command.join(' ')} ${flag}`, command, outcome: await berth([...command, flag]) })));
+    for (const { label, command, outcome } of await Promise.all(runs)) {
+      assert.equal(outcome.code, 0, `${label}: ${outcome.stderr}`);
+      assert.match(outcome.stdout, new RegExp(`berth ${command[0]}`), label);
+      assert.equal(outcome.stderr, '', label);
+    }
+  });
+
+  it('when any subcommand is given an unknown flag or an extra argument, then it exits 2 naming it, with usage', async () => {
+    const flags = await Promise.all(SUBCOMMANDS.map(async (command) => ({ command, outcome: await berth([...command, '--dryrun']) })));
+    for (const { command, outcome } of flags) {
+      assert.equal(outcome.code, 2, command.join(' '));
+      assert.match(outcome.stderr, /Unknown option '--dryrun'/, command.join(' '));
+      assert.match(outcome.stderr, /usage:/, command.join(' '));
+    }
+    const extras = [['serve', 'a.yml', 'b.yml'], ['garbage-collect', 'a.yml', 'b.yml'], ['cleanup', 'a.yml', 'b.yml'], ['usage', 'a.yml', 'b.yml'], ['htpasswd', 'alice', 'pw', 'extra'], ['user', 'list', 'extra'], ['role', 'rm', 'r', 'extra'], ['help', 'cleanup', 'extra']];
+    for (const [index, outcome] of (await Promise.all(extras.map(berth))).entries()) {
+      assert.equal(outcome.code, 2, extras[index]!.join(' '));
+      assert.match(outcome.stderr, /unexpected argument/, extras[index]!.join(' '));
+    }
+    const misplaced = await berth(['user', 'rm', 'alice', '--role', 'admin']);
+    assert.equal(misplaced.code, 2);
+    assert.match(misplaced.stderr, /takes no --role/);
+  });
+
+  it('when cleanup is given --help or a mistyped --dryrun before a configuration, then no tag is removed', async () => {
+    const server = await startServer({ config: { policies: [{ match: 'apps/*', retention: { keep: 1 } }] } });
+    cleanups.push(async () => {
+      await server.stop();
+      await server.cleanup();
+    });
+    const client = new OciClient(server.url);
+    for (const tag of ['v1', 'v2', 'v3']) await client.pushImage('apps/web', tag, [`layer-${tag}`]);
+    const tags = async () => ((await (await client.request('/v2/apps/web/tags/list')).json()) as { tags: string[] }).tags.length;
+    const config = join(server.dataDir, 'config.yml');
+
+    assert.equal((await berth(['cleanup', '--help', config])).code, 0);
+    assert.equal(await tags(), 3, '--help removed tags');
+    const mistyped = await berth(['cleanup', '--dryrun', config]);
+    assert.equal(mistyped.code, 2);
+    assert.match(mistyped.stderr, /'--dryrun'/);
+    assert.equal(await tags(), 3, '--dryrun removed tags');
+
+    const real = await berth(['cleanup', config]);
+    assert.equal(real.code, 0, real.stderr);
+    assert.equal(await tags(), 1, 'the same configuration does remove tags without the mistake');
   });
 
   it('when http.tls has a certificate and key, then the registry serves HTTPS', async () => {

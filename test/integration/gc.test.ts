@@ -143,7 +143,16 @@ describe('berth garbage-collect', () => {
       const freed = Number(/\((\d+) bytes\)/.exec(real.stdout)![1]);
       assert.ok(freed > 64 * 1024);
       assert.equal(before - (await storedBytes(server.dataDir)), freed);
-      assert.match(real.stderr, /\[done\]/);
+      // The progress lines count what the report lists: the layers' 2 links went with the manifest.
+      const summary = /: (\d+) links, (\d+) manifests, (\d+) blobs, (\d+) orphaned blobs$/m.exec(real.stdout)!;
+      assert.equal(summary[1], '2');
+      assert.match(real.stderr, /^\[links\] removed 2 links$/m);
+      assert.match(real.stderr, new RegExp(`^\\[blobs\\] checked (\\d+)/\\1, removed ${summary[3]} blobs, freed `, 'm'));
+      assert.match(
+        real.stderr,
+        new RegExp(`^\\[done\\] removed 2 links, ${summary[2]} manifests, ${summary[3]} blobs, ${summary[4]} orphaned blobs, 1 repositories; freed `, 'm'),
+      );
+      assert.match(preview.stderr, new RegExp(`^\\[done\\] would remove 2 links, 0 manifests, ${summary[3]} blobs, `, 'm'));
     } finally {
       await server.stop();
       await server.cleanup();

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { startInProcess, type TestRegistry } from '../support/in-process.js';
 import { OciClient, errorCode, sha256 } from '../support/oci-client.js';
 import { CLI } from '../support/server.js';
+import { ManualClock } from '../support/time.js';
 
 const run = promisify(execFile);
 const KiB = 1024;
@@ -146,10 +147,11 @@ describe('quotas', () => {
 describe('retention', () => {
   let registry: TestRegistry;
   let client: OciClient;
+  const clock = new ManualClock();
   before(async () => {
     registry = await startInProcess({
       policies: [{ match: 'apps/*', retention: { keep: 2, include: '^v', exclude: '^v0' } }],
-    });
+    }, undefined, { clock: clock.now });
     client = new OciClient(registry.url);
   });
   after(() => registry.destroy());
@@ -157,7 +159,7 @@ describe('retention', () => {
   it('when retention runs, then the dry run lists exactly what the real run removes, and kept, excluded and other tags stay', async () => {
     for (const tag of ['v0.9', 'v1', 'v2', 'v3', 'v4', 'latest']) {
       await client.pushImage('apps/web', tag, [`layer-${tag}`]);
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      clock.advance(1000); // each push a second after the last: "newest" is well defined
     }
     await client.pushImage('other/web', 'v1', ['x']);
     const preview = await registry.app.registry.retention.run(true);

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { stringify } from 'yaml';
-import { createApp, type App } from '../../src/app.js';
+import { createApp, type App, type TimeSeams } from '../../src/app.js';
 import { loadConfig } from '../../src/config/load.js';
 import { OciClient } from './oci-client.js';
 
@@ -20,7 +20,8 @@ export interface TestRegistry {
   destroy(): Promise<void>;
 }
 
-export async function startInProcess(config: Record<string, unknown> = {}, dataDir?: string): Promise<TestRegistry> {
+/** `time` replaces the system clock and timers, so a test drives time instead of waiting for it. */
+export async function startInProcess(config: Record<string, unknown> = {}, dataDir?: string, time: TimeSeams = {}): Promise<TestRegistry> {
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'berth-it-')));
   const document = {
     version: 0.1,
@@ -31,7 +32,7 @@ export async function startInProcess(config: Record<string, unknown> = {}, dataD
   const path = join(dir, 'config.yml');
   await writeFile(path, stringify(document));
   const { config: loaded } = loadConfig(path, {});
-  const app = createApp(loaded, pino({ level: 'silent' }));
+  const app = createApp(loaded, pino({ level: 'silent' }), time);
   const { url } = await app.listen();
   let closed = false;
   const close = async () => {

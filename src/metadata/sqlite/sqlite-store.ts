@@ -56,7 +56,11 @@ export class SqliteMetadataStore implements MetadataStore {
   private readonly db: Database.Database;
   private readonly statements;
 
-  constructor(path: string) {
+  /** `clock` stamps pushes, links, leases and heartbeats; tests pass their own to order pushes. */
+  constructor(
+    path: string,
+    private readonly clock: () => number = Date.now,
+  ) {
     if (path !== ':memory:') createPrivately(path);
     this.description = `sqlite at ${path}`;
     this.db = new Database(path);
@@ -106,7 +110,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async linkBlob(repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit): Promise<QuotaExceeded | undefined> {
-    return this.db.transaction(() => this.linkBlobNow(repository, digest, size, Date.now(), quota))();
+    return this.db.transaction(() => this.linkBlobNow(repository, digest, size, this.clock(), quota))();
   }
 
   private linkBlobNow(repository: RepositoryName, digest: Digest, size: number, now: number, quota?: QuotaLimit): QuotaExceeded | undefined {
@@ -158,7 +162,7 @@ export class SqliteMetadataStore implements MetadataStore {
         if (quotaExceeded) return { missing, quotaExceeded };
       }
 
-      const now = Date.now();
+      const now = this.clock();
       const repositoryId = this.ensureRepository(repository, now);
       this.statements.insertBlob.run(manifest.digest, manifest.size, now);
       const inserted = this.statements.insertManifest.run(
@@ -216,7 +220,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async completeUpload(id: string, repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit): Promise<QuotaExceeded | undefined> {
     return this.db.transaction(() => {
-      const exceeded = this.linkBlobNow(repository, digest, size, Date.now(), quota);
+      const exceeded = this.linkBlobNow(repository, digest, size, this.clock(), quota);
       if (!exceeded) this.statements.deleteUpload.run(id);
       return exceeded;
     })();
@@ -360,7 +364,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
-    const now = Date.now();
+    const now = this.clock();
     return this.statements.acquireLease.run(name, holder, now + ttlMs, now, holder).changes > 0;
   }
 
@@ -369,7 +373,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async heartbeat(instanceId: string, startedAt: number): Promise<void> {
-    this.relaxed(() => this.statements.heartbeat.run(instanceId, startedAt, Date.now()));
+    this.relaxed(() => this.statements.heartbeat.run(instanceId, startedAt, this.clock()));
   }
 
   async removeInstance(instanceId: string): Promise<void> {

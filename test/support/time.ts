@@ -1,0 +1,29 @@
+import type { Scheduler } from '../../src/core/time.js';
+
+/** A clock that moves only when the test says so. */
+export class ManualClock {
+  constructor(private nowMs = Date.now()) {}
+
+  readonly now = (): number => this.nowMs;
+
+  advance(ms: number): void {
+    this.nowMs += ms;
+  }
+}
+
+/** A scheduler whose tasks run only when the test triggers them by name. */
+export class ManualScheduler implements Scheduler {
+  private readonly tasks = new Map<string, () => Promise<unknown>>();
+
+  every(name: string, _intervalMs: number, task: () => Promise<unknown>): () => void {
+    this.tasks.set(name, task);
+    return () => this.tasks.delete(name);
+  }
+
+  /** Runs the task now and waits for it; throws if nothing scheduled it (so a test fails if the app never did). */
+  async run(name: string): Promise<void> {
+    const task = this.tasks.get(name);
+    if (!task) throw new Error(`no task "${name}" is scheduled (scheduled: ${[...this.tasks.keys()].join(', ') || 'none'})`);
+    await task();
+  }
+}
