@@ -4,6 +4,8 @@ import pino, { type Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { GarbageCollector } from './core/garbage-collector.js';
 import { HealthMonitor } from './core/health.js';
+import { importAtStart, type BackgroundImport } from './core/import/import-at-start.js';
+import { Registry2Import } from './core/import/registry2-import.js';
 import { startMaintenance } from './core/maintenance.js';
 import { PolicyBook } from './core/repository-policies.js';
 import { Registry } from './core/registry.js';
@@ -20,6 +22,7 @@ import { SqliteMetadataStore } from './metadata/sqlite/sqlite-store.js';
 import { BlobStore } from './storage/blob-store.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem-driver.js';
+import { Registry2Tree } from './storage/registry2-tree.js';
 
 /**
  * The composition root: the only module that chooses implementations (filesystem or S3,
@@ -79,6 +82,7 @@ export function createApp(config: Config, log: Logger = createLogger(config)): A
   });
   const server = createServer(handler, config.http.tls);
   let stopMaintenance: (() => Promise<void>) | undefined;
+  let registry2Import: BackgroundImport | undefined;
 
   return {
     config,
@@ -91,12 +95,14 @@ export function createApp(config: Config, log: Logger = createLogger(config)): A
       const address = await listen(server, config.http.host, config.http.port);
       health.start();
       stopMaintenance = startMaintenance({ config: config.storage, registry, collector, instanceId, log });
+      registry2Import = importAtStart(new Registry2Import({ metadata, blobs, tree: new Registry2Tree(driver), locks: registry.locks }), log);
       const scheme = config.http.tls ? 'https' : 'http';
       const host = address.host.includes(':') ? `[${address.host}]` : address.host;
       return { ...address, url: `${scheme}://${host}:${address.port}`, ...(initialAdmin ? { initialAdmin } : {}) };
     },
     async close() {
       health.stop();
+      await registry2Import?.stop();
       await stopMaintenance?.();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

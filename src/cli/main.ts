@@ -5,6 +5,7 @@ import { createApp, createLogger } from '../app.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { ACCESS_USAGE, UsageError, accessCommand, htpasswdCommand } from './access.js';
 import { GC_USAGE, garbageCollect } from './garbage-collect.js';
+import { IMPORT_USAGE, importCommand } from './import.js';
 import { CLEANUP_USAGE, USAGE_USAGE, cleanupCommand, usageCommand } from './lifecycle.js';
 
 const USAGE = `Berth — a private container image registry
@@ -13,6 +14,8 @@ Usage:
   berth serve [config.yml]   serve the registry (defaults: :5000, storage in ./data)
   ${GC_USAGE}
                              reclaim space of a stopped registry (a running one collects online)
+  ${IMPORT_USAGE}
+                             adopt a registry:2 tree in the storage root (serve does it at start)
   ${CLEANUP_USAGE}
                              apply the retention rules of policies: (preview with --dry-run)
   ${USAGE_USAGE}     storage used per repository
@@ -28,6 +31,8 @@ async function main(argv: string[]): Promise<number> {
       return serve(rest[0]);
     case 'garbage-collect':
       return withConfigErrors(() => garbageCollect(rest));
+    case 'import':
+      return withConfigErrors(() => importCommand(rest));
     case 'cleanup':
       return withConfigErrors(() => cleanupCommand(rest));
     case 'usage':
