@@ -5,6 +5,8 @@ need=()
 command -v skopeo >/dev/null 2>&1 || need+=(skopeo)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v umoci >/dev/null 2>&1 || need+=(umoci)
+# registry:2 itself (CNCF Distribution 2.x): writes the trees the registry:2 import test adopts.
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 if [ ${#need[@]} -gt 0 ]; then

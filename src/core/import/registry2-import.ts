@@ -200,7 +200,11 @@ class ImportRun {
   private async hash(digest: Digest): Promise<BlobCheck> {
     if (!(await this.deps.tree.statBlob(digest))) return { reason: 'registry:2 holds no bytes for it (blob data missing)' };
     const digester = new Digester(digestAlgorithm(digest));
-    for await (const chunk of await this.deps.tree.readBlob(digest)) digester.update(chunk as Buffer);
+    for await (const chunk of await this.deps.tree.readBlob(digest)) {
+      // A large layer takes a while: shutdown should not wait for it.
+      this.options.signal?.throwIfAborted();
+      digester.update(chunk as Buffer);
+    }
     const actual = digester.digest();
     if (actual !== digest) return { reason: `its bytes digest to ${actual}: the file is corrupted` };
     return { size: digester.size };
