@@ -36,6 +36,8 @@ export interface App {
   readonly server: Server;
   /** `initialAdmin` is set once, on the first start with accounts: print it, never log it. */
   listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { user: string; password: string; file: string } }>;
+  /** Settles when the registry:2 import started by `listen` has finished, failed or was not needed. */
+  importSettled(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -99,6 +101,9 @@ export function createApp(config: Config, log: Logger = createLogger(config)): A
       const scheme = config.http.tls ? 'https' : 'http';
       const host = address.host.includes(':') ? `[${address.host}]` : address.host;
       return { ...address, url: `${scheme}://${host}:${address.port}`, ...(initialAdmin ? { initialAdmin } : {}) };
+    },
+    async importSettled() {
+      await registry2Import?.finished;
     },
     async close() {
       health.stop();

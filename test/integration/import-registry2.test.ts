@@ -1,12 +1,19 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
+import { Registry2Import } from '../../src/core/import/registry2-import.js';
+import { KeyedMutex } from '../../src/core/keyed-mutex.js';
+import { SqliteMetadataStore } from '../../src/metadata/sqlite/sqlite-store.js';
+import { BlobStore } from '../../src/storage/blob-store.js';
+import { FilesystemDriver } from '../../src/storage/filesystem-driver.js';
+import { Registry2Tree } from '../../src/storage/registry2-tree.js';
 import { Skopeo } from '../clients/registry-clients.js';
-import { OciLayout, sampleImage, type BuiltImage, type BuiltIndex } from '../support/images.js';
+import { startInProcess } from '../support/in-process.js';
+import { DOCKER_MANIFEST, DOCKER_MANIFEST_LIST, OCI_INDEX, OCI_MANIFEST, OciLayout, sampleImage, sha256, type BuiltImage, type BuiltIndex } from '../support/images.js';
 import { startRegistry2 } from '../support/registry2.js';
 import { CLI, startServer, type RunningServer } from '../support/server.js';
 
@@ -17,6 +24,7 @@ import { CLI, startServer, type RunningServer } from '../support/server.js';
  * second import changes nothing.
  */
 const AMD64 = { os: 'linux', architecture: 'amd64' };
+const OCI_ACCEPT = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_MANIFEST_LIST].join(', ');
 const ARM64 = { os: 'linux', architecture: 'arm64', variant: 'v8' };
 
 interface CliResult {
@@ -99,6 +107,8 @@ function logEntry(server: RunningServer, message: string): Promise<Record<string
 describe('adopting a registry:2 data directory', () => {
   let work: string;
   let root: string;
+  /** A second copy of the same registry:2 tree, for the interrupted import. */
+  let resumeRoot: string;
   let configPath: string;
   let skopeo: Skopeo;
   let single: BuiltImage;
@@ -114,6 +124,7 @@ describe('adopting a registry:2 data directory', () => {
   before(async () => {
     work = await mkdtemp(join(tmpdir(), 'berth-import-'));
     root = join(work, 'registry');
+    resumeRoot = join(work, 'registry-resume');
     configPath = join(work, 'config.yml');
     skopeo = new Skopeo(join(work, 'skopeo'));
     const layout = await OciLayout.create(join(work, 'layout'));
@@ -150,6 +161,7 @@ describe('adopting a registry:2 data directory', () => {
     const middle = bytes.length >> 1;
     bytes.writeUInt8(bytes.readUInt8(middle) ^ 0xff, middle);
     await writeFile(damaged, bytes);
+    await cp(root, resumeRoot, { recursive: true });
 
     await writeFile(configPath, `version: 0.1\nlog:\n  level: info\nstorage:\n  filesystem:\n    rootdirectory: ${root}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:0\n`);
   });
@@ -166,6 +178,18 @@ describe('adopting a registry:2 data directory', () => {
     assert.match(result.stdout, new RegExp(`skipped blob ${corrupt.layers[1]!.digest}: its bytes digest to sha256:[0-9a-f]{64}: the file is corrupted`));
     assert.match(result.stdout, /skipped corrupt:v1: its manifest sha256:[0-9a-f]{64} was not imported/);
     await assert.rejects(stat(join(root, 'v1/blobs')), { code: 'ENOENT' });
+  });
+
+  it('when berth import finds no registry:2 tree, then it exits non-zero and says where it looked', async () => {
+    const empty = join(work, 'empty');
+    const emptyConfig = join(work, 'empty.yml');
+    await writeFile(emptyConfig, `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${empty}\n`);
+    const result = await berth(['import', emptyConfig]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, new RegExp(`no registry:2 tree in ${empty} \\(looked for docker/registry/v2/repositories/\\)`));
+    const usage = await berth(['import', emptyConfig, '--bogus']);
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /usage: berth import \[config.yml\] \[--dry-run\|-d\]/);
   });
 
   it('when berth serve starts on a registry:2 volume, then it imports while serving and every tag pulls with the same digests', async (t) => {
@@ -202,6 +226,11 @@ describe('adopting a registry:2 data directory', () => {
     await assert.rejects(stat(berthBlob(root, corrupt.layers[1]!.digest)), { code: 'ENOENT' });
     assert.match(berthServer.output(), new RegExp(`registry:2 import skipped blob ${corrupt.layers[1]!.digest}: its bytes digest to`));
 
+    // The command refuses beside the server, whose locks keep its own import safe against online GC.
+    const beside = await berth(['import', configPath]);
+    assert.equal(beside.code, 1);
+    assert.match(beside.stderr, /a Berth server is running on this storage/);
+
     // Pushes keep working, and a tag moved in Berth is Berth's from now on.
     assert.equal(await skopeo.copy(at(`app@${untagged.manifest.digest}`), at('library/single:latest')), untagged.manifest.digest);
   });
@@ -219,5 +248,48 @@ describe('adopting a registry:2 data directory', () => {
     assert.match(result.stdout, new RegExp(`skipped library/single:latest: Berth already has this tag, pointing at ${untagged.manifest.digest}; kept`));
     assert.deepEqual(contentRows(database), rows);
     assert.deepEqual(await filesUnder(join(root, 'v1/blobs')), files);
+  });
+
+  it('when an import is interrupted, then the next start resumes it and every tag is served', async () => {
+    const driver = new FilesystemDriver(resumeRoot);
+    const metadata = new SqliteMetadataStore(join(resumeRoot, 'berth.sqlite'));
+    const importer = new Registry2Import({ metadata, blobs: new BlobStore(driver), tree: new Registry2Tree(driver), locks: new KeyedMutex() });
+    const controller = new AbortController();
+    try {
+      // Repositories go in name order: app and corrupt are done, the other three are not.
+      await assert.rejects(
+        importer.run({ dryRun: false, signal: controller.signal, onProgress: (progress) => progress.done === 2 && controller.abort() }),
+        { name: 'AbortError' },
+      );
+      assert.equal(await importer.pending(), true);
+    } finally {
+      await metadata.close();
+    }
+
+    const dataDir = join(work, 'in-process');
+    await mkdir(dataDir);
+    const registry = await startInProcess({ storage: { filesystem: { rootdirectory: resumeRoot } } }, dataDir);
+    try {
+      await registry.app.importSettled();
+      const digestOf = async (path: string, accept: string) => {
+        const response = await fetch(new URL(path, registry.url), { method: 'HEAD', headers: { accept } });
+        return response.headers.get('docker-content-digest');
+      };
+      assert.equal(await digestOf('/v2/app/manifests/keep', OCI_ACCEPT), keepDigest);
+      assert.equal(await digestOf('/v2/library/single/manifests/latest', OCI_ACCEPT), single.manifest.digest);
+      assert.equal(await digestOf('/v2/docker/v2s2/manifests/v1', OCI_ACCEPT), v2s2Digest);
+      assert.equal(await digestOf('/v2/multi/manifests/all', OCI_ACCEPT), multi.index.digest);
+      const blob = await fetch(new URL(`/v2/multi/blobs/${multi.images[1]!.layers[1]!.digest}`, registry.url));
+      assert.equal(blob.status, 200);
+      assert.equal(sha256(Buffer.from(await blob.arrayBuffer())), multi.images[1]!.layers[1]!.digest);
+    } finally {
+      await registry.close();
+    }
+    const reopened = new SqliteMetadataStore(join(resumeRoot, 'berth.sqlite'));
+    try {
+      assert.notEqual(await reopened.importFinishedAt('registry2'), undefined);
+    } finally {
+      await reopened.close();
+    }
   });
 });
