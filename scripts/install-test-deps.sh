@@ -14,7 +14,7 @@ suite=(
   tar:tar                          # image layers (test/support/images.ts)
 )
 bench=(
-  docker-registry:/usr/bin/docker-registry   # CNCF Distribution, the baseline
+  docker-registry:/usr/bin/docker-registry   # CNCF Distribution: the baseline, and the registry:2 trees the import test adopts
   wrk:wrk                          # HTTP load
   nginx-light:nginx                # PUT and sendfile references (needs the dav module, below)
 )

@@ -4,6 +4,8 @@ import pino, { type Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { GarbageCollector } from './core/garbage-collector.js';
 import { HealthMonitor } from './core/health.js';
+import { importAtStart, type BackgroundImport } from './core/import/import-at-start.js';
+import { Registry2Import } from './core/import/registry2-import.js';
 import { startMaintenance } from './core/maintenance.js';
 import { PolicyBook } from './core/repository-policies.js';
 import { Registry } from './core/registry.js';
@@ -22,6 +24,7 @@ import { BlobStore } from './storage/blob-store.js';
 import { DataDirectoryLock } from './storage/data-directory-lock.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem-driver.js';
+import { Registry2Tree } from './storage/registry2-tree.js';
 
 /**
  * The composition root: the only module that chooses implementations (filesystem or S3,
@@ -35,6 +38,8 @@ export interface App {
   readonly server: Server;
   /** `initialAdmin` is set once, on the first start with accounts: print it, never log it. */
   listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { user: string; password: string; file: string } }>;
+  /** Settles when the registry:2 import started by `listen` has finished, failed or was not needed. */
+  importSettled(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -107,6 +112,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     },
   });
   let stopMaintenance: (() => Promise<void>) | undefined;
+  let registry2Import: BackgroundImport | undefined;
 
   return {
     config,
@@ -119,12 +125,17 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       const address = await listen(server, config.http.host, config.http.port);
       health.start();
       stopMaintenance = startMaintenance({ config: config.storage, registry, collector, instanceId, log, clock, scheduler });
+      registry2Import = importAtStart(new Registry2Import({ metadata, blobs, tree: new Registry2Tree(driver), locks: registry.locks }), log);
       const scheme = config.http.tls ? 'https' : 'http';
       const host = address.host.includes(':') ? `[${address.host}]` : address.host;
       return { ...address, url: `${scheme}://${host}:${address.port}`, ...(initialAdmin ? { initialAdmin } : {}) };
     },
+    async importSettled() {
+      await registry2Import?.finished;
+    },
     async close() {
       health.stop();
+      await registry2Import?.stop();
       await stopMaintenance?.();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());

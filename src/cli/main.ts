@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { ACCESS_USAGE, accessCommand, htpasswdCommand, passwdCommandLine } from './access.js';
 import { UsageError, parseCommand, type CommandSpec, type OptionsConfig } from './arguments.js';
 import { GC_USAGE, garbageCollect } from './garbage-collect.js';
+import { IMPORT_USAGE, importCommand } from './import.js';
 import { CLEANUP_USAGE, USAGE_USAGE, cleanupCommand, usageCommand } from './lifecycle.js';
 
 const USAGE = `Berth — a private container image registry
@@ -41,6 +42,7 @@ const HELP_COMMAND = {
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   serve,
   'garbage-collect': (args) => garbageCollect(args),
+  import: (args) => importCommand(args),
   cleanup: (args) => cleanupCommand(args),
   usage: (args) => usageCommand(args),
   htpasswd: htpasswdCommand,

@@ -10,6 +10,7 @@ import type { ManifestRecord, MetadataStore, Page } from '../metadata/store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { ObjectNotFoundError } from '../storage/driver.js';
 import type { KeyedMutex } from './keyed-mutex.js';
+import { manifestEntry } from './manifest-entry.js';
 import type { ManifestCache } from './manifest-cache.js';
 import { requireDeletable, requireWritable, type RegistryPolicy } from './policy.js';
 import type { PullTracker } from './pull-tracker.js';
@@ -161,17 +162,7 @@ export class HostedRepository implements RepositoryHandle {
     }
 
     const entry = {
-      repository: this.name,
-      manifest: {
-        digest,
-        mediaType: parsed.mediaType,
-        size: body.length,
-        artifactType: parsed.artifactType,
-        annotations: parsed.annotations,
-        subject: parsed.subject?.digest,
-      },
-      blobReferences: parsed.blobs.map((descriptor) => descriptor.digest),
-      manifestReferences: parsed.manifests.map((descriptor) => descriptor.digest),
+      ...manifestEntry(this.name, digest, body.length, parsed),
       tag: reference.tag as Tag | undefined,
       keepExistingTag: this.rules?.deployment === 'disable-redeploy',
       quota: quotaFor(this.rules),

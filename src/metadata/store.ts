@@ -190,7 +190,15 @@ export interface LifecycleIndex {
   recordPulls(pulls: { repository: RepositoryName; digest: Digest; at: number }[]): Promise<void>;
 }
 
-export interface MetadataStore extends RepositoryIndex, BlobIndex, ManifestIndex, UploadIndex, GcIndex, LifecycleIndex {
+/** Imports of another registry's data (registry:2's tree), so a server starts one only once. */
+export interface ImportIndex {
+  /** When the import from `source` last finished, if it ever did. */
+  importFinishedAt(source: string): Promise<number | undefined>;
+  /** `summary`: what the run did, as JSON, for whoever wonders later. */
+  recordImportFinished(source: string, at: number, summary: string): Promise<void>;
+}
+
+export interface MetadataStore extends RepositoryIndex, BlobIndex, ManifestIndex, UploadIndex, GcIndex, LifecycleIndex, ImportIndex {
   readonly description: string;
   /** A cheap query that proves the database answers (health checks). */
   ping(): Promise<void>;

@@ -42,6 +42,15 @@ export class BlobStore {
     await this.driver.move(source, layout.blob(digest));
   }
 
+  /**
+   * Makes bytes the caller has verified, stored under another key of the same driver (a
+   * registry:2 blob being adopted), this digest's blob: shared rather than copied where the
+   * driver can. A blob already present wins (same bytes).
+   */
+  adopt(sourceKey: string, digest: Digest): Promise<void> {
+    return this.driver.copy(sourceKey, layout.blob(digest));
+  }
+
   /** Garbage collection only. */
   delete(digest: Digest): Promise<void> {
     return this.driver.delete(layout.blob(digest));

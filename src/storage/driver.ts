@@ -50,6 +50,13 @@ export interface StorageDriver {
   truncate(key: string, size: number): Promise<void>;
   /** Atomic, durable rename; replaces `to` if it exists. */
   move(from: string, to: string): Promise<void>;
+  /**
+   * Makes `to` hold the bytes of `from`, which stays in place; durable when it resolves. Objects
+   * are never modified once written, so a driver may share the bytes rather than write them
+   * again (the filesystem hard-links). An existing `to` is kept: keys are content addresses, so
+   * it holds the same bytes. Throws `ObjectNotFoundError` when `from` does not exist.
+   */
+  copy(from: string, to: string): Promise<void>;
   /** Idempotent. */
   delete(key: string): Promise<void>;
   /** Keys under a prefix, in no particular order. */

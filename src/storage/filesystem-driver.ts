@@ -1,5 +1,5 @@
 import { constants, createWriteStream } from 'node:fs';
-import { mkdir, open, opendir, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, opendir, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { dirname, join, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -196,6 +196,28 @@ export class FilesystemDriver implements StorageDriver {
     await syncDirectory(dirname(target));
   }
 
+  async copy(from: string, to: string): Promise<void> {
+    const source = this.path(from);
+    const target = this.path(to);
+    await mkdir(dirname(target), { recursive: true });
+    try {
+      await link(source, target);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') return;
+      if (code === 'ENOENT') throw new ObjectNotFoundError(from);
+      // Another filesystem, or one without hard links: write the bytes (a reflink where supported).
+      if (!CANNOT_LINK.has(code ?? '')) throw error;
+      try {
+        await copyDurably(source, target);
+      } catch (copyError) {
+        if (isNotFound(copyError)) throw new ObjectNotFoundError(from);
+        throw copyError;
+      }
+    }
+    await syncDirectory(dirname(target));
+  }
+
   async delete(key: string): Promise<void> {
     await rm(this.path(key), { force: true });
   }
@@ -311,6 +333,26 @@ async function openCreatingParent(path: string, flags: 'w' | 'r+'): Promise<File
     if (!isNotFound(error) || flags !== 'w') throw error;
     await mkdir(dirname(path), { recursive: true });
     return open(path, flags);
+  }
+}
+
+const CANNOT_LINK = new Set(['EXDEV', 'EPERM', 'EMLINK', 'ENOTSUP', 'EOPNOTSUPP']);
+
+/** Copies into a temporary file, fsyncs it, then renames it over `target`: visible whole or not at all. */
+async function copyDurably(source: string, target: string): Promise<void> {
+  const temporary = `${target}.${randomUUID()}.tmp`;
+  try {
+    await copyFile(source, temporary, constants.COPYFILE_FICLONE);
+    const handle = await open(temporary, 'r+');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, target);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
   }
 }
 

@@ -137,6 +137,17 @@ for (const factory of factories) {
       await assert.rejects(driver.move('v1/m/nothing', 'v1/m/else'), ObjectNotFoundError);
     });
 
+    it('when an object is copied, then both keys hold its bytes, an existing target is kept, and a missing source is reported', async () => {
+      await driver.writeAtomic('v1/c/from', Buffer.from('shared'));
+      await driver.copy('v1/c/from', 'v1/c/deep/to');
+      assert.equal(await text(await driver.read('v1/c/from')), 'shared');
+      assert.equal(await text(await driver.read('v1/c/deep/to')), 'shared');
+      await driver.copy('v1/c/from', 'v1/c/deep/to');
+      assert.equal(await text(await driver.read('v1/c/deep/to')), 'shared');
+      await assert.rejects(driver.copy('v1/c/nothing', 'v1/c/else'), ObjectNotFoundError);
+      assert.equal(await driver.stat('v1/c/else'), undefined);
+    });
+
     it('when listing a prefix, then every object below it is returned and nothing else', async () => {
       await driver.writeAtomic('v1/list/a/1', Buffer.from('1'));
       await driver.writeAtomic('v1/list/b/2', Buffer.from('2'));

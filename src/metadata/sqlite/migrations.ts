@@ -145,4 +145,15 @@ export const MIGRATIONS: readonly Migration[] = [
         SELECT id, '*', 'admin' FROM roles WHERE name = 'admin';
     `,
   },
+  {
+    version: 4,
+    description: 'imports: finished imports of another registry\'s data (registry:2 trees)',
+    sql: `
+      CREATE TABLE imports (
+        source TEXT PRIMARY KEY,
+        finished_at INTEGER NOT NULL,
+        summary TEXT NOT NULL
+      ) WITHOUT ROWID;
+    `,
+  },
 ];

@@ -384,6 +384,14 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.statements.liveInstances.all(since) as string[];
   }
 
+  async importFinishedAt(source: string): Promise<number | undefined> {
+    return this.statements.importFinishedAt.get(source) as number | undefined;
+  }
+
+  async recordImportFinished(source: string, at: number, summary: string): Promise<void> {
+    this.statements.recordImportFinished.run(source, at, summary);
+  }
+
   private ensureRepository(name: RepositoryName, now: number): number {
     this.statements.insertRepository.run(name, now);
     return (this.statements.repositoryId.get(name) as { id: number }).id;
@@ -400,6 +408,10 @@ function prepare(db: Database.Database) {
       `SELECT r.name FROM repositories r
        WHERE r.name > ? AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
        ORDER BY r.name LIMIT ?`,
+    ),
+    importFinishedAt: db.prepare('SELECT finished_at FROM imports WHERE source = ?').pluck(),
+    recordImportFinished: db.prepare(
+      'INSERT INTO imports (source, finished_at, summary) VALUES (?, ?, ?) ON CONFLICT (source) DO UPDATE SET finished_at = excluded.finished_at, summary = excluded.summary',
     ),
     insertBlob: db.prepare('INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING'),
     insertLink: db.prepare('INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
