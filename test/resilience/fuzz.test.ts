@@ -11,7 +11,7 @@ import { startServer, type RunningServer } from '../support/server.js';
 import { blobTree, recordedBlobs, snapshot, unexpectedStorageEntries } from './fuzz-audit.js';
 import { arbitraries, malformedHttp, OCI_MANIFEST, type FuzzWorld } from './fuzz-requests.js';
 import { bodyDigest, bodyLength, describeRequest, needsRawSocket, send, type FuzzRequest, type FuzzResult } from './fuzz-wire.js';
-import { http, pushImage, sha256, uploadIdOf } from './helpers.js';
+import { http, pushImage, sha256 } from './helpers.js';
 
 /**
  * Bounded fuzzing of the real server (the compiled CLI as a child process, access log on): random
@@ -29,7 +29,7 @@ import { http, pushImage, sha256, uploadIdOf } from './helpers.js';
  */
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_130);
 const RUNS = Number(process.env.FUZZ_RUNS ?? 3000);
-const TIME_MS = Number(process.env.FUZZ_TIME_MS ?? 50_000);
+const TIME_MS = Number(process.env.FUZZ_TIME_MS ?? 40_000);
 const REQUEST_TIMEOUT_MS = 15_000;
 /** How long a server that stopped answering gets to exit before it is judged hung rather than crashed. */
 const EXIT_WAIT_MS = 3000;
@@ -59,7 +59,6 @@ class Target {
   server!: RunningServer;
   sandbox!: string;
   dataDir!: string;
-  readonly crashes: string[] = [];
   /** Digests of objects accepted (2xx with Docker-Content-Digest), seeding included. */
   readonly accepted = new Set<string>();
   /** Digests a request may have stored although the client never read the answer. */
@@ -111,10 +110,9 @@ class Target {
     clearTimeout(timer);
   }
 
-  /** After a crash: keep its output for the report, and start again on the same data directory. */
+  /** After a crash (already reported by the family that caused it): start again on the same data directory. */
   async restartIfDead(): Promise<void> {
     if (this.alive()) return;
-    this.crashes.push(this.server.output().slice(-3000));
     this.server = await startServer({ dataDir: this.dataDir, config: this.config });
   }
 
@@ -132,7 +130,8 @@ class Target {
     this.statuses.set(key, (this.statuses.get(key) ?? 0) + 1);
     if (result.status !== undefined && result.status >= 200 && result.status < 300) {
       const digest = result.headers['docker-content-digest'];
-      if (digest && request.method !== 'GET' && request.method !== 'HEAD') this.accepted.add(digest);
+      // Only PUT and POST store; a DELETE's digest names what it removed.
+      if (digest && (request.method === 'PUT' || request.method === 'POST')) this.accepted.add(digest);
       const upload = /^\/v2\/.+\/blobs\/uploads\/[0-9a-f-]{36}$/.exec(result.headers.location ?? '');
       if (upload) this.world.uploads = [...this.world.uploads.slice(-40), upload[0]];
       return;
@@ -157,7 +156,6 @@ async function seed(target: Target, authorization?: string): Promise<void> {
   target.seededBytes = image.manifest.length + image.blobs.reduce((sum, blob) => sum + blob.size, 0);
   const upload = await http(target.server.url, 'POST', '/v2/fuzz/app/blobs/uploads/', { headers });
   assert.equal(upload.status, 202, upload.body.toString());
-  uploadIdOf(upload.headers.location!);
   target.world.uploads.push(upload.headers.location!);
 }
 
@@ -287,7 +285,6 @@ function fuzzSuite(title: string, config: Record<string, unknown>, login?: (targ
 
     it('when the run is over, then nothing was written outside the storage root and every stored object was accepted and recorded', async (t) => {
       t.diagnostic(await audit(target));
-      assert.deepEqual(target.crashes, [], 'the server crashed during the run (its last output above each)');
     });
   });
 }
