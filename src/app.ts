@@ -15,13 +15,14 @@ import { RoleAuthorizer } from './auth/authorizer.js';
 import type { Endpoint } from './http/access.js';
 import { adminApi } from './http/admin-api.js';
 import { maintenanceApi } from './http/maintenance-api.js';
+import { createControlServer, listenOnSocket } from './http/control-api.js';
 import { createRequestHandler, RequestStats } from './http/handler.js';
 import { tokenEndpoint } from './http/token-endpoint.js';
 import { createServer, listen } from './http/server.js';
 import type { MetadataStore } from './metadata/store.js';
 import { SqliteMetadataStore } from './metadata/sqlite/sqlite-store.js';
 import { BlobStore } from './storage/blob-store.js';
-import { DataDirectoryLock } from './storage/data-directory-lock.js';
+import { DataDirectoryLock, controlSocketPath } from './storage/data-directory-lock.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem-driver.js';
 import { Registry2Tree } from './storage/registry2-tree.js';
@@ -90,7 +91,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     deleteEnabled: config.storage.deleteEnabled,
     readOnly: config.storage.readOnly,
   }, new PolicyBook(config.policies), clock);
-  const collector = new GarbageCollector(metadata, blobs, registry.locks, instanceId, log);
+  const collector = new GarbageCollector(metadata, blobs, registry.locks, registry.touches, instanceId, log, clock);
   const health = new HealthMonitor(driver, metadata, config.health.storageDriver, scheduler);
   const access = config.auth ? createAccessControl(config.auth, config.database.path, log, clock) : undefined;
   const stats = new RequestStats();
@@ -111,8 +112,15 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       log.debug({ remote: remoteAddress }, 'connection refused: too many connections from this client');
     },
   });
+  const importer = new Registry2Import({ metadata, blobs, tree: new Registry2Tree(driver), locks: registry.locks });
   let stopMaintenance: (() => Promise<void>) | undefined;
   let registry2Import: BackgroundImport | undefined;
+  const control = createControlServer({
+    registry, collector, importer, log,
+    importAtStart: async () => registry2Import?.finished,
+    defaultGraceMs: config.storage.gc.graceMs,
+  });
+  const controlPath = controlSocketPath(config.storage.driver.rootDirectory);
 
   return {
     config,
@@ -125,7 +133,8 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       const address = await listen(server, config.http.host, config.http.port);
       health.start();
       stopMaintenance = startMaintenance({ config: config.storage, registry, collector, instanceId, log, clock, scheduler });
-      registry2Import = importAtStart(new Registry2Import({ metadata, blobs, tree: new Registry2Tree(driver), locks: registry.locks }), log);
+      registry2Import = importAtStart(importer, log);
+      await listenOnSocket(control, controlPath);
       const scheme = config.http.tls ? 'https' : 'http';
       const host = address.host.includes(':') ? `[${address.host}]` : address.host;
       return { ...address, url: `${scheme}://${host}:${address.port}`, ...(initialAdmin ? { initialAdmin } : {}) };
@@ -137,6 +146,8 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       health.stop();
       await registry2Import?.stop();
       await stopMaintenance?.();
+      control.close();
+      control.closeAllConnections();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();

@@ -8,6 +8,7 @@ import { ACCESS_USAGE, accessCommand, htpasswdCommand, passwdCommandLine } from 
 import { UsageError, parseCommand, type CommandSpec, type OptionsConfig } from './arguments.js';
 import { GC_USAGE, garbageCollect } from './garbage-collect.js';
 import { IMPORT_USAGE, importCommand } from './import.js';
+import { REPOSITORY_USAGE, repositoryCommand } from './repository.js';
 import { CLEANUP_USAGE, USAGE_USAGE, cleanupCommand, usageCommand } from './lifecycle.js';
 
 const USAGE = `Berth — a private container image registry
@@ -15,7 +16,11 @@ const USAGE = `Berth — a private container image registry
 Usage:
   berth serve [config.yml]   serve the registry (defaults: :5000, storage in ./data)
   ${GC_USAGE}
-                             reclaim space of a stopped registry (a running one collects online)
+                             reclaim space, online (beside a running server or without one)
+  ${IMPORT_USAGE}
+                             serve a registry:2 storage tree's images without a re-push
+  ${REPOSITORY_USAGE}
+                             remove a whole repository (garbage-collect then frees its space)
   ${CLEANUP_USAGE}
                              apply the retention rules of policies: (preview with --dry-run)
   ${USAGE_USAGE}     storage used per repository
@@ -43,6 +48,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   serve,
   'garbage-collect': (args) => garbageCollect(args),
   import: (args) => importCommand(args),
+  repository: (args) => repositoryCommand(args),
   cleanup: (args) => cleanupCommand(args),
   usage: (args) => usageCommand(args),
   htpasswd: htpasswdCommand,

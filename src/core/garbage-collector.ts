@@ -1,49 +1,64 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { MetadataStore, RemovedLink, RemovedManifest, StoredBlob } from '../metadata/store.js';
+import type { CollectionStatus, MetadataStore, RemovedLink, RemovedManifest, StoredBlob } from '../metadata/store.js';
 import { parseDigest, type Digest } from '../oci/digest.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { layout } from '../storage/layout.js';
+import type { BatchedTimes } from './batched-times.js';
 import type { KeyedMutex } from './keyed-mutex.js';
 
 /**
  * Online garbage collection: reclaims space while pushes and pulls go on.
  *
- * Invariant — no acknowledged content is ever lost:
+ * Invariant — no acknowledged content is ever lost, and what nobody can still need is freed
+ * at the next collection:
  *   - A blob's bytes are deleted only when its database row is gone, and the row is deleted
  *     only inside a transaction that re-checks that no repository links the blob and no
  *     manifest is stored under its digest.
  *   - Every path that makes a blob reachable (upload commit, monolithic push, mount, manifest
- *     PUT) takes the digest's lock, makes sure the bytes are present (writing them when they
- *     are not), and records row + link (or manifest) before releasing it. GC takes the same
- *     lock to re-check, forget the row, then delete the bytes. So a writer either runs
- *     first (GC's re-check sees the new reference) or after (it finds no bytes and writes them).
- *   - Links newer than the grace period are kept even when no manifest references them yet:
- *     clients upload layers before the manifest that names them. Untagged manifests newer
- *     than the grace period are kept for the same reason (an index's children arrive first).
+ *     PUT, import) takes the digest's lock, makes sure the bytes are present (writing them when
+ *     they are not), and records row + link (or manifest) before releasing it. The collector
+ *     takes the same locks to re-check, forget the rows, then delete the bytes. So a writer
+ *     either runs first (the re-check sees the new reference) or after (it finds no bytes and
+ *     writes them).
+ *   - A link no manifest in its repository references is removed, unless it was touched
+ *     (uploaded, mounted, or checked with HEAD) after a manifest referencing it was last stored,
+ *     and no longer ago than the grace period: that is a push in progress, which will name the
+ *     blob in a manifest moments later. An image pushed and then deleted was last touched
+ *     before its manifest was stored, so its layers go at the next collection.
+ *   - HEAD touches are batched in memory. A HEAD records its touch before it looks the link up;
+ *     the collector flushes the batch and holds further flushes, unlinks, then restores every
+ *     unlinked link touched in memory meanwhile — before any blob is considered. A HEAD that
+ *     answered 200 therefore keeps its blob; one that answered 404 leads to an upload.
  *   - A manifest PUT checks its references inside the transaction that inserts it, so it
- *     cannot reference a link or manifest that GC has just removed.
+ *     cannot reference a link or manifest the collector has just removed (it answers
+ *     MANIFEST_BLOB_UNKNOWN and the client uploads again; nothing acknowledged is lost).
+ *   - Untagged manifests (only with deleteUntagged) younger than the grace period are kept:
+ *     an index's children arrive before the index.
  *   - One collector at a time (a lease in the database). Bytes with no row (a crash between
  *     writing bytes and recording them) are swept once older than the grace period.
  *
- * Phases: untagged manifests (optional) → stale links → unreferenced blobs → orphaned bytes
- * → empty repositories.
+ * Phases: untagged manifests (optional) → stale links → unreferenced blobs (in batches: one
+ * transaction and one lock set per batch) → orphaned bytes → empty repositories.
  */
 export interface CollectionOptions {
   dryRun: boolean;
   deleteUntagged: boolean;
-  /** Links and untagged manifests younger than this are kept. */
+  /** How long a touched link (and an untagged manifest) is protected. */
   graceMs: number;
   onProgress?: (progress: CollectionProgress) => void;
 }
 
+export type CollectionPhase = 'manifests' | 'links' | 'blobs' | 'orphans' | 'repositories' | 'done';
+
 export interface CollectionProgress {
-  phase: 'manifests' | 'links' | 'blobs' | 'orphans' | 'repositories' | 'done';
+  phase: CollectionPhase;
   /** In the blobs phase: candidates checked so far, of `total`. */
   checked?: number;
   total?: number;
   /** What the run has removed so far (would remove, in a dry run), by kind; on `done`, the whole run. */
   removed: RemovedCounts;
+  /** Bytes freed so far (would be freed, in a dry run). */
   bytesFreed: number;
 }
 
@@ -55,15 +70,35 @@ export interface RemovedCounts {
   repositories: number;
 }
 
-export interface CollectionReport {
-  dryRun: boolean;
+/** Every item a run removed (or would remove), for details on request. */
+export interface CollectionDetails {
   links: RemovedLink[];
   manifests: RemovedManifest[];
   blobs: StoredBlob[];
   orphans: StoredBlob[];
   repositories: string[];
-  bytesFreed: number;
+}
+
+export interface CollectionReport {
+  dryRun: boolean;
+  startedAt: number;
   durationMs: number;
+  bytesFreed: number;
+  removed: RemovedCounts;
+  /** What stays after the run, and why it stays. */
+  kept: CollectionStatus & {
+    /** Links unlinked by this run and linked again because a push touched them meanwhile. */
+    restoredLinks: number;
+  };
+  details: CollectionDetails;
+}
+
+/** A report without its item lists: what answers carry unless details are asked for. */
+export type CollectionSummary = Omit<CollectionReport, 'details'>;
+
+export function summarise(report: CollectionReport): CollectionSummary {
+  const { details: _details, ...summary } = report;
+  return summary;
 }
 
 export class CollectionInProgressError extends Error {
@@ -75,14 +110,23 @@ export class CollectionInProgressError extends Error {
 
 const LEASE = 'gc';
 const LEASE_TTL_MS = 10 * 60_000;
+/** Blob rows forgotten per transaction (one durable commit per batch, not per blob). */
+const BLOB_BATCH = 256;
+/** Object deletions in flight at once within a batch. */
+const DELETE_CONCURRENCY = 16;
 
 export class GarbageCollector {
+  /** The newest finished run's report, whose item lists the admin API pages through. */
+  lastReport: CollectionReport | undefined;
+
   constructor(
     private readonly metadata: MetadataStore,
     private readonly blobs: BlobStore,
     private readonly locks: KeyedMutex,
+    private readonly touches: BatchedTimes,
     private readonly holder: string,
     private readonly log?: Logger,
+    private readonly now: () => number = Date.now,
   ) {}
 
   async collect(options: CollectionOptions): Promise<CollectionReport> {
@@ -91,70 +135,105 @@ export class GarbageCollector {
     if (!(await this.metadata.acquireLease(LEASE, holder, LEASE_TTL_MS))) throw new CollectionInProgressError();
     const renew = setInterval(() => void this.metadata.acquireLease(LEASE, holder, LEASE_TTL_MS), LEASE_TTL_MS / 3);
     renew.unref();
+    const releaseTouches = await this.touches.flushAndHold();
     try {
-      return options.dryRun ? await this.preview(options) : await this.run(options);
+      const report = options.dryRun ? await this.preview(options) : await this.run(options);
+      this.lastReport = report;
+      return report;
     } finally {
+      releaseTouches();
       clearInterval(renew);
       await this.metadata.releaseLease(LEASE, holder);
     }
   }
 
   private async preview(options: CollectionOptions): Promise<CollectionReport> {
-    const started = Date.now();
-    const cutoff = started - options.graceMs;
+    const startedAt = this.now();
+    const cutoff = startedAt - options.graceMs;
     const { links, manifests, blobs } = await this.metadata.previewCollection(cutoff, options.deleteUntagged);
     const orphans = await this.orphans(cutoff, true);
-    const bytesFreed = sum(blobs) + sum(orphans);
-    const removed = { links: links.length, manifests: manifests.length, blobs: blobs.length, orphans: orphans.length, repositories: 0 };
-    options.onProgress?.({ phase: 'done', removed, bytesFreed });
-    return { dryRun: true, links, manifests, blobs, orphans, repositories: [], bytesFreed, durationMs: Date.now() - started };
+    const details = { links, manifests, blobs, orphans, repositories: [] };
+    const report = await this.report(true, startedAt, cutoff, details, 0);
+    options.onProgress?.({ phase: 'done', removed: report.removed, bytesFreed: report.bytesFreed });
+    return report;
   }
 
   private async run(options: CollectionOptions): Promise<CollectionReport> {
-    const started = Date.now();
-    const cutoff = started - options.graceMs;
+    const startedAt = this.now();
+    const cutoff = startedAt - options.graceMs;
+    let bytesFreed = 0;
     const counts: RemovedCounts = { links: 0, manifests: 0, blobs: 0, orphans: 0, repositories: 0 };
-    const progress = (update: Omit<CollectionProgress, 'removed'>) => options.onProgress?.({ ...update, removed: { ...counts } });
+    const progress = (phase: CollectionPhase, of?: { checked: number; total: number }) =>
+      options.onProgress?.({ phase, removed: { ...counts }, bytesFreed, ...of });
 
     // Manifests first: the links their layers held become stale in the same run.
     const manifests = options.deleteUntagged ? await this.metadata.removeUntaggedManifests(cutoff) : [];
     counts.manifests = manifests.length;
-    progress({ phase: 'manifests', bytesFreed: 0 });
-    const links = await this.metadata.removeStaleLinks(cutoff);
+    progress('manifests');
+    const { links, restored } = await this.unlinkStale(cutoff);
     counts.links = links.length;
-    progress({ phase: 'links', bytesFreed: 0 });
+    progress('links');
 
     const candidates = await this.metadata.unreferencedBlobs();
     const blobs: StoredBlob[] = [];
-    let bytesFreed = 0;
-    for (const [index, candidate] of candidates.entries()) {
-      const removed = await this.locks.run(candidate.digest, async () => {
-        if (!(await this.metadata.forgetBlobIfUnreferenced(candidate.digest))) return false;
-        await this.blobs.delete(candidate.digest);
-        return true;
+    for (let start = 0; start < candidates.length; start += BLOB_BATCH) {
+      const batch = candidates.slice(start, start + BLOB_BATCH);
+      const removed = await this.locks.runAll(batch.map((blob) => blob.digest), async () => {
+        const forgotten = new Set(await this.metadata.forgetBlobsIfUnreferenced(batch.map((blob) => blob.digest)));
+        const gone = batch.filter((blob) => forgotten.has(blob.digest));
+        for (let index = 0; index < gone.length; index += DELETE_CONCURRENCY) {
+          await Promise.all(gone.slice(index, index + DELETE_CONCURRENCY).map((blob) => this.blobs.delete(blob.digest)));
+        }
+        return gone;
       });
-      if (removed) {
-        blobs.push(candidate);
-        bytesFreed += candidate.size;
-        counts.blobs = blobs.length;
-      }
-      progress({ phase: 'blobs', checked: index + 1, total: candidates.length, bytesFreed });
+      blobs.push(...removed);
+      bytesFreed += sum(removed);
+      counts.blobs = blobs.length;
+      progress('blobs', { checked: Math.min(start + BLOB_BATCH, candidates.length), total: candidates.length });
     }
 
     const orphans = await this.orphans(cutoff, false);
     bytesFreed += sum(orphans);
     counts.orphans = orphans.length;
-    progress({ phase: 'orphans', bytesFreed });
+    progress('orphans');
     const repositories = await this.metadata.removeEmptyRepositories();
     counts.repositories = repositories.length;
-    progress({ phase: 'repositories', bytesFreed });
-    const report = { dryRun: false, links, manifests, blobs, orphans, repositories, bytesFreed, durationMs: Date.now() - started };
-    this.log?.info(
-      { links: links.length, manifests: manifests.length, blobs: blobs.length, orphans: orphans.length, repositories: repositories.length, bytesFreed, durationMs: report.durationMs },
-      'garbage collection finished',
-    );
-    progress({ phase: 'done', bytesFreed });
+    progress('repositories');
+
+    const report = await this.report(false, startedAt, cutoff, { links, manifests, blobs, orphans, repositories }, restored);
+    this.log?.info({ removed: report.removed, bytesFreed: report.bytesFreed, kept: report.kept, durationMs: report.durationMs }, 'garbage collection finished');
+    progress('done');
     return report;
+  }
+
+  /** Removes stale links, then links again those a push touched while they were being removed. */
+  private async unlinkStale(cutoff: number): Promise<{ links: RemovedLink[]; restored: number }> {
+    const unlinked = await this.metadata.removeStaleLinks(cutoff);
+    const touched = unlinked.filter((link) => this.touches.recorded(link.repository, link.digest) !== undefined);
+    if (touched.length === 0) return { links: unlinked, restored: 0 };
+    const restored = await this.metadata.restoreLinks(touched, this.now());
+    const kept = new Set(touched.map((link) => `${link.repository}@${link.digest}`));
+    return { links: unlinked.filter((link) => !kept.has(`${link.repository}@${link.digest}`)), restored };
+  }
+
+  private async report(dryRun: boolean, startedAt: number, cutoff: number, details: CollectionDetails, restoredLinks: number): Promise<CollectionReport> {
+    const removed: RemovedCounts = {
+      links: details.links.length,
+      manifests: details.manifests.length,
+      blobs: details.blobs.length,
+      orphans: details.orphans.length,
+      repositories: details.repositories.length,
+    };
+    const status = await this.metadata.collectionStatus(cutoff);
+    return {
+      dryRun,
+      startedAt,
+      durationMs: this.now() - startedAt,
+      bytesFreed: sum(details.blobs) + sum(details.orphans),
+      removed,
+      kept: { ...status, restoredLinks },
+      details,
+    };
   }
 
   /** Bytes in storage with no database row, older than the cutoff. */

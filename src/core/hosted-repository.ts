@@ -13,7 +13,7 @@ import type { KeyedMutex } from './keyed-mutex.js';
 import { manifestEntry } from './manifest-entry.js';
 import type { ManifestCache } from './manifest-cache.js';
 import { requireDeletable, requireWritable, type RegistryPolicy } from './policy.js';
-import type { PullTracker } from './pull-tracker.js';
+import type { BatchedTimes } from './batched-times.js';
 import { quotaDenied, quotaFor, requireDeployable } from './repository-policies.js';
 import type { BlobContent, BlobInfo, ManifestContent, MountResult, RepositoryHandle, StoredManifest } from './repository.js';
 import type { CommittedBlob, QuotaCheck, UploadProgress, UploadService, WriteOptions } from './uploads.js';
@@ -26,7 +26,9 @@ export interface HostedDependencies {
   policy: RegistryPolicy;
   /** Per-digest locks shared with garbage collection (see garbage-collector.ts). */
   locks: KeyedMutex;
-  pulls: PullTracker;
+  pulls: BatchedTimes;
+  /** Blob existence checks by pushes: they protect the blob from collection for the grace period. */
+  touches: BatchedTimes;
 }
 
 /** A repository whose content lives in this registry. */
@@ -54,14 +56,24 @@ export class HostedRepository implements RepositoryHandle {
     return limit && { limit, denied: (exceeded) => quotaDenied(this.name, this.rules!, exceeded) };
   }
 
+  /**
+   * An existence check (HEAD): a push is about to rely on the blob, so it is touched first —
+   * before the lookup, so a collection that unlinks it after the lookup sees the touch and
+   * restores the link (see garbage-collector.ts).
+   */
   async statBlob(digest: Digest): Promise<BlobInfo> {
+    this.deps.touches.record(this.name, digest);
+    return this.linkedBlob(digest);
+  }
+
+  private async linkedBlob(digest: Digest): Promise<BlobInfo> {
     const size = await this.deps.metadata.linkedBlobSize(this.name, digest);
     if (size === undefined) throw blobUnknown(this.name, digest);
     return { digest, size };
   }
 
   async openBlob(digest: Digest, rangeHeader?: string): Promise<BlobContent> {
-    const { size } = await this.statBlob(digest);
+    const { size } = await this.linkedBlob(digest);
     const range = rangeHeader === undefined ? undefined : parseRangeHeader(rangeHeader, size);
     try {
       return { digest, size, range, body: await this.deps.blobs.open(digest, range) };

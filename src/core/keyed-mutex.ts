@@ -21,4 +21,14 @@ export class KeyedMutex {
       if (this.tails.get(key) === tail) this.tails.delete(key);
     }
   }
+
+  /**
+   * Runs `section` holding every key's lock, taken in sorted order. Only garbage collection
+   * holds more than one key at a time, so the order alone rules out deadlock.
+   */
+  runAll<T>(keys: string[], section: () => Promise<T>): Promise<T> {
+    const sorted = [...new Set(keys)].sort();
+    const enter = (index: number): Promise<T> => (index === sorted.length ? section() : this.run(sorted[index]!, () => enter(index + 1)));
+    return enter(0);
+  }
 }

@@ -6,13 +6,13 @@ import { TASKS, type Clock, type Scheduler } from './time.js';
 
 /**
  * Background work of a running server: its heartbeat (so offline tools know it is there),
- * last-pulled times written in batches, upload purging, and scheduled retention followed by
- * garbage collection. Every task runs on the injected scheduler and is stopped on close.
+ * last-pulled times and blob touches written in batches, upload purging, and scheduled retention
+ * followed by garbage collection. Every task runs on the injected scheduler and is stopped on close.
  */
 export const HEARTBEAT_INTERVAL_MS = 10_000;
 /** An instance whose heartbeat is older than this is considered gone. */
 export const INSTANCE_TIMEOUT_MS = 3 * HEARTBEAT_INTERVAL_MS;
-const PULL_FLUSH_INTERVAL_MS = 30_000;
+const BATCH_FLUSH_INTERVAL_MS = 30_000;
 
 export interface MaintenanceDependencies {
   config: Config['storage'];
@@ -42,13 +42,11 @@ export function startMaintenance(deps: MaintenanceDependencies): () => Promise<v
     }
   }, true);
 
-  every(TASKS.pullFlush, PULL_FLUSH_INTERVAL_MS, async () => {
-    try {
-      await registry.pulls.flush();
-    } catch (error) {
-      log.warn({ err: error }, 'recording last-pulled times failed');
-    }
-  }, false);
+  const flushBatches = async () => {
+    await registry.pulls.flush().catch((error: unknown) => log.warn({ err: error }, 'recording last-pulled times failed'));
+    await registry.touches.flush().catch((error: unknown) => log.warn({ err: error }, 'recording blob touches failed'));
+  };
+  every(TASKS.batchFlush, BATCH_FLUSH_INTERVAL_MS, flushBatches, false);
 
   if (config.uploadPurging.enabled && !config.readOnly) {
     const { ageMs, dryRun } = config.uploadPurging;
@@ -80,7 +78,7 @@ export function startMaintenance(deps: MaintenanceDependencies): () => Promise<v
 
   return async () => {
     for (const stop of stops) stop();
-    await registry.pulls.flush().catch((error: unknown) => log.warn({ err: error }, 'recording last-pulled times failed'));
+    await flushBatches();
     await metadata.removeInstance(instanceId).catch(() => undefined);
   };
 }

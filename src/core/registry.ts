@@ -4,8 +4,10 @@ import type { BlobStore } from '../storage/blob-store.js';
 import { HostedRepository } from './hosted-repository.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import { ManifestCache } from './manifest-cache.js';
-import type { RegistryPolicy } from './policy.js';
-import { PullTracker } from './pull-tracker.js';
+import { RegistryError } from '../oci/errors.js';
+import { requireDeletable, type RegistryPolicy } from './policy.js';
+import { requireDeployable } from './repository-policies.js';
+import { BatchedTimes } from './batched-times.js';
 import type { PolicyBook } from './repository-policies.js';
 import { RetentionRunner } from './retention.js';
 import type { RepositoryHandle } from './repository.js';
@@ -20,7 +22,10 @@ export class Registry {
   readonly uploads: UploadService;
   /** Per-digest locks: every path that makes a blob reachable, and garbage collection. */
   readonly locks = new KeyedMutex();
-  readonly pulls: PullTracker;
+  /** Last-pulled times (retention), written in batches. */
+  readonly pulls: BatchedTimes;
+  /** Blob HEADs by pushes (garbage-collection grace), written in batches. */
+  readonly touches: BatchedTimes;
   readonly retention: RetentionRunner;
   private readonly manifests = new ManifestCache();
 
@@ -32,7 +37,8 @@ export class Registry {
     clock: Clock = systemClock,
   ) {
     this.uploads = new UploadService(metadata, blobs, this.locks, clock);
-    this.pulls = new PullTracker(metadata);
+    this.pulls = new BatchedTimes((batch) => metadata.recordPulls(batch), clock);
+    this.touches = new BatchedTimes((batch) => metadata.recordTouches(batch), clock);
     this.retention = new RetentionRunner(metadata, policies, this.pulls, clock);
   }
 
@@ -45,7 +51,23 @@ export class Registry {
       policy: this.policy,
       locks: this.locks,
       pulls: this.pulls,
+      touches: this.touches,
     }, this.policies.for(name));
+  }
+
+  /**
+   * Removes a whole repository (tags, manifests, links, upload sessions) at once, as deletes
+   * are allowed for it; the next garbage collection frees what only it used.
+   */
+  async deleteRepository(name: RepositoryName): Promise<{ repository: RepositoryName; uploadsCancelled: number }> {
+    requireDeletable(this.policy);
+    requireDeployable(name, this.policies.for(name));
+    const { deleted, uploads } = await this.metadata.deleteRepository(name);
+    await this.uploads.forget(uploads);
+    if (!deleted && uploads.length === 0) {
+      throw new RegistryError('NAME_UNKNOWN', `repository ${name} is not known to this registry`, { name });
+    }
+    return { repository: name, uploadsCancelled: uploads.length };
   }
 
   catalog(limit: number, last?: string): Promise<Page<RepositoryName>> {

@@ -3,8 +3,8 @@ import type { MetadataStore, TagDetail } from '../metadata/store.js';
 import type { Digest } from '../oci/digest.js';
 import type { RepositoryName, Tag } from '../oci/names.js';
 import type { PolicyBook } from './repository-policies.js';
+import type { BatchedTimes } from './batched-times.js';
 import { systemClock, type Clock } from './time.js';
-import type { PullTracker } from './pull-tracker.js';
 
 /**
  * Retention (cleanup policies). Among a repository's candidate tags (matching `include`,
@@ -57,7 +57,7 @@ export class RetentionRunner {
   constructor(
     private readonly metadata: MetadataStore,
     private readonly policies: PolicyBook,
-    private readonly pulls?: PullTracker,
+    private readonly pulls?: BatchedTimes,
     private readonly clock: Clock = systemClock,
   ) {}
 

@@ -25,7 +25,7 @@ export const timerScheduler: Scheduler = {
 /** Task names, so a test can trigger one. */
 export const TASKS = {
   heartbeat: 'heartbeat',
-  pullFlush: 'pull-flush',
+  batchFlush: 'batch-flush',
   uploadPurge: 'upload-purge',
   gc: 'gc',
   storageHealth: 'storage-health',

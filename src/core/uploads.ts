@@ -148,6 +148,14 @@ export class UploadService {
     await this.discard(id);
   }
 
+  /** Drops the data of sessions whose rows are already gone (a deleted repository's). */
+  async forget(ids: string[]): Promise<void> {
+    for (const id of ids) {
+      this.live.delete(id);
+      await this.blobs.driver.delete(layout.upload(id));
+    }
+  }
+
   /** Removes sessions idle since before `cutoff` and data files no session owns. */
   async purge(cutoff: number, dryRun: boolean): Promise<string[]> {
     const purged: string[] = [];

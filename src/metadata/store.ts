@@ -91,7 +91,14 @@ export interface UploadSession {
 export interface RepositoryIndex {
   /** Repositories holding at least one manifest, in byte order, after `last`. */
   listRepositories(limit: number, last?: string): Promise<Page<RepositoryName>>;
+  /** A repository exists (in `_catalog` and for `tags/list`) while it holds a manifest or a blob link. */
   repositoryExists(repository: RepositoryName): Promise<boolean>;
+  /**
+   * Removes the repository with its tags, manifests, links and upload sessions in one
+   * transaction; what only it used is freed by the next collection. Returns the removed
+   * sessions' ids (their data files are the caller's to delete).
+   */
+  deleteRepository(repository: RepositoryName): Promise<{ deleted: boolean; uploads: string[] }>;
 }
 
 export interface BlobIndex {
@@ -142,6 +149,24 @@ export interface RemovedManifest {
   size: number;
 }
 
+/** A count of objects and their bytes. */
+export interface Totals {
+  count: number;
+  bytes: number;
+}
+
+/** What a collection leaves in place, and why (see the garbage collector's report). */
+export interface CollectionStatus {
+  /** Every stored object (layers, configs, manifests). */
+  stored: Totals;
+  /** Unreferenced links kept because a push touched them after their last reference, within the grace period. */
+  protectedLinks: Totals;
+  /** Manifests no tag points at (kept unless untagged manifests are deleted). */
+  untaggedManifests: Totals;
+  /** Upload sessions in progress, with the bytes they hold so far. */
+  uploads: Totals;
+}
+
 export interface CollectionPreview {
   links: RemovedLink[];
   manifests: RemovedManifest[];
@@ -150,8 +175,16 @@ export interface CollectionPreview {
 
 /** What garbage collection asks of the database. See `core/garbage-collector.ts` for the protocol. */
 export interface GcIndex {
-  /** Deletes links created before `cutoff` that no manifest in their repository references. */
-  removeStaleLinks(cutoff: number): Promise<RemovedLink[]>;
+  /**
+   * Deletes links that no manifest in their repository references, except those touched after
+   * a manifest referencing them was last stored and no earlier than `touchCutoff`.
+   */
+  removeStaleLinks(touchCutoff: number): Promise<RemovedLink[]>;
+  /** Writes batched touches (blob HEADs) to their links, keeping the newest time. */
+  recordTouches(touches: { repository: RepositoryName; digest: Digest; at: number }[]): Promise<void>;
+  /** Links again what a collection unlinked while a push was touching it; returns how many were restored. */
+  restoreLinks(links: RemovedLink[], at: number): Promise<number>;
+  collectionStatus(touchCutoff: number): Promise<CollectionStatus>;
   /**
    * Deletes manifests that are neither tagged, nor created after `cutoff`, nor reachable from
    * such a manifest through an index or as a referrer of a kept manifest.
@@ -159,8 +192,8 @@ export interface GcIndex {
   removeUntaggedManifests(cutoff: number): Promise<RemovedManifest[]>;
   /** Blobs that no repository links and no manifest row names. */
   unreferencedBlobs(): Promise<StoredBlob[]>;
-  /** Re-checks and forgets one blob row; true if it was still unreferenced and is now gone. */
-  forgetBlobIfUnreferenced(digest: Digest): Promise<boolean>;
+  /** Re-checks and forgets blob rows in one transaction; returns those that were still unreferenced and are now gone. */
+  forgetBlobsIfUnreferenced(digests: Digest[]): Promise<Digest[]>;
   blobRecorded(digest: Digest): Promise<boolean>;
   /** Repositories left with no manifest and no link. */
   removeEmptyRepositories(): Promise<RepositoryName[]>;

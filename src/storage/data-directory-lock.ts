@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 
 /**
@@ -69,4 +71,19 @@ function readHolder(directory: string): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Unix sockets' path limit (sun_path) is about 107 bytes; keep a margin. */
+const MAX_SOCKET_PATH = 100;
+
+/**
+ * Where the server holding the data directory listens for its own command line (`berth
+ * garbage-collect`, `berth import`, `berth repository rm` beside a running server): inside the
+ * directory, which only its owner can enter, or — when that path is too long for a socket — in
+ * the temporary directory under a name derived from the data directory's path.
+ */
+export function controlSocketPath(directory: string): string {
+  const inside = join(resolve(directory), 'berth.sock');
+  if (Buffer.byteLength(inside) <= MAX_SOCKET_PATH) return inside;
+  return join(tmpdir(), `berth-${createHash('sha256').update(resolve(directory)).digest('hex').slice(0, 16)}.sock`);
 }

@@ -156,4 +156,15 @@ export const MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 5,
+    description: 'garbage collection grace by touch: when a link was last touched (upload, mount, HEAD) and last referenced by a stored manifest',
+    sql: `
+      -- A link no manifest references is kept only while it was touched after a manifest
+      -- referencing it was last stored, and within the grace period (core/garbage-collector.ts).
+      ALTER TABLE repository_blobs ADD COLUMN touched_at INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE repository_blobs ADD COLUMN referenced_at INTEGER NOT NULL DEFAULT 0;
+      UPDATE repository_blobs SET touched_at = created_at;
+    `,
+  },
 ];

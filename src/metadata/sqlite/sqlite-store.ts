@@ -4,6 +4,7 @@ import { createPrivately } from './private-file.js';
 import type { RepositoryName, Tag } from '../../oci/names.js';
 import type {
   CollectionPreview,
+  CollectionStatus,
   ManifestPutResult,
   ManifestRecord,
   QuotaExceeded,
@@ -101,7 +102,16 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async repositoryExists(repository: RepositoryName): Promise<boolean> {
-    return this.statements.repositoryId.get(repository) !== undefined;
+    return this.statements.repositoryListed.get(repository) !== undefined;
+  }
+
+  async deleteRepository(repository: RepositoryName): Promise<{ deleted: boolean; uploads: string[] }> {
+    return this.db.transaction(() => {
+      const listed = this.statements.repositoryListed.get(repository) !== undefined;
+      this.statements.deleteRepository.run(repository);
+      const uploads = this.statements.deleteRepositoryUploads.all(repository) as string[];
+      return { deleted: listed, uploads };
+    })();
   }
 
   async linkedBlobSize(repository: RepositoryName, digest: Digest): Promise<number | undefined> {
@@ -118,7 +128,7 @@ export class SqliteMetadataStore implements MetadataStore {
     if (exceeded) return exceeded;
     const repositoryId = this.ensureRepository(repository, now);
     this.statements.insertBlob.run(digest, size, now);
-    this.statements.insertLink.run(repositoryId, digest, now);
+    this.statements.insertLink.run(repositoryId, digest, now, now);
     return undefined;
   }
 
@@ -179,6 +189,8 @@ export class SqliteMetadataStore implements MetadataStore {
         for (const digest of unique(entry.blobReferences)) this.statements.insertReference.run(repositoryId, manifest.digest, digest, 'blob');
         for (const digest of unique(entry.manifestReferences)) this.statements.insertReference.run(repositoryId, manifest.digest, digest, 'manifest');
       }
+      // Its layers are referenced as of now: touches before this no longer protect them once unreferenced.
+      for (const digest of unique(entry.blobReferences)) this.statements.referenceLink.run(now, repositoryId, digest);
       if (entry.tag !== undefined) this.statements.upsertTag.run(repositoryId, entry.tag, manifest.digest, now);
       return { missing };
     })();
@@ -336,8 +348,38 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.statements.unreferencedBlobs.all() as StoredBlob[];
   }
 
-  async forgetBlobIfUnreferenced(digest: Digest): Promise<boolean> {
-    return this.statements.forgetBlobIfUnreferenced.run(digest).changes > 0;
+  async forgetBlobsIfUnreferenced(digests: Digest[]): Promise<Digest[]> {
+    return this.db.transaction(() => digests.filter((digest) => this.statements.forgetBlobIfUnreferenced.run(digest).changes > 0))();
+  }
+
+  async recordTouches(touches: { repository: RepositoryName; digest: Digest; at: number }[]): Promise<void> {
+    this.relaxed(() =>
+      this.db.transaction(() => {
+        for (const touch of touches) this.statements.touchLink.run(touch.at, touch.repository, touch.digest);
+      })(),
+    );
+  }
+
+  async restoreLinks(links: RemovedLink[], at: number): Promise<number> {
+    return this.db.transaction(() => {
+      let restored = 0;
+      for (const link of links) {
+        if (!this.statements.blobRecorded.get(link.digest)) continue;
+        this.statements.insertLink.run(this.ensureRepository(link.repository, at), link.digest, at, at);
+        restored += 1;
+      }
+      return restored;
+    })();
+  }
+
+  async collectionStatus(touchCutoff: number): Promise<CollectionStatus> {
+    const totals = (statement: Database.Statement) => statement.get() as { count: number; bytes: number };
+    return {
+      stored: totals(this.statements.storedTotals),
+      protectedLinks: this.statements.protectedLinks.get(touchCutoff) as { count: number; bytes: number },
+      untaggedManifests: totals(this.statements.untaggedManifests),
+      uploads: totals(this.statements.uploadTotals),
+    };
   }
 
   async blobRecorded(digest: Digest): Promise<boolean> {
@@ -403,10 +445,18 @@ function prepare(db: Database.Database) {
   return {
     insertRepository: db.prepare('INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING'),
     repositoryId: db.prepare('SELECT id FROM repositories WHERE name = ?'),
+    repositoryListed: db.prepare(
+      `SELECT 1 FROM repositories r WHERE r.name = ?
+         AND (EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+              OR EXISTS (SELECT 1 FROM repository_blobs l WHERE l.repository_id = r.id))`,
+    ).pluck(),
     repositoryName: db.prepare('SELECT name FROM repositories WHERE id = ?').pluck(),
+    // A repository is listed while it holds a manifest or a blob link; garbage collection
+    // removes it once it holds neither, so _catalog and tags/list always agree.
     listRepositories: db.prepare(
       `SELECT r.name FROM repositories r
-       WHERE r.name > ? AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+       WHERE r.name > ? AND (EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+                             OR EXISTS (SELECT 1 FROM repository_blobs l WHERE l.repository_id = r.id))
        ORDER BY r.name LIMIT ?`,
     ),
     importFinishedAt: db.prepare('SELECT finished_at FROM imports WHERE source = ?').pluck(),
@@ -414,7 +464,12 @@ function prepare(db: Database.Database) {
       'INSERT INTO imports (source, finished_at, summary) VALUES (?, ?, ?) ON CONFLICT (source) DO UPDATE SET finished_at = excluded.finished_at, summary = excluded.summary',
     ),
     insertBlob: db.prepare('INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING'),
-    insertLink: db.prepare('INSERT INTO repository_blobs (repository_id, digest, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING'),
+    insertLink: db.prepare(
+      `INSERT INTO repository_blobs (repository_id, digest, created_at, touched_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT DO UPDATE SET touched_at = max(touched_at, excluded.touched_at)`,
+    ),
+    touchLink: db.prepare(`UPDATE repository_blobs SET touched_at = max(touched_at, ?) WHERE repository_id = ${repo} AND digest = ?`),
+    referenceLink: db.prepare('UPDATE repository_blobs SET referenced_at = ? WHERE repository_id = ? AND digest = ?'),
     linkExists: db.prepare(`SELECT 1 FROM repository_blobs WHERE repository_id = ${repo} AND digest = ?`).pluck(),
     linkedBlobSize: db.prepare(
       `SELECT b.size FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
@@ -450,11 +505,25 @@ function prepare(db: Database.Database) {
     uploadsBefore: db.prepare('SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at'),
     removeStaleLinks: db.prepare(
       `DELETE FROM repository_blobs
-       WHERE created_at < ?
+       WHERE NOT (touched_at > referenced_at AND touched_at >= ?)
          AND NOT EXISTS (SELECT 1 FROM manifest_references mr
                          WHERE mr.repository_id = repository_blobs.repository_id AND mr.child_digest = repository_blobs.digest AND mr.child_kind = 'blob')
        RETURNING repository_id, digest`,
     ),
+    protectedLinks: db.prepare(
+      `SELECT count(*) AS count, coalesce(sum(b.size), 0) AS bytes FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
+       WHERE l.touched_at > l.referenced_at AND l.touched_at >= ?
+         AND NOT EXISTS (SELECT 1 FROM manifest_references mr
+                         WHERE mr.repository_id = l.repository_id AND mr.child_digest = l.digest AND mr.child_kind = 'blob')`,
+    ),
+    storedTotals: db.prepare('SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM blobs'),
+    untaggedManifests: db.prepare(
+      `SELECT count(*) AS count, coalesce(sum(m.size), 0) AS bytes FROM manifests m
+       WHERE NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id AND t.manifest_digest = m.digest)`,
+    ),
+    uploadTotals: db.prepare('SELECT count(*) AS count, coalesce(sum(byte_offset), 0) AS bytes FROM uploads'),
+    deleteRepository: db.prepare('DELETE FROM repositories WHERE name = ? RETURNING id').pluck(),
+    deleteRepositoryUploads: db.prepare('DELETE FROM uploads WHERE repository_name = ? RETURNING id').pluck(),
     repositoriesWithManifests: db.prepare('SELECT id, name FROM repositories r WHERE EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)'),
     manifestGraph: db.prepare(
       `SELECT m.digest, m.subject, m.created_at, m.size,
