@@ -8,7 +8,7 @@ import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import { MediaType, bareMediaType } from '../oci/media-types.js';
 import { parseRepositoryName, type RepositoryName } from '../oci/names.js';
 import { parseContentRange } from '../oci/ranges.js';
-import type { Route, RouteKind } from '../oci/routes.js';
+import { referenceToRead, referenceToWrite, type Route, type RouteKind } from '../oci/routes.js';
 import { contentLength, hasBody, readBoundedBody } from './body.js';
 import { sendEmpty, sendJson } from './respond.js';
 
@@ -134,7 +134,7 @@ export const V2_HANDLERS: MethodTable = {
 
   manifest: {
     HEAD: async (registry, route, { req, res }) => {
-      const record = await registry.repository(route.name).statManifest(route.reference);
+      const record = await registry.repository(route.name).statManifest(referenceToRead(route.name, route.reference));
       manifestHeaders(res, record.digest, record.mediaType);
       if (notModified(req, record.digest)) return sendEmpty(res, 304);
       res.statusCode = 200;
@@ -142,7 +142,7 @@ export const V2_HANDLERS: MethodTable = {
       res.end();
     },
     GET: async (registry, route, { req, res }) => {
-      const { record, bytes } = await registry.repository(route.name).getManifest(route.reference);
+      const { record, bytes } = await registry.repository(route.name).getManifest(referenceToRead(route.name, route.reference));
       manifestHeaders(res, record.digest, record.mediaType);
       if (notModified(req, record.digest)) return sendEmpty(res, 304);
       res.statusCode = 200;
@@ -150,8 +150,9 @@ export const V2_HANDLERS: MethodTable = {
       res.end(bytes);
     },
     PUT: async (registry, route, { req, res }) => {
+      const reference = referenceToWrite(route.reference);
       const body = await readBoundedBody(req, MAX_MANIFEST_BYTES);
-      const stored = await registry.repository(route.name).putManifest(route.reference, body, bareMediaType(req.headers['content-type']));
+      const stored = await registry.repository(route.name).putManifest(reference, body, bareMediaType(req.headers['content-type']));
       const headers: Record<string, string> = {
         Location: `/v2/${route.name}/manifests/${stored.digest}`,
         'Docker-Content-Digest': stored.digest,
@@ -160,7 +161,7 @@ export const V2_HANDLERS: MethodTable = {
       sendEmpty(res, 201, headers);
     },
     DELETE: async (registry, route, { res }) => {
-      await registry.repository(route.name).deleteManifest(route.reference);
+      await registry.repository(route.name).deleteManifest(referenceToWrite(route.reference));
       sendEmpty(res, 202);
     },
   },
