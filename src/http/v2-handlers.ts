@@ -26,7 +26,7 @@ export interface V2Request {
 type Handler<K extends RouteKind> = (registry: Registry, route: Extract<Route, { kind: K }>, request: V2Request) => Promise<void>;
 type MethodTable = { [K in RouteKind]: Partial<Record<string, Handler<K>>> };
 
-/** The spec leaves `n` unbounded; one page never exceeds this, and `Link` leads on. */
+/** The spec leaves `n` unbounded; one page never exceeds this (registry:2's limit is 1000), and `Link` leads on. */
 const MAX_PAGE = 10_000;
 
 export const V2_HANDLERS: MethodTable = {
@@ -39,7 +39,8 @@ export const V2_HANDLERS: MethodTable = {
     GET: async (registry, _route, { req, res, query }) => {
       const { limit, last } = pagination(query);
       const page = await registry.catalog(limit, last);
-      if (page.more) res.setHeader('Link', nextLink('/v2/_catalog', page.items.at(-1)!, limit));
+      const link = nextLink('/v2/_catalog', page, limit);
+      if (link) res.setHeader('Link', link);
       sendJson(req, res, 200, { repositories: page.items });
     },
   },
@@ -48,7 +49,8 @@ export const V2_HANDLERS: MethodTable = {
     GET: async (registry, route, { req, res, query }) => {
       const { limit, last } = pagination(query);
       const page = await registry.repository(route.name).listTags(limit, last);
-      if (page.more) res.setHeader('Link', nextLink(`/v2/${route.name}/tags/list`, page.items.at(-1)!, limit));
+      const link = nextLink(`/v2/${route.name}/tags/list`, page, limit);
+      if (link) res.setHeader('Link', link);
       sendJson(req, res, 200, { name: route.name, tags: page.items });
     },
   },
@@ -183,17 +185,28 @@ export const V2_HANDLERS: MethodTable = {
   },
 };
 
+/**
+ * `n` and `last` as registry:2 reads them: an `n` that is not a whole number (negative,
+ * fractional, empty, letters) is ignored and the default page served; a larger page than
+ * one answer may hold is refused rather than silently shortened.
+ */
 function pagination(query: URLSearchParams): { limit: number; last?: string } {
   const n = query.get('n');
   let limit = MAX_PAGE;
-  if (n !== null) {
-    if (!/^\d{1,9}$/.test(n)) throw new RegistryError('PAGINATION_NUMBER_INVALID', `n must be a non-negative integer, got "${n.slice(0, 20)}"`);
-    limit = Math.min(Number(n), MAX_PAGE);
+  if (n !== null && /^\+?\d+$/.test(n)) {
+    const requested = Number(n);
+    if (requested > MAX_PAGE) {
+      throw new RegistryError('PAGINATION_NUMBER_INVALID', `invalid number of results requested: n=${n.slice(0, 20)} is more than the ${MAX_PAGE} one page may hold`, { n: requested });
+    }
+    limit = requested;
   }
   return { limit, last: query.get('last') ?? undefined };
 }
 
-function nextLink(path: string, last: string, limit: number): string {
+/** The next page starts after the last item of this one; an empty page (n=0) has no next page. */
+function nextLink(path: string, page: { items: readonly string[]; more: boolean }, limit: number): string | undefined {
+  const last = page.items.at(-1);
+  if (!page.more || last === undefined) return undefined;
   return `<${path}?last=${encodeURIComponent(last)}&n=${limit}>; rel="next"`;
 }
 
