@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { AcceptList } from '../oci/accept.js';
 import type { Digest } from '../oci/digest.js';
 import type { RepositoryName, Tag } from '../oci/names.js';
 import type { ByteRange } from '../oci/ranges.js';
@@ -50,8 +51,12 @@ export interface RepositoryHandle {
   completeUpload(id: string, digest: Digest, body: Readable | undefined, options: WriteOptions): Promise<CommittedBlob>;
   cancelUpload(id: string): Promise<void>;
 
-  statManifest(reference: ManifestReference): Promise<ManifestRecord>;
-  getManifest(reference: ManifestReference): Promise<ManifestContent>;
+  /**
+   * `accept` is the client's `Accept` list: by tag, a manifest in a type it does not accept is
+   * MANIFEST_UNKNOWN (a proxy forwards the list upstream); by digest it does not matter.
+   */
+  statManifest(reference: ManifestReference, accept: AcceptList): Promise<ManifestRecord>;
+  getManifest(reference: ManifestReference, accept: AcceptList): Promise<ManifestContent>;
   putManifest(reference: ManifestReference, body: Buffer, contentType: string | undefined): Promise<StoredManifest>;
   deleteManifest(reference: ManifestReference): Promise<void>;
 

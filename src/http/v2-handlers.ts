@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from '../core/registry.js';
 import type { BlobInfo } from '../core/repository.js';
 import type { UploadProgress, WriteOptions } from '../core/uploads.js';
+import { parseAccept } from '../oci/accept.js';
 import { parseDigest, type Digest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
@@ -136,7 +137,7 @@ export const V2_HANDLERS: MethodTable = {
 
   manifest: {
     HEAD: async (registry, route, { req, res }) => {
-      const record = await registry.repository(route.name).statManifest(referenceToRead(route.name, route.reference));
+      const record = await registry.repository(route.name).statManifest(referenceToRead(route.name, route.reference), parseAccept(req.headers.accept));
       manifestHeaders(res, record.digest, record.mediaType);
       if (notModified(req, record.digest)) return sendEmpty(res, 304);
       res.statusCode = 200;
@@ -144,7 +145,7 @@ export const V2_HANDLERS: MethodTable = {
       res.end();
     },
     GET: async (registry, route, { req, res }) => {
-      const { record, bytes } = await registry.repository(route.name).getManifest(referenceToRead(route.name, route.reference));
+      const { record, bytes } = await registry.repository(route.name).getManifest(referenceToRead(route.name, route.reference), parseAccept(req.headers.accept));
       manifestHeaders(res, record.digest, record.mediaType);
       if (notModified(req, record.digest)) return sendEmpty(res, 304);
       res.statusCode = 200;
