@@ -38,7 +38,11 @@ export interface RepositoryHandle {
   readonly name: RepositoryName;
 
   statBlob(digest: Digest): Promise<BlobInfo>;
-  /** Resolves the range against the blob's size (throws `RANGE_INVALID`) before opening. */
+  /**
+   * Resolves the `Range` header against the blob's size before opening: one satisfiable range
+   * is served, an unsatisfiable one throws `RangeNotSatisfiableError` (416), anything else is
+   * ignored and the whole blob served (see `oci/ranges.ts`).
+   */
   openBlob(digest: Digest, rangeHeader?: string): Promise<BlobContent>;
   deleteBlob(digest: Digest): Promise<void>;
 

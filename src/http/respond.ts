@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { AccessDeniedError, formatChallenge } from '../auth/errors.js';
 import { TokenRequestError } from '../auth/token-service.js';
 import { ERROR_TABLE, RegistryError } from '../oci/errors.js';
+import { RangeNotSatisfiableError } from '../oci/ranges.js';
 
 /**
  * The one place a `/v2` error becomes a response: the status comes from the error table,
@@ -28,14 +29,18 @@ export function sendError(req: IncomingMessage, res: ServerResponse, error: unkn
   // An unread request body (a rejected PATCH of 2 GiB) is not worth draining: close instead.
   if (!req.complete) res.setHeader('Connection', 'close');
   res.statusCode = ERROR_TABLE[code].status;
-  accessHeaders(res, registryError);
+  errorHeaders(res, registryError);
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Content-Length', Buffer.byteLength(body));
   res.end(req.method === 'HEAD' ? undefined : body);
 }
 
-/** `WWW-Authenticate` for a refusal that carries a challenge, `Retry-After` for throttling. */
-function accessHeaders(res: ServerResponse, error: RegistryError | undefined): void {
+/**
+ * Headers an error carries besides its body: `WWW-Authenticate` for a refusal that carries a
+ * challenge, `Retry-After` for throttling, `Content-Range: bytes *\/<size>` for a 416.
+ */
+function errorHeaders(res: ServerResponse, error: RegistryError | undefined): void {
+  if (error instanceof RangeNotSatisfiableError) res.setHeader('Content-Range', `bytes */${error.size}`);
   if (!(error instanceof AccessDeniedError)) return;
   if (error.challenge) res.setHeader('WWW-Authenticate', formatChallenge(error.challenge));
   if (error.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(error.retryAfterSeconds));
@@ -57,7 +62,7 @@ export function sendAdminError(req: IncomingMessage, res: ServerResponse, error:
   const body = JSON.stringify({ error: { code, message, detail: registryError?.detail ?? null } });
   if (!req.complete) res.setHeader('Connection', 'close');
   res.statusCode = ERROR_TABLE[code].status;
-  accessHeaders(res, registryError);
+  errorHeaders(res, registryError);
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('Content-Length', Buffer.byteLength(body));
@@ -91,7 +96,7 @@ export function sendTokenError(req: IncomingMessage, res: ServerResponse, error:
   const text = JSON.stringify(body);
   if (!req.complete) res.setHeader('Connection', 'close');
   res.statusCode = status;
-  accessHeaders(res, error instanceof RegistryError ? error : undefined);
+  errorHeaders(res, error instanceof RegistryError ? error : undefined);
   res.setHeader('Content-Type', 'application/json; charset=utf-8');
   res.setHeader('Cache-Control', 'no-store');
   res.setHeader('Content-Length', Buffer.byteLength(text));
