@@ -77,7 +77,7 @@ export function createApp(config: Config, log: Logger = createLogger(config)): A
       ...(access ? accessEndpoints(access) : []),
     ],
   });
-  const server = createServer(handler, config.http.tls);
+  const { server, acceptor } = createServer(handler, config.http.tls);
   let stopMaintenance: (() => Promise<void>) | undefined;
 
   return {
@@ -88,7 +88,7 @@ export function createApp(config: Config, log: Logger = createLogger(config)): A
     server,
     async listen() {
       const initialAdmin = await access?.bootstrap();
-      const address = await listen(server, config.http.host, config.http.port);
+      const address = await listen(acceptor, config.http.host, config.http.port);
       health.start();
       stopMaintenance = startMaintenance({ config: config.storage, registry, collector, instanceId, log });
       const scheme = config.http.tls ? 'https' : 'http';
@@ -99,7 +99,7 @@ export function createApp(config: Config, log: Logger = createLogger(config)): A
       health.stop();
       await stopMaintenance?.();
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        acceptor.close(() => resolve());
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), config.http.drainTimeoutMs).unref();
       });
