@@ -14,7 +14,7 @@ import { adminApi } from './http/admin-api.js';
 import { maintenanceApi } from './http/maintenance-api.js';
 import { createRequestHandler } from './http/handler.js';
 import { tokenEndpoint } from './http/token-endpoint.js';
-import { createServer, listen } from './http/server.js';
+import { createServer } from './http/server.js';
 import type { MetadataStore } from './metadata/store.js';
 import { SqliteMetadataStore } from './metadata/sqlite/sqlite-store.js';
 import { BlobStore } from './storage/blob-store.js';
@@ -77,7 +77,7 @@ export function createApp(config: Config, log: Logger = createLogger(config)): A
       ...(access ? accessEndpoints(access) : []),
     ],
   });
-  const { server, acceptor } = createServer(handler, config.http.tls);
+  const http = createServer(handler, config.http.tls);
   let stopMaintenance: (() => Promise<void>) | undefined;
 
   return {
@@ -85,10 +85,10 @@ export function createApp(config: Config, log: Logger = createLogger(config)): A
     log,
     registry,
     collector,
-    server,
+    server: http.server,
     async listen() {
       const initialAdmin = await access?.bootstrap();
-      const address = await listen(acceptor, config.http.host, config.http.port);
+      const address = await http.listen(config.http.host, config.http.port);
       health.start();
       stopMaintenance = startMaintenance({ config: config.storage, registry, collector, instanceId, log });
       const scheme = config.http.tls ? 'https' : 'http';
@@ -98,11 +98,7 @@ export function createApp(config: Config, log: Logger = createLogger(config)): A
     async close() {
       health.stop();
       await stopMaintenance?.();
-      await new Promise<void>((resolve) => {
-        acceptor.close(() => resolve());
-        server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), config.http.drainTimeoutMs).unref();
-      });
+      await http.close(config.http.drainTimeoutMs);
       await access?.close();
       await metadata.close();
     },

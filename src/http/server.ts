@@ -1,21 +1,20 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { TlsConfig } from '../config/config.js';
 
 /**
- * The server that answers requests and the one that accepts connections. Without TLS they
- * are one node:http server; with TLS a plain TCP server accepts, looks at the first bytes and
- * hands TLS connections to the HTTPS server (documented: emitting 'connection' injects a
- * socket), so plain HTTP sent to the TLS port gets a 400 with a hint, as Go's net/http gives
- * it, instead of a connection closed without a word.
+ * The HTTP(S) server with its listen and close. With TLS, each new connection's first bytes
+ * are looked at before the TLS layer sees them, so plain HTTP sent to the TLS port gets a 400
+ * with a hint, as Go's net/http gives it, instead of a connection closed without a word.
  */
 export interface HttpServer {
-  /** Answers requests; owns keep-alive connections (closeIdleConnections, closeAllConnections). */
+  /** Answers requests. */
   server: Server;
-  /** Listens and accepts; its close() stops accepting and waits for every connection to end. */
-  acceptor: NetServer;
+  listen(host: string, port: number): Promise<{ host: string; port: number }>;
+  /** Stops accepting, closes idle connections, and after `drainMs` every connection still open. */
+  close(drainMs: number): Promise<void>;
 }
 
 /** Listening is apart from building, so tests run the real server on an ephemeral port. */
@@ -28,7 +27,7 @@ export function createServer(handler: (req: IncomingMessage, res: ServerResponse
   };
   if (!tls) {
     const server = createHttpServer(options, handler);
-    return { server, acceptor: server };
+    return serving(server, new Set());
   }
   const server = createHttpsServer(
     {
@@ -40,7 +39,38 @@ export function createServer(handler: (req: IncomingMessage, res: ServerResponse
     },
     handler,
   );
-  return { server, acceptor: createNetServer((socket) => sortConnection(socket, server, options.headersTimeout)) };
+  const unsorted = new Set<Socket>();
+  sortConnectionsBeforeTls(server, options.headersTimeout, unsorted);
+  return serving(server, unsorted);
+}
+
+function serving(server: Server, unsorted: Set<Socket>): HttpServer {
+  return {
+    server,
+    listen: (host, port) => listen(server, host, port),
+    close: (drainMs) =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const socket of unsorted) socket.destroy();
+        server.closeIdleConnections();
+        setTimeout(() => server.closeAllConnections(), drainMs).unref();
+      }),
+  };
+}
+
+/**
+ * The TLS server starts its handshake from its own 'connection' listener (tls.Server's
+ * 'connection' event is "emitted when a new TCP stream is established, before the TLS
+ * handshake begins"). That listener is taken aside and called once the first chunk has shown
+ * a TLS record; the server still listens itself, so node:http keeps tracking its connections
+ * (header timeouts, closeIdleConnections) as for any server.
+ */
+function sortConnectionsBeforeTls(server: Server, timeoutMs: number, unsorted: Set<Socket>): void {
+  const startTls = server.listeners('connection') as ((socket: Socket) => void)[];
+  server.removeAllListeners('connection');
+  server.on('connection', (socket: Socket) => sortConnection(socket, timeoutMs, unsorted, () => {
+    for (const listener of startTls) listener.call(server, socket);
+  }));
 }
 
 /** The first byte of a plain HTTP request is a method's first letter; a TLS record's is never one. */
@@ -52,17 +82,20 @@ const PLAIN_HTTP_HINT = 'Client sent an HTTP request to an HTTPS server: this re
  * Reads the connection's first chunk (the ClientHello, or a request line), puts it back and
  * decides. Only that chunk passes through JavaScript: the TLS socket takes over the handle.
  */
-function sortConnection(socket: Socket, https: Server, timeoutMs: number): void {
+function sortConnection(socket: Socket, timeoutMs: number, unsorted: Set<Socket>, startTls: () => void): void {
   const abandon = () => socket.destroy();
+  unsorted.add(socket);
+  socket.once('close', () => unsorted.delete(socket));
   socket.on('error', abandon);
   socket.setTimeout(timeoutMs, abandon);
   socket.once('data', (first: Buffer) => {
+    unsorted.delete(socket);
     socket.pause();
     socket.unshift(first);
     socket.setTimeout(0);
     if (HTTP_METHOD_START.test(String.fromCharCode(first[0]!))) return answerPlainHttp(socket);
     socket.off('error', abandon);
-    https.emit('connection', socket);
+    startTls();
   });
 }
 
@@ -77,7 +110,7 @@ function answerPlainHttp(socket: Socket): void {
   );
 }
 
-export function listen(server: NetServer, host: string, port: number): Promise<{ host: string; port: number }> {
+function listen(server: Server, host: string, port: number): Promise<{ host: string; port: number }> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
