@@ -18,7 +18,7 @@ import { maintenanceApi } from './http/maintenance-api.js';
 import { createControlServer, listenOnSocket } from './http/control-api.js';
 import { createRequestHandler, RequestStats } from './http/handler.js';
 import { tokenEndpoint } from './http/token-endpoint.js';
-import { createServer, listen } from './http/server.js';
+import { createServer } from './http/server.js';
 import type { MetadataStore } from './metadata/store.js';
 import { SqliteMetadataStore } from './metadata/sqlite/sqlite-store.js';
 import { BlobStore } from './storage/blob-store.js';
@@ -103,7 +103,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       ...(access ? accessEndpoints(access) : []),
     ],
   });
-  const server = createServer(handler, {
+  const http = createServer(handler, {
     tls: config.http.tls,
     timeouts: config.http.timeouts,
     maxConnectionsPerClient: config.http.maxConnectionsPerClient,
@@ -127,10 +127,10 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     log,
     registry,
     collector,
-    server,
+    server: http.server,
     async listen() {
       const initialAdmin = await access?.bootstrap();
-      const address = await listen(server, config.http.host, config.http.port);
+      const address = await http.listen(config.http.host, config.http.port);
       health.start();
       stopMaintenance = startMaintenance({ config: config.storage, registry, collector, instanceId, log, clock, scheduler });
       registry2Import = importAtStart(importer, log);
@@ -148,11 +148,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       await stopMaintenance?.();
       control.close();
       control.closeAllConnections();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), config.http.drainTimeoutMs).unref();
-      });
+      await http.close(config.http.drainTimeoutMs);
       await access?.close();
       await metadata.close();
       directoryLock.release();

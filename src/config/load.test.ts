@@ -93,6 +93,32 @@ health:
     assert.equal(config.health.storageDriver.threshold, 5);
   });
 
+  it('when booleans are spelled as YAML 1.1 (registry:2) spells them, by REGISTRY_* or in config.yml, then they are read as booleans', () => {
+    const spellings: [string, boolean][] = [
+      ...['true', 'True', 'TRUE', 'yes', 'Yes', 'YES', 'on', 'On', 'ON', 'y', 'Y'].map((word) => [word, true] as [string, boolean]),
+      ...['false', 'False', 'FALSE', 'no', 'No', 'NO', 'off', 'Off', 'OFF', 'n', 'N'].map((word) => [word, false] as [string, boolean]),
+    ];
+    for (const [word, expected] of spellings) {
+      assert.equal(loadConfig(undefined, { REGISTRY_STORAGE_DELETE_ENABLED: word }).config.storage.deleteEnabled, expected, `REGISTRY_STORAGE_DELETE_ENABLED=${word}`);
+      const path = configFile(`storage:\n  delete:\n    enabled: ${word}\n  maintenance:\n    readonly:\n      enabled: ${word}\n`);
+      const { config } = loadConfig(path, {});
+      assert.equal(config.storage.deleteEnabled, expected, `config.yml enabled: ${word}`);
+      assert.equal(config.storage.readOnly, expected, `config.yml readonly: ${word}`);
+    }
+    const realm = loadConfig(configFile('auth:\n  htpasswd:\n    realm: yes\n    path: /h\n'), {}).config.auth;
+    assert.match(JSON.stringify(realm), /"realm":"yes"/, 'a string key keeps "yes" as text');
+  });
+
+  it('when a boolean is spelled in a way registry:2 does not read as one, then startup stops naming the key', () => {
+    for (const word of ['yEs', 'oN', 'tRue', '1', '0', 'enabled']) {
+      assert.throws(
+        () => loadConfig(undefined, { REGISTRY_STORAGE_DELETE_ENABLED: word }),
+        (error: Error) => error instanceof ConfigError && /storage\.delete\.enabled: expected a boolean/.test(error.message),
+        word,
+      );
+    }
+  });
+
   it('when a key is unknown, then a warning names it and startup continues', () => {
     const path = configFile('storage:\n  delete:\n    enabled: true\n    speed: fast\nhttp:\n  addrr: :5000\nnotifications:\n  endpoints: []\n');
     const { warnings } = loadConfig(path, { REGISTRY_HTTP_NOSUCH: 'x' });

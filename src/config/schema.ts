@@ -14,7 +14,21 @@ const duration = z
   .union([z.string(), z.number()])
   .refine((value) => parseDuration(value) !== undefined, { message: 'expected a duration such as "10s", "24h" or "1h30m"' });
 
-const flag = z.boolean();
+/**
+ * registry:2 reads config.yml and `REGISTRY_*` values with yaml.v2, a YAML 1.1 reader: these
+ * spellings (exactly these cases, checked against docker-registry 2.8) are booleans there.
+ * Berth's YAML reader is YAML 1.2, which keeps only true/false; the rest are read here, for
+ * boolean keys only, so a string key holding "yes" or "on" stays a string, as in yaml.v2.
+ */
+const YAML_1_1_BOOLEANS: Readonly<Record<string, boolean>> = Object.fromEntries([
+  ...['y', 'Y', 'yes', 'Yes', 'YES', 'true', 'True', 'TRUE', 'on', 'On', 'ON'].map((word) => [word, true] as const),
+  ...['n', 'N', 'no', 'No', 'NO', 'false', 'False', 'FALSE', 'off', 'Off', 'OFF'].map((word) => [word, false] as const),
+]);
+
+const flag = z.preprocess(
+  (value) => (typeof value === 'string' && Object.hasOwn(YAML_1_1_BOOLEANS, value) ? YAML_1_1_BOOLEANS[value] : value),
+  z.boolean({ error: 'expected a boolean: true/false, yes/no, on/off or y/n (YAML 1.1 spellings, as registry:2 reads them)' }),
+);
 
 const size = z
   .union([z.string(), z.number()])

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { requireAcceptable, type AcceptList } from '../oci/accept.js';
 import { digestAlgorithm, digestOf, type Digest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { MAX_MANIFEST_BYTES, parseManifest } from '../oci/manifest.js';
@@ -132,7 +133,7 @@ export class HostedRepository implements RepositoryHandle {
     return this.deps.uploads.cancel(this.name, id);
   }
 
-  async statManifest(reference: ManifestReference): Promise<ManifestRecord> {
+  async statManifest(reference: ManifestReference, accept: AcceptList): Promise<ManifestRecord> {
     const record = reference.tag !== undefined
       ? await this.deps.metadata.resolveTag(this.name, reference.tag)
       : await this.deps.metadata.getManifest(this.name, reference.digest);
@@ -142,11 +143,12 @@ export class HostedRepository implements RepositoryHandle {
         reference: reference.tag ?? reference.digest,
       });
     }
+    requireAcceptable(record.mediaType, reference, accept);
     return record;
   }
 
-  async getManifest(reference: ManifestReference): Promise<ManifestContent> {
-    const record = await this.statManifest(reference);
+  async getManifest(reference: ManifestReference, accept: AcceptList): Promise<ManifestContent> {
+    const record = await this.statManifest(reference, accept);
     let bytes = this.deps.manifests.get(record.digest);
     if (!bytes) {
       try {

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { AcceptList } from '../oci/accept.js';
 import type { Digest } from '../oci/digest.js';
 import type { RepositoryName, Tag } from '../oci/names.js';
 import type { ByteRange } from '../oci/ranges.js';
@@ -37,7 +38,11 @@ export interface RepositoryHandle {
   readonly name: RepositoryName;
 
   statBlob(digest: Digest): Promise<BlobInfo>;
-  /** Resolves the range against the blob's size (throws `RANGE_INVALID`) before opening. */
+  /**
+   * Resolves the `Range` header against the blob's size before opening: one satisfiable range
+   * is served, an unsatisfiable one throws `RangeNotSatisfiableError` (416), anything else is
+   * ignored and the whole blob served (see `oci/ranges.ts`).
+   */
   openBlob(digest: Digest, rangeHeader?: string): Promise<BlobContent>;
   deleteBlob(digest: Digest): Promise<void>;
 
@@ -50,8 +55,12 @@ export interface RepositoryHandle {
   completeUpload(id: string, digest: Digest, body: Readable | undefined, options: WriteOptions): Promise<CommittedBlob>;
   cancelUpload(id: string): Promise<void>;
 
-  statManifest(reference: ManifestReference): Promise<ManifestRecord>;
-  getManifest(reference: ManifestReference): Promise<ManifestContent>;
+  /**
+   * `accept` is the client's `Accept` list: by tag, a manifest in a type it does not accept is
+   * MANIFEST_UNKNOWN (a proxy forwards the list upstream); by digest it does not matter.
+   */
+  statManifest(reference: ManifestReference, accept: AcceptList): Promise<ManifestRecord>;
+  getManifest(reference: ManifestReference, accept: AcceptList): Promise<ManifestContent>;
   putManifest(reference: ManifestReference, body: Buffer, contentType: string | undefined): Promise<StoredManifest>;
   deleteManifest(reference: ManifestReference): Promise<void>;
 

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { AccessDeniedError, formatChallenge } from '../auth/errors.js';
 import { TokenRequestError } from '../auth/token-service.js';
 import { ERROR_TABLE, RegistryError } from '../oci/errors.js';
+import { RangeNotSatisfiableError } from '../oci/ranges.js';
 
 /**
  * The one place a `/v2` error becomes a response: the status comes from the error table,
@@ -24,12 +25,16 @@ export function sendError(req: IncomingMessage, res: ServerResponse, error: unkn
   }
   const code = registryError?.code ?? 'UNKNOWN';
   const message = registryError?.message ?? ERROR_TABLE.UNKNOWN.message;
-  accessHeaders(res, registryError);
+  errorHeaders(res, registryError);
   endError(req, res, ERROR_TABLE[code].status, { errors: [{ code, message, detail: registryError?.detail ?? null }] });
 }
 
-/** `WWW-Authenticate` for a refusal that carries a challenge, `Retry-After` for throttling. */
-function accessHeaders(res: ServerResponse, error: RegistryError | undefined): void {
+/**
+ * Headers an error carries besides its body: `WWW-Authenticate` for a refusal that carries a
+ * challenge, `Retry-After` for throttling, `Content-Range: bytes *\/<size>` for a 416.
+ */
+function errorHeaders(res: ServerResponse, error: RegistryError | undefined): void {
+  if (error instanceof RangeNotSatisfiableError) res.setHeader('Content-Range', `bytes */${error.size}`);
   if (!(error instanceof AccessDeniedError)) return;
   if (error.challenge) res.setHeader('WWW-Authenticate', formatChallenge(error.challenge));
   if (error.retryAfterSeconds !== undefined) res.setHeader('Retry-After', String(error.retryAfterSeconds));
@@ -48,7 +53,7 @@ export function sendAdminError(req: IncomingMessage, res: ServerResponse, error:
   }
   const code = registryError?.code ?? 'UNKNOWN';
   const message = registryError?.message ?? ERROR_TABLE.UNKNOWN.message;
-  accessHeaders(res, registryError);
+  errorHeaders(res, registryError);
   res.setHeader('Cache-Control', 'no-store');
   endError(req, res, ERROR_TABLE[code].status, { error: { code, message, detail: registryError?.detail ?? null } });
 }
@@ -77,7 +82,7 @@ export function sendTokenError(req: IncomingMessage, res: ServerResponse, error:
     res.destroy();
     return;
   }
-  accessHeaders(res, error instanceof RegistryError ? error : undefined);
+  errorHeaders(res, error instanceof RegistryError ? error : undefined);
   res.setHeader('Cache-Control', 'no-store');
   endError(req, res, status, body);
 }

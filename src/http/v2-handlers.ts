@@ -2,13 +2,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from '../core/registry.js';
 import type { BlobInfo } from '../core/repository.js';
 import type { UploadProgress, WriteOptions } from '../core/uploads.js';
+import { parseAccept } from '../oci/accept.js';
 import { parseDigest, type Digest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import { MediaType, bareMediaType } from '../oci/media-types.js';
 import { parseRepositoryName, type RepositoryName } from '../oci/names.js';
 import { parseContentRange } from '../oci/ranges.js';
-import type { Route, RouteKind } from '../oci/routes.js';
+import { referenceToRead, referenceToWrite, type Route, type RouteKind } from '../oci/routes.js';
 import { contentLength, hasBody, readBoundedBody } from './body.js';
 import { sendEmpty, sendJson } from './respond.js';
 
@@ -26,7 +27,7 @@ export interface V2Request {
 type Handler<K extends RouteKind> = (registry: Registry, route: Extract<Route, { kind: K }>, request: V2Request) => Promise<void>;
 type MethodTable = { [K in RouteKind]: Partial<Record<string, Handler<K>>> };
 
-/** The spec leaves `n` unbounded; one page never exceeds this, and `Link` leads on. */
+/** The spec leaves `n` unbounded; one page never exceeds this (registry:2's limit is 1000), and `Link` leads on. */
 const MAX_PAGE = 10_000;
 
 export const V2_HANDLERS: MethodTable = {
@@ -39,7 +40,8 @@ export const V2_HANDLERS: MethodTable = {
     GET: async (registry, _route, { req, res, query }) => {
       const { limit, last } = pagination(query);
       const page = await registry.catalog(limit, last);
-      if (page.more) res.setHeader('Link', nextLink('/v2/_catalog', page.items.at(-1)!, limit));
+      const link = nextLink('/v2/_catalog', page, limit);
+      if (link) res.setHeader('Link', link);
       sendJson(req, res, 200, { repositories: page.items });
     },
   },
@@ -48,7 +50,8 @@ export const V2_HANDLERS: MethodTable = {
     GET: async (registry, route, { req, res, query }) => {
       const { limit, last } = pagination(query);
       const page = await registry.repository(route.name).listTags(limit, last);
-      if (page.more) res.setHeader('Link', nextLink(`/v2/${route.name}/tags/list`, page.items.at(-1)!, limit));
+      const link = nextLink(`/v2/${route.name}/tags/list`, page, limit);
+      if (link) res.setHeader('Link', link);
       sendJson(req, res, 200, { name: route.name, tags: page.items });
     },
   },
@@ -134,7 +137,7 @@ export const V2_HANDLERS: MethodTable = {
 
   manifest: {
     HEAD: async (registry, route, { req, res }) => {
-      const record = await registry.repository(route.name).statManifest(route.reference);
+      const record = await registry.repository(route.name).statManifest(referenceToRead(route.name, route.reference), parseAccept(req.headers.accept));
       manifestHeaders(res, record.digest, record.mediaType);
       if (notModified(req, record.digest)) return sendEmpty(res, 304);
       res.statusCode = 200;
@@ -142,7 +145,7 @@ export const V2_HANDLERS: MethodTable = {
       res.end();
     },
     GET: async (registry, route, { req, res }) => {
-      const { record, bytes } = await registry.repository(route.name).getManifest(route.reference);
+      const { record, bytes } = await registry.repository(route.name).getManifest(referenceToRead(route.name, route.reference), parseAccept(req.headers.accept));
       manifestHeaders(res, record.digest, record.mediaType);
       if (notModified(req, record.digest)) return sendEmpty(res, 304);
       res.statusCode = 200;
@@ -150,8 +153,9 @@ export const V2_HANDLERS: MethodTable = {
       res.end(bytes);
     },
     PUT: async (registry, route, { req, res }) => {
+      const reference = referenceToWrite(route.reference);
       const body = await readBoundedBody(req, MAX_MANIFEST_BYTES);
-      const stored = await registry.repository(route.name).putManifest(route.reference, body, bareMediaType(req.headers['content-type']));
+      const stored = await registry.repository(route.name).putManifest(reference, body, bareMediaType(req.headers['content-type']));
       const headers: Record<string, string> = {
         Location: `/v2/${route.name}/manifests/${stored.digest}`,
         'Docker-Content-Digest': stored.digest,
@@ -160,7 +164,7 @@ export const V2_HANDLERS: MethodTable = {
       sendEmpty(res, 201, headers);
     },
     DELETE: async (registry, route, { res }) => {
-      await registry.repository(route.name).deleteManifest(route.reference);
+      await registry.repository(route.name).deleteManifest(referenceToWrite(route.reference));
       sendEmpty(res, 202);
     },
   },
@@ -182,17 +186,28 @@ export const V2_HANDLERS: MethodTable = {
   },
 };
 
+/**
+ * `n` and `last` as registry:2 reads them: an `n` that is not a whole number (negative,
+ * fractional, empty, letters) is ignored and the default page served; a larger page than
+ * one answer may hold is refused rather than silently shortened.
+ */
 function pagination(query: URLSearchParams): { limit: number; last?: string } {
   const n = query.get('n');
   let limit = MAX_PAGE;
-  if (n !== null) {
-    if (!/^\d{1,9}$/.test(n)) throw new RegistryError('PAGINATION_NUMBER_INVALID', `n must be a non-negative integer, got "${n.slice(0, 20)}"`);
-    limit = Math.min(Number(n), MAX_PAGE);
+  if (n !== null && /^\+?\d+$/.test(n)) {
+    const requested = Number(n);
+    if (requested > MAX_PAGE) {
+      throw new RegistryError('PAGINATION_NUMBER_INVALID', `invalid number of results requested: n=${n.slice(0, 20)} is more than the ${MAX_PAGE} one page may hold`, { n: requested });
+    }
+    limit = requested;
   }
   return { limit, last: query.get('last') ?? undefined };
 }
 
-function nextLink(path: string, last: string, limit: number): string {
+/** The next page starts after the last item of this one; an empty page (n=0) has no next page. */
+function nextLink(path: string, page: { items: readonly string[]; more: boolean }, limit: number): string | undefined {
+  const last = page.items.at(-1);
+  if (!page.more || last === undefined) return undefined;
   return `<${path}?last=${encodeURIComponent(last)}&n=${limit}>; rel="next"`;
 }
 

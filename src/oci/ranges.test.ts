@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RegistryError } from './errors.js';
-import { parseContentRange, parseRangeHeader } from './ranges.js';
+import { RangeNotSatisfiableError, parseContentRange, parseRangeHeader } from './ranges.js';
 
 describe('byte ranges', () => {
   it('when a Range header is satisfiable, then it resolves against the size', () => {
@@ -12,11 +12,23 @@ describe('byte ranges', () => {
     assert.deepEqual(parseRangeHeader('bytes=5-99', 10), { start: 5, end: 9 });
   });
 
-  it('when a Range header is malformed or unsatisfiable, then RANGE_INVALID (416)', () => {
-    for (const header of ['bytes=10-', 'bytes=4-2', 'bytes=', 'bytes=-', 'bytes=a-b', 'lines=1-2', 'bytes=1-2,3-4', 'bytes=-0', 'bytes=99999999999999999999-']) {
-      assert.throws(() => parseRangeHeader(header, 10), (error: RegistryError) => error.code === 'RANGE_INVALID' && error.status === 416, header);
+  it('when a Range header asks for nothing the blob has, then RangeNotSatisfiableError (416) carrying the size', () => {
+    for (const header of ['bytes=10-', 'bytes=-0', 'bytes=99999999999999999999-', 'bytes=10-20']) {
+      assert.throws(
+        () => parseRangeHeader(header, 10),
+        (error: RegistryError) => error instanceof RangeNotSatisfiableError && error.code === 'RANGE_INVALID' && error.status === 416 && error.size === 10,
+        header,
+      );
     }
-    assert.throws(() => parseRangeHeader('bytes=0-', 0), (error: RegistryError) => error.code === 'RANGE_INVALID');
+    assert.throws(() => parseRangeHeader('bytes=0-', 0), RangeNotSatisfiableError);
+  });
+
+  it('when a Range header is invalid, in another unit or asks for several ranges, then it is ignored (RFC 9110 §14.2)', () => {
+    for (const header of ['bytes=4-2', 'bytes=', 'bytes=-', 'bytes=a-b', 'lines=1-2', 'bytes=1-2,3-4', 'bytes 1-2', 'bytes=99999999999999999999-1']) {
+      assert.equal(parseRangeHeader(header, 10), undefined, header);
+    }
+    assert.equal(parseRangeHeader('bytes=-5', 0), undefined, 'an empty blob is served whole');
+    assert.deepEqual(parseRangeHeader('Bytes=1-2', 10), { start: 1, end: 2 });
   });
 
   it('when a Content-Range is given in any form clients send, then start and end are read', () => {

@@ -7,32 +7,40 @@ export interface ByteRange {
   end: number;
 }
 
+/** A `Range` no byte of the blob satisfies: 416 with `Content-Range: bytes *\/<size>` (RFC 9110 §15.5.17). */
+export class RangeNotSatisfiableError extends RegistryError {
+  constructor(
+    header: string,
+    readonly size: number,
+  ) {
+    super('RANGE_INVALID', `range "${printable(header)}" is not satisfiable for a blob of ${size} bytes`, { size });
+    this.name = 'RangeNotSatisfiableError';
+  }
+}
+
 /**
- * `Range: bytes=…` on a blob GET, resolved against the blob's size. Only a single range is
- * served; anything malformed or unsatisfiable is 416 `RANGE_INVALID` with the reason.
+ * `Range` on a blob GET, resolved against the blob's size (RFC 9110 §14.2). Returns the one
+ * byte range to serve, or undefined to serve the whole blob (200): a header in another unit,
+ * one that does not parse, an invalid range (end before start) and a multi-range request are
+ * ignored, which RFC 9110 allows (and requires for other units). Throws
+ * `RangeNotSatisfiableError` when the single range asks for nothing the blob has.
  */
-export function parseRangeHeader(header: string, size: number): ByteRange {
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!match || (match[1] === '' && match[2] === '')) {
-    throw new RegistryError('RANGE_INVALID', `malformed Range header "${printable(header)}": expected bytes=<start>-<end>, bytes=<start>- or bytes=-<suffix length> (one range)`, { size });
-  }
+export function parseRangeHeader(header: string, size: number): ByteRange | undefined {
+  const match = /^bytes=[ \t]*(\d*)-(\d*)[ \t]*$/i.exec(header.trim());
+  if (!match) return undefined;
   const [, first, last] = match as unknown as [string, string, string];
-  let start: number;
-  let end: number;
   if (first === '') {
-    const suffix = toInteger(last, header);
-    if (suffix === 0) throw unsatisfiable(header, size);
-    start = Math.max(0, size - suffix);
-    end = size - 1;
-  } else {
-    start = toInteger(first, header);
-    end = last === '' ? size - 1 : Math.min(toInteger(last, header), size - 1);
-    if (last !== '' && toInteger(last, header) < start) {
-      throw new RegistryError('RANGE_INVALID', `malformed Range header "${printable(header)}": end is before start`, { size });
-    }
+    if (last === '') return undefined;
+    const suffix = Number(last);
+    if (suffix === 0) throw new RangeNotSatisfiableError(header, size);
+    // An empty blob has no bytes to name: serving it whole says the same thing.
+    if (size === 0) return undefined;
+    return { start: Math.max(0, size - suffix), end: size - 1 };
   }
-  if (start >= size || end < start) throw unsatisfiable(header, size);
-  return { start, end };
+  if (last !== '' && BigInt(last) < BigInt(first)) return undefined;
+  const start = Number(first);
+  if (start >= size) throw new RangeNotSatisfiableError(header, size);
+  return { start, end: last === '' ? size - 1 : Math.min(Number(last), size - 1) };
 }
 
 /**
@@ -56,6 +64,3 @@ function toInteger(digits: string, header: string): number {
   return value;
 }
 
-function unsatisfiable(header: string, size: number): RegistryError {
-  return new RegistryError('RANGE_INVALID', `range "${printable(header)}" is not satisfiable for a blob of ${size} bytes`, { size });
-}

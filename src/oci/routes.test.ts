@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RegistryError } from './errors.js';
-import { parseRoute } from './routes.js';
+import { parseRoute, referenceToRead, referenceToWrite, type Route } from './routes.js';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;
 const UUID = '3f2a1b4c-5d6e-4f70-8192-a3b4c5d6e7f8';
@@ -40,12 +40,28 @@ describe('the /v2 path grammar', () => {
       ['/v2/A/tags/list', 'NAME_INVALID'],
       ['/v2/a/../b/tags/list', 'NAME_INVALID'],
       ['/v2/a/blobs/sha256:1', 'DIGEST_INVALID'],
-      ['/v2/a/manifests/-tag', 'TAG_INVALID'],
       ['/v2/a/blobs/uploads/../../etc', 'NOT_FOUND'],
       ['/v2/../blobs/uploads/x', 'NAME_INVALID'],
       ['/v2/a/blobs/uploads/not-a-uuid', 'BLOB_UPLOAD_UNKNOWN'],
       ['/v2/a%ZZ/tags/list', 'NAME_INVALID'],
     ];
     for (const [path, code] of cases) assert.throws(() => parseRoute(path), (error: RegistryError) => error.code === code, path);
+  });
+
+  it('when a manifest reference is neither a tag nor a digest, then reads find nothing and writes are refused precisely', () => {
+    const cases: [string, string][] = [
+      ['.INVALID_MANIFEST_NAME', 'TAG_INVALID'],
+      ['-tag', 'TAG_INVALID'],
+      ['sha256:abc', 'DIGEST_INVALID'],
+    ];
+    for (const [reference, writeCode] of cases) {
+      const route = parseRoute(`/v2/a/manifests/${reference}`) as Extract<Route, { kind: 'manifest' }>;
+      assert.equal(route.kind, 'manifest', reference);
+      assert.throws(() => referenceToRead(route.name, route.reference), (error: RegistryError) => error.code === 'MANIFEST_UNKNOWN', reference);
+      assert.throws(() => referenceToWrite(route.reference), (error: RegistryError) => error.code === writeCode, reference);
+    }
+    const valid = parseRoute('/v2/a/manifests/v1') as Extract<Route, { kind: 'manifest' }>;
+    assert.deepEqual(referenceToRead(valid.name, valid.reference), { tag: 'v1' });
+    assert.deepEqual(referenceToWrite(valid.reference), { tag: 'v1' });
   });
 });

@@ -9,11 +9,22 @@ import { parseRepositoryName, parseTag, printable, type RepositoryName, type Tag
  */
 export type ManifestReference = { tag: Tag; digest?: undefined } | { digest: Digest; tag?: undefined };
 
+/**
+ * A manifest path segment that is neither a valid tag nor a valid digest. It is still a
+ * manifest route, because what it means depends on the method: such a reference names no
+ * manifest (a read answers MANIFEST_UNKNOWN, as registry:2 and the OCI conformance tests
+ * expect), while a write with it is bad input (TAG_INVALID / DIGEST_INVALID).
+ */
+export interface MalformedReference {
+  malformed: string;
+  error: RegistryError;
+}
+
 export type Route =
   | { kind: 'base' }
   | { kind: 'catalog' }
   | { kind: 'tags'; name: RepositoryName }
-  | { kind: 'manifest'; name: RepositoryName; reference: ManifestReference }
+  | { kind: 'manifest'; name: RepositoryName; reference: ManifestReference | MalformedReference }
   | { kind: 'blob'; name: RepositoryName; digest: Digest }
   | { kind: 'upload-start'; name: RepositoryName }
   | { kind: 'upload'; name: RepositoryName; uploadId: string }
@@ -44,8 +55,28 @@ export function parseRoute(path: string): Route | undefined {
   throw new RegistryError('NOT_FOUND', `no such endpoint: ${printable(path)}`);
 }
 
-function parseReference(value: string): ManifestReference {
-  return value.includes(':') ? { digest: parseDigest(value) } : { tag: parseTag(value) };
+function parseReference(value: string): ManifestReference | MalformedReference {
+  try {
+    return value.includes(':') ? { digest: parseDigest(value) } : { tag: parseTag(value) };
+  } catch (error) {
+    if (error instanceof RegistryError) return { malformed: value, error };
+    throw error;
+  }
+}
+
+/** The reference a GET or HEAD looks up: a malformed one names nothing, so it is unknown. */
+export function referenceToRead(name: RepositoryName, reference: ManifestReference | MalformedReference): ManifestReference {
+  if (!('malformed' in reference)) return reference;
+  throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${printable(reference.malformed)} is not known in repository ${name}: it is neither a valid tag nor a digest`, {
+    name,
+    reference: printable(reference.malformed),
+  });
+}
+
+/** The reference a PUT or DELETE acts on: a malformed one is the client's error, said precisely. */
+export function referenceToWrite(reference: ManifestReference | MalformedReference): ManifestReference {
+  if ('malformed' in reference) throw reference.error;
+  return reference;
 }
 
 function parseUploadId(value: string): string {

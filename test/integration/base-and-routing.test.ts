@@ -70,11 +70,26 @@ describe('base endpoint and routing', () => {
     }
   });
 
-  it('when a tag is malformed, then it is 400 TAG_INVALID', async () => {
-    for (const tag of ['-dash', '.dot', 't'.repeat(129), 'a%20b']) {
-      const response = await client.request(`/v2/repo/manifests/${tag}`);
-      assert.equal(response.status, 400, tag);
-      assert.equal(await errorCode(response), 'TAG_INVALID', tag);
+  it('when a manifest reference is neither a tag nor a digest, then GET and HEAD are 404 MANIFEST_UNKNOWN, PUT and DELETE 400 with the precise code', async () => {
+    const cases: [string, string][] = [
+      ['.INVALID_MANIFEST_NAME', 'TAG_INVALID'],
+      ['-dash', 'TAG_INVALID'],
+      ['t'.repeat(129), 'TAG_INVALID'],
+      ['a%20b', 'TAG_INVALID'],
+      ['sha256:abc', 'DIGEST_INVALID'],
+    ];
+    for (const [reference, writeCode] of cases) {
+      const path = `/v2/repo/manifests/${reference}`;
+      const get = await client.request(path);
+      assert.equal(get.status, 404, reference);
+      assert.equal(await errorCode(get), 'MANIFEST_UNKNOWN', reference);
+      assert.equal((await client.request(path, { method: 'HEAD' })).status, 404, reference);
+      const put = await client.request(path, { method: 'PUT', body: '{}', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' } });
+      assert.equal(put.status, 400, reference);
+      assert.equal(await errorCode(put), writeCode, reference);
+      const deleted = await client.request(path, { method: 'DELETE' });
+      assert.equal(deleted.status, 400, reference);
+      assert.equal(await errorCode(deleted), writeCode, reference);
     }
   });
 

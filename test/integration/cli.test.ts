@@ -169,7 +169,7 @@ describe('the berth command', () => {
     assert.equal(await tags(), 1, 'the same configuration does remove tags without the mistake');
   });
 
-  it('when http.tls has a certificate and key, then the registry serves HTTPS', async () => {
+  it('when http.tls has a certificate and key, then the registry serves HTTPS, and plain HTTP on that port gets 400 with a hint', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'berth-tls-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     const cert = join(dir, 'cert.pem');
@@ -190,6 +190,16 @@ describe('the berth command', () => {
       }).on('error', reject).end();
     });
     assert.deepEqual(status, { status: 200, header: 'registry/2.0' });
-    await assert.rejects(fetch(`http://${server.host}/v2/`, { signal: AbortSignal.timeout(5000) }));
+    const plain = await fetch(`http://${server.host}/v2/`, { signal: AbortSignal.timeout(5000) });
+    assert.equal(plain.status, 400);
+    assert.equal(plain.headers.get('connection'), 'close');
+    assert.match(await plain.text(), /HTTP request to an HTTPS server.*use https:\/\//);
+    const again = await new Promise<number>((resolve, reject) => {
+      request(`${server.url}/v2/_catalog`, { ca }, (res) => {
+        res.resume();
+        resolve(res.statusCode!);
+      }).on('error', reject).end();
+    });
+    assert.equal(again, 200, 'TLS still served after a plain HTTP request');
   });
 });

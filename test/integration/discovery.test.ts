@@ -54,17 +54,41 @@ describe('catalog and tag listing', () => {
     assert.equal(first.headers.get('link'), `</v2/tagged/tags/list?last=${encodeURIComponent(firstBody.tags[3]!)}&n=4>; rel="next"`);
     const rest = (await (await client.request(`/v2/tagged/tags/list?n=4&last=${encodeURIComponent(firstBody.tags[3]!)}`)).json()) as { tags: string[] };
     assert.deepEqual(rest.tags, [...tags].sort().slice(4));
-    const none = (await (await client.request('/v2/tagged/tags/list?n=0')).json()) as { tags: string[] };
-    assert.deepEqual(none.tags, []);
   });
 
-  it('when n is not a non-negative integer, then PAGINATION_NUMBER_INVALID', async () => {
-    for (const n of ['-1', 'abc', '1.5', '']) {
+  it('when n=0, then both lists answer empty with no Link to follow', async () => {
+    const catalog = await client.request('/v2/_catalog?n=0');
+    assert.equal(catalog.status, 200);
+    assert.equal(catalog.headers.get('link'), null);
+    assert.deepEqual(await catalog.json(), { repositories: [] });
+    const tagList = await client.request('/v2/tagged/tags/list?n=0');
+    assert.equal(tagList.status, 200);
+    assert.equal(tagList.headers.get('link'), null);
+    assert.deepEqual(await tagList.json(), { name: 'tagged', tags: [] });
+  });
+
+  it('when n is more than one page may hold, then 400 PAGINATION_NUMBER_INVALID with n in the detail, as registry:2 answers', async () => {
+    for (const n of ['10001', '99999999999999999999']) {
       for (const path of [`/v2/_catalog?n=${n}`, `/v2/tagged/tags/list?n=${n}`]) {
         const response = await client.request(path);
         assert.equal(response.status, 400, path);
-        assert.equal(await errorCode(response), 'PAGINATION_NUMBER_INVALID');
+        const body = (await response.json()) as { errors: { code: string; message: string; detail: { n: number } }[] };
+        assert.equal(body.errors[0]!.code, 'PAGINATION_NUMBER_INVALID');
+        assert.match(body.errors[0]!.message, /^invalid number of results requested/);
+        assert.equal(body.errors[0]!.detail.n, Number(n));
       }
+    }
+    assert.equal((await client.request('/v2/_catalog?n=10000')).status, 200);
+  });
+
+  it('when n is not a whole number, then it is ignored and the default page served, as registry:2 does', async () => {
+    for (const n of ['-1', 'abc', '1.5', '']) {
+      const tagList = await client.request(`/v2/tagged/tags/list?n=${n}`);
+      assert.equal(tagList.status, 200, n);
+      assert.deepEqual(((await tagList.json()) as { tags: string[] }).tags, [...tags].sort(), n);
+      const catalog = await client.request(`/v2/_catalog?n=${n}`);
+      assert.equal(catalog.status, 200, n);
+      assert.ok(((await catalog.json()) as { repositories: string[] }).repositories.includes('tagged'), n);
     }
   });
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startWithClient, type TestRegistry } from '../support/in-process.js';
-import { OciClient, artifactManifest, errorCode, sha256 } from '../support/oci-client.js';
+import { OciClient, artifactManifest, errorCode, rawRequest, sha256 } from '../support/oci-client.js';
 import { createHash } from 'node:crypto';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -172,6 +172,50 @@ describe('manifests', () => {
     const again = await client.request(`/v2/deletes/manifests/${digest}`, { method: 'DELETE' });
     assert.equal(again.status, 404);
     assert.equal(await errorCode(again), 'MANIFEST_UNKNOWN');
+  });
+
+  it('when an OCI manifest or index is asked for by tag accepting only Docker types, then 404 MANIFEST_UNKNOWN; by digest, or with no or wildcard Accept, it is served', async () => {
+    const image = await client.pushImage('negotiate', 'image');
+    const index = JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: image.digest, size: image.body.length }] });
+    assert.equal((await client.putManifest('negotiate', 'index', index, OCI_INDEX)).status, 201);
+    const dockerOnly = { Accept: `${DOCKER_MANIFEST}, ${DOCKER_LIST}` };
+    for (const [tag, digest, message] of [
+      ['image', image.digest, 'OCI manifest found, but accept header does not support OCI manifests'],
+      ['index', sha256(index), 'OCI index found, but accept header does not support OCI indexes'],
+    ] as const) {
+      const refused = await client.request(`/v2/negotiate/manifests/${tag}`, { headers: dockerOnly });
+      assert.equal(refused.status, 404, tag);
+      const body = (await refused.json()) as { errors: { code: string; message: string }[] };
+      assert.deepEqual([body.errors[0]!.code, body.errors[0]!.message], ['MANIFEST_UNKNOWN', message]);
+      assert.equal((await client.request(`/v2/negotiate/manifests/${tag}`, { method: 'HEAD', headers: dockerOnly })).status, 404, tag);
+      assert.equal((await client.request(`/v2/negotiate/manifests/${digest}`, { headers: dockerOnly })).status, 200, `${tag} by digest`);
+      for (const accept of ['*/*', 'application/*', `${DOCKER_MANIFEST}, ${OCI_MANIFEST};q=0.5, ${OCI_INDEX}`]) {
+        assert.equal((await client.request(`/v2/negotiate/manifests/${tag}`, { headers: { Accept: accept } })).status, 200, `${tag} with ${accept}`);
+      }
+      const url = new URL(registry.url);
+      const bare = await rawRequest(`http://${url.host}`, 'GET', `/v2/negotiate/manifests/${tag}`);
+      assert.equal(bare.status, 200, `${tag} with no Accept header`);
+    }
+  });
+
+  it('when a Docker manifest list is asked for by a client accepting only single manifests, then 404 MANIFEST_UNKNOWN, not one of its children', async () => {
+    const config = await client.pushBlob('single', '{"architecture":"amd64","os":"linux"}');
+    const manifest = JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_MANIFEST, config: { mediaType: 'application/vnd.docker.container.image.v1+json', size: 37, digest: config }, layers: [] });
+    assert.equal((await client.putManifest('single', 'amd64', manifest, DOCKER_MANIFEST)).status, 201);
+    const list = JSON.stringify({ schemaVersion: 2, mediaType: DOCKER_LIST, manifests: [{ mediaType: DOCKER_MANIFEST, size: manifest.length, digest: sha256(manifest), platform: { architecture: 'amd64', os: 'linux' } }] });
+    assert.equal((await client.putManifest('single', 'multi', list, DOCKER_LIST)).status, 201);
+    const response = await client.request('/v2/single/manifests/multi', { headers: { Accept: DOCKER_MANIFEST } });
+    assert.equal(response.status, 404);
+    assert.equal(await errorCode(response), 'MANIFEST_UNKNOWN');
+    assert.equal((await client.request('/v2/single/manifests/amd64', { headers: { Accept: DOCKER_MANIFEST } })).status, 200);
+  });
+
+  it('when a PUT body declares a mediaType other than its Content-Type, then 400 MANIFEST_INVALID and nothing is stored', async () => {
+    const image = await client.pushImage('mismatch', 'ok');
+    const response = await client.putManifest('mismatch', 'wrong', image.body, DOCKER_MANIFEST);
+    assert.equal(response.status, 400);
+    assert.equal(await errorCode(response), 'MANIFEST_INVALID');
+    assert.equal((await client.request('/v2/mismatch/manifests/wrong')).status, 404);
   });
 
   it('when a manifest is unknown, then GET and HEAD answer 404 MANIFEST_UNKNOWN', async () => {
