@@ -31,9 +31,10 @@ describe('garbage collection', () => {
   before(async () => ({ registry, client } = await startWithClient()));
   after(() => registry.destroy());
 
+  const HOUR = 60 * 60_000;
   const collect = (deleteUntagged = false, dryRun = false, graceMs = 0) => registry.app.collector.collect({ dryRun, deleteUntagged, graceMs });
 
-  it('when an image is deleted and collected, then its unshared bytes leave the disk and the sharing image still pulls', async () => {
+  it('when an image is deleted and collected, then its unshared bytes leave the disk at once (grace protects nothing it needs) and the sharing image still pulls', async () => {
     const shared = layer('shared-', MiB);
     const doomed = await client.pushImage('space/a', 'v1', [shared, layer('only-a-1-', 2 * MiB), layer('only-a-2-', MiB)]);
     const kept = await client.pushImage('space/b', 'v1', [shared, layer('only-b-', MiB)]);
@@ -41,7 +42,7 @@ describe('garbage collection', () => {
     const before = await storedBytes(registry.dataDir);
 
     assert.equal((await client.request(`/v2/space/a/manifests/${doomed.digest}`, { method: 'DELETE' })).status, 202);
-    const report = await collect();
+    const report = await collect(false, false, HOUR);
     const after = await storedBytes(registry.dataDir);
 
     // Unshared: two layers, the config blob is the same JSON in both repos (shared), and the manifest bytes.
@@ -60,9 +61,22 @@ describe('garbage collection', () => {
     assert.equal(await errorCode(gone), 'NAME_UNKNOWN');
   });
 
+  it('when a deleted image\'s layer is checked with HEAD by a new push, then it survives the grace period; untouched layers of the same image go', async () => {
+    const image = await client.pushImage('touch/a', 'v1', [layer('touched-', 4096), layer('untouched-', 4096)]);
+    const [touched, untouched] = (image.manifest.layers as { digest: string }[]).map((entry) => entry.digest);
+    assert.equal((await client.request(`/v2/touch/a/manifests/${image.digest}`, { method: 'DELETE' })).status, 202);
+    assert.equal((await client.request(`/v2/touch/a/blobs/${touched}`, { method: 'HEAD' })).status, 200);
+    const report = await collect(false, false, HOUR);
+    assert.equal((await client.request(`/v2/touch/a/blobs/${touched}`, { method: 'HEAD' })).status, 200);
+    assert.equal((await client.request(`/v2/touch/a/blobs/${untouched}`, { method: 'HEAD' })).status, 404);
+    assert.ok(report.kept.protectedLinks.count >= 1, 'the report says why the touched layer was kept');
+    assert.ok(report.details.blobs.some((blob) => blob.digest === untouched));
+    assert.ok(!report.details.blobs.some((blob) => blob.digest === touched));
+  });
+
   it('when a blob was uploaded within the grace period, then it survives even with no manifest yet', async () => {
     const digest = await client.pushBlob('grace', 'uploaded before its manifest');
-    await collect(false, false, 60 * 60_000);
+    await collect(false, false, HOUR);
     assert.equal((await client.request(`/v2/grace/blobs/${digest}`, { method: 'HEAD' })).status, 200);
     await collect(false, false, 0);
     assert.equal((await client.request(`/v2/grace/blobs/${digest}`, { method: 'HEAD' })).status, 404);
@@ -82,12 +96,12 @@ describe('garbage collection', () => {
     for (const body of [keptSignature, orphanSignature]) assert.equal((await client.putManifest('untag', sha256(body), body, OCI_MANIFEST)).status, 201);
 
     const preview = await collect(true, true);
-    assert.deepEqual(preview.manifests.map((entry) => entry.digest).sort(), [old.digest, sha256(orphanSignature)].sort());
+    assert.deepEqual(preview.details.manifests.map((entry) => entry.digest).sort(), [old.digest, sha256(orphanSignature)].sort());
     assert.equal((await client.request(`/v2/untag/manifests/${old.digest}`)).status, 200, 'dry run changes nothing');
 
     const report = await collect(true);
-    assert.deepEqual(report.manifests.map((entry) => entry.digest).sort(), preview.manifests.map((entry) => entry.digest).sort());
-    assert.deepEqual(report.blobs.map((blob) => blob.digest).sort(), preview.blobs.map((blob) => blob.digest).sort());
+    assert.deepEqual(report.details.manifests.map((entry) => entry.digest).sort(), preview.details.manifests.map((entry) => entry.digest).sort());
+    assert.deepEqual(report.details.blobs.map((blob) => blob.digest).sort(), preview.details.blobs.map((blob) => blob.digest).sort());
     for (const digest of [child.digest, current.digest, sha256(keptSignature)]) assert.equal((await client.request(`/v2/untag/manifests/${digest}`)).status, 200, digest);
     for (const digest of [old.digest, sha256(orphanSignature)]) assert.equal((await client.request(`/v2/untag/manifests/${digest}`)).status, 404, digest);
     assert.equal((await client.request(`/v2/untag/blobs/${sha256('old-layer')}`, { method: 'HEAD' })).status, 404);
@@ -121,38 +135,59 @@ describe('garbage collection', () => {
 });
 
 describe('berth garbage-collect', () => {
-  it('when the registry is stopped, then the command previews with --dry-run and frees space without it; while it runs, the command refuses', async () => {
+  it('when a server is running, then the command collects through it online: du drops by the deleted image\'s unshared size and other images still pull', async () => {
     const server = await startServer();
     try {
       const client = new OciClient(server.url);
-      const image = await client.pushImage('cli/app', 'v1', [layer('cli-layer-', 64 * 1024)]);
-      await client.request(`/v2/cli/app/manifests/${image.digest}`, { method: 'DELETE' });
+      const shared = layer('shared-cli-', 64 * 1024);
+      const doomed = await client.pushImage('cli/app', 'v1', [shared, layer('cli-layer-', 256 * 1024)]);
+      const kept = await client.pushImage('cli/other', 'v1', [shared, layer('other-layer-', 1024)]);
+      await client.request(`/v2/cli/app/manifests/${doomed.digest}`, { method: 'DELETE' });
       const config = join(server.dataDir, 'config.yml');
-      const env = { ...process.env, REGISTRY_STORAGE_MAINTENANCE_GC_GRACE: '0s' };
-
-      await assert.rejects(run(process.execPath, [CLI, 'garbage-collect', config], { env }), (error: { code: number; stderr: string }) => error.code === 1 && /server is running/.test(error.stderr));
-      await server.stop();
-
       const before = await storedBytes(server.dataDir);
-      const preview = await run(process.execPath, [CLI, 'garbage-collect', config, '--dry-run'], { env });
+
+      const preview = await run(process.execPath, [CLI, 'garbage-collect', config, '--dry-run', '--details']);
       assert.match(preview.stdout, /^dry run: nothing will be removed$/m);
-      assert.match(preview.stdout, new RegExp(`would remove blob ${sha256(layer('cli-layer-', 64 * 1024))}`));
+      assert.match(preview.stdout, new RegExp(`would remove blob ${sha256(layer('cli-layer-', 256 * 1024))}`));
+      assert.match(preview.stderr, /collecting through it, online/);
       assert.equal(await storedBytes(server.dataDir), before);
 
-      const real = await run(process.execPath, [CLI, 'garbage-collect', config, '-m'], { env });
+      // The default grace period (1h) is in force: it protects nothing a deleted image needs.
+      const real = await run(process.execPath, [CLI, 'garbage-collect', config]);
       const freed = Number(/\((\d+) bytes\)/.exec(real.stdout)![1]);
-      assert.ok(freed > 64 * 1024);
+      assert.equal(freed, 256 * 1024 + doomed.body.length);
       assert.equal(before - (await storedBytes(server.dataDir)), freed);
-      // The progress lines count what the report lists: the layers' 2 links went with the manifest.
-      const summary = /: (\d+) links, (\d+) manifests, (\d+) blobs, (\d+) orphaned blobs$/m.exec(real.stdout)!;
-      assert.equal(summary[1], '2');
-      assert.match(real.stderr, /^\[links\] removed 2 links$/m);
-      assert.match(real.stderr, new RegExp(`^\\[blobs\\] checked (\\d+)/\\1, removed ${summary[3]} blobs, freed `, 'm'));
-      assert.match(
-        real.stderr,
-        new RegExp(`^\\[done\\] removed 2 links, ${summary[2]} manifests, ${summary[3]} blobs, ${summary[4]} orphaned blobs, 1 repositories; freed `, 'm'),
-      );
-      assert.match(preview.stderr, new RegExp(`^\\[done\\] would remove 2 links, 0 manifests, ${summary[3]} blobs, `, 'm'));
+      assert.match(real.stdout, /^kept \d+ objects \(.+\) still referenced by a manifest or a link$/m);
+      // The progress lines count what the report lists: the layers' 3 links (2 layers, config) went with the manifest.
+      const summary = /removed (\d+) links, (\d+) manifests, (\d+) blobs, (\d+) orphaned blobs, (\d+) repositories$/m.exec(real.stdout)!;
+      assert.equal(summary[1], '3');
+      assert.match(real.stderr, /^\[links\] removed 3 links$/m);
+      assert.match(real.stderr, new RegExp(`^\\[done\\] removed 3 links, ${summary[2]} manifests, ${summary[3]} blobs, ${summary[4]} orphaned blobs, 1 repositories; freed `, 'm'));
+      for (const digest of (kept.manifest.layers as { digest: string }[]).map((entry) => entry.digest)) {
+        const response = await client.request(`/v2/cli/other/blobs/${digest}`);
+        assert.equal(sha256(Buffer.from(await response.arrayBuffer())), digest);
+      }
+    } finally {
+      await server.stop();
+      await server.cleanup();
+    }
+  });
+
+  it('when no server is running, then the command collects directly with the same report', async () => {
+    const server = await startServer();
+    try {
+      const client = new OciClient(server.url);
+      const image = await client.pushImage('cli/stopped', 'v1', [layer('stopped-layer-', 64 * 1024)]);
+      await client.request(`/v2/cli/stopped/manifests/${image.digest}`, { method: 'DELETE' });
+      await server.stop();
+      const config = join(server.dataDir, 'config.yml');
+      const before = await storedBytes(server.dataDir);
+      const real = await run(process.execPath, [CLI, 'garbage-collect', config, '-m']);
+      assert.doesNotMatch(real.stderr, /collecting through it/);
+      const freed = Number(/\((\d+) bytes\)/.exec(real.stdout)![1]);
+      // Alone in this registry, the image's config blob is unshared too.
+      assert.equal(freed, 64 * 1024 + image.body.length + (image.manifest.config as { size: number }).size);
+      assert.equal(before - (await storedBytes(server.dataDir)), freed);
     } finally {
       await server.stop();
       await server.cleanup();
