@@ -91,7 +91,7 @@ export class UploadService {
     return this.exclusively(session, async (live) => {
       // The final chunk is not recorded as an offset: the session ends here either way.
       const size = body ? await this.write(session, live, body, { ...options, commit: true }) : session.offset;
-      if (!body) await this.blobs.driver.sync(layout.upload(id));
+      if (!body) await this.syncUploadFile(id, session.offset);
       const actual = digestAlgorithm(expected) === live.digester.algorithm ? live.digester.digest() : await this.rehash(id, size, digestAlgorithm(expected));
       if (actual !== expected) {
         await this.discard(id);
@@ -249,6 +249,13 @@ export class UploadService {
       live.offset = -1;
       throw error;
     }
+  }
+
+  /** Makes the upload's bytes durable; an upload that never received a byte gets its empty file here. */
+  private async syncUploadFile(id: string, offset: number): Promise<void> {
+    const key = layout.upload(id);
+    if (offset === 0 && !(await this.blobs.driver.stat(key))) return this.blobs.driver.writeAtomic(key, Buffer.alloc(0));
+    await this.blobs.driver.sync(key);
   }
 
   private async rehash(id: string, size: number, algorithm: 'sha256' | 'sha512'): Promise<Digest> {

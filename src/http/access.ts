@@ -76,6 +76,8 @@ export function catalogView(registry: Registry, allow: (names: string[]) => Prom
 
 /** Reads a small request body (token and admin requests), refusing more than `limit` bytes. */
 export async function readSmallBody(req: IncomingMessage, limit: number, tooLarge: () => Error): Promise<string> {
+  // Refused before reading a byte when the declared length already says too much.
+  if (Number(req.headers['content-length']) > limit) throw tooLarge();
   const chunks: Buffer[] = [];
   let total = 0;
   for await (const chunk of req) {

@@ -12,7 +12,8 @@ import { RangeNotSatisfiableError } from '../oci/ranges.js';
  */
 export function sendError(req: IncomingMessage, res: ServerResponse, error: unknown, log: Logger): void {
   const registryError = error instanceof RegistryError ? error : undefined;
-  if (req.destroyed && !registryError) {
+  // A request stream is destroyed once read to its end too; a gone client shows in its socket.
+  if (!registryError && (res.destroyed || (req.socket?.destroyed ?? true))) {
     // The client went away mid-request (an aborted push or pull): not a server failure.
     log.debug({ err: error }, 'client closed the connection');
     res.destroy();

@@ -33,6 +33,8 @@ export class DataDirectoryLock {
     mkdirSync(directory, { recursive: true, mode: 0o700 });
     const database = new Database(join(directory, 'berth.lock'), { timeout: 0 });
     try {
+      // Nothing is ever written but the lock itself: no journal file beside it.
+      database.pragma('journal_mode = MEMORY');
       database.pragma('locking_mode = EXCLUSIVE');
       // The first write takes the exclusive lock; in this locking mode it is held until close.
       database.exec('BEGIN EXCLUSIVE; CREATE TABLE IF NOT EXISTS holder (pid INTEGER); COMMIT');
