@@ -23,7 +23,8 @@ import { cpuSecondsOf, machineBusySeconds, memoryOf, resetPeak, runningChildren,
 import { evaluateTargets, renderMarkdown } from './lib/report.js';
 import { BERTH, DISTRIBUTION, type Machine, type MetricResult, type RunResults, type Sample, type Settings } from './lib/results.js';
 import { BERTH_ROOT, REPO_ROOT, startBerth, startDistribution, startNginx, startUploadReference, type Server } from './lib/servers.js';
-import { median } from './lib/stats.js';
+import { measureLifecycle } from './lib/lifecycle.js';
+import { median, pool } from './lib/stats.js';
 
 const { compareSync, hashSync } = bcrypt;
 
@@ -68,6 +69,7 @@ const settings = {
   memoryBlobMiB: quick ? 16 : 2048,
   memoryRepetitions: quick ? 1 : 2,
   idleSettleMs: quick ? 500 : 2000,
+  lifecycleImages: quick ? 80 : 2000,
 } satisfies Settings;
 
 const MANIFEST_ACCEPT = [
@@ -186,6 +188,12 @@ class Bench {
     return metric;
   }
 
+  fail(metric: MetricResult, error: unknown): void {
+    this.failures++;
+    metric.error = error instanceof Error ? error.message : String(error);
+    log(`${metric.id} FAILED: ${metric.error}`);
+  }
+
   record(metric: MetricResult, subject: string, sample: Sample): void {
     (metric.samples[subject] ??= []).push(sample);
     const details = [
@@ -238,9 +246,7 @@ class Bench {
         }
       }
     } catch (error) {
-      this.failures++;
-      metric.error = error instanceof Error ? error.message : String(error);
-      log(`${metric.id} FAILED: ${metric.error}`);
+      this.fail(metric, error);
     }
   }
 }
@@ -287,15 +293,6 @@ function ociManifest(config: { digest: string; size: number }, layer: { digest: 
 }
 
 /** Runs `task(i)` for i in [0, count) with `concurrency` workers. */
-async function pool(count: number, concurrency: number, task: (index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, count) }, async () => {
-      while (next < count) await task(next++);
-    }),
-  );
-}
-
 async function run(work: string, bench: Bench): Promise<void> {
   const files = join(work, 'files');
   await mkdir(files, { recursive: true });
@@ -613,6 +610,9 @@ async function run(work: string, bench: Bench): Promise<void> {
   await sleep(settings.idleSettleMs);
   const idleAfter = bench.metric('rss-idle-after', 'Resident memory, idle after the run (information)', 'MiB', 'lower');
   for (const subject of registries) bench.record(idleAfter, subject.name, { value: memoryOf(subject.server.pid).rssMiB });
+
+  // 10. Lifecycle: garbage collection and registry:2 import, on servers of their own.
+  if (enabled('gc') || enabled('import')) await measureLifecycle(bench, work, settings.lifecycleImages);
 
   for (const agent of [pullAgent, referenceAgent, ...parallelAgents.values()]) agent.destroy();
   for (const c of [...clients.values(), ...smallAgents.values()]) c.agent.destroy();

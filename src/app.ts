@@ -22,6 +22,7 @@ import { createServer } from './http/server.js';
 import type { MetadataStore } from './metadata/store.js';
 import { SqliteMetadataStore } from './metadata/sqlite/sqlite-store.js';
 import { BlobStore } from './storage/blob-store.js';
+import { openStores, type Stores } from './app-stores.js';
 import { DataDirectoryLock, controlSocketPath } from './storage/data-directory-lock.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem-driver.js';
@@ -60,13 +61,6 @@ export function createLogger(config: Config): Logger {
   });
 }
 
-/** Storage and metadata, without the HTTP server: what offline commands (garbage-collect) need. */
-export function openStores(config: Config, clock: Clock = systemClock): { driver: StorageDriver; metadata: MetadataStore; blobs: BlobStore } {
-  const driver: StorageDriver = new FilesystemDriver(config.storage.driver.rootDirectory);
-  const metadata: MetadataStore = new SqliteMetadataStore(config.database.path, clock);
-  return { driver, metadata, blobs: new BlobStore(driver) };
-}
-
 /** How the app tells time and runs background work; tests inject their own to drive both. */
 export interface TimeSeams {
   clock?: Clock;
@@ -78,7 +72,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   const scheduler = time.scheduler ?? timerScheduler;
   // Before anything is opened: a second server on the same data directory stops here.
   const directoryLock = DataDirectoryLock.acquire(config.storage.driver.rootDirectory);
-  let stores: ReturnType<typeof openStores>;
+  let stores: Stores;
   try {
     stores = openStores(config, clock);
   } catch (error) {

@@ -154,6 +154,10 @@ export class RegistryClient {
     return reply.bytes;
   }
 
+  async delete(path: string): Promise<void> {
+    expect(await this.send({ method: 'DELETE', url: `${this.base}${path}`, agent: this.agent }), [202], `DELETE ${path}`);
+  }
+
   async get(path: string, headers: Record<string, string> = {}): Promise<Reply> {
     return expect(await this.send({ method: 'GET', url: `${this.base}${path}`, agent: this.agent, headers }), [200], `GET ${path}`);
   }

@@ -1,4 +1,5 @@
 import { format, max, median, min } from './stats.js';
+import { IMPORT_REPUSH } from './lifecycle.js';
 import { BERTH, DISTRIBUTION, type MetricResult, type RunResults } from './results.js';
 
 /** A target the full run is judged on, evaluated from the medians. */
@@ -60,6 +61,15 @@ export function evaluateTargets(results: RunResults): TargetResult[] {
     measured: Number.isFinite(speedup) ? `${speedup.toFixed(1)}× faster (${format(med(walk, BERTH))} vs ${format(med(walk, DISTRIBUTION))} ms)` : 'not measured',
     pass: Number.isFinite(speedup) ? speedup >= 10 : undefined,
   });
+  const gc = metric('gc');
+  const gcRatio = med(gc, BERTH) / med(gc, DISTRIBUTION);
+  targets.push({
+    target: "Garbage collection ≤ 0.1× Distribution's offline garbage-collect time (Berth online, serving pulls)",
+    measured: Number.isFinite(gcRatio) ? `${gcRatio.toFixed(3)}× (${format(med(gc, BERTH))} vs ${format(med(gc, DISTRIBUTION))} ms)` : 'not measured',
+    pass: Number.isFinite(gcRatio) ? gcRatio <= 0.1 : undefined,
+  });
+  ratioTarget('registry:2 import faster than re-pushing the same images into Berth', 'import', IMPORT_REPUSH, 1.0);
+
   const limit = (label: string, id: string, ceiling: number) => {
     const value = med(metric(id), BERTH);
     targets.push({ target: label, measured: Number.isFinite(value) ? `${format(value)} MiB` : 'not measured', pass: Number.isFinite(value) ? value <= ceiling : undefined });

@@ -1,4 +1,4 @@
-import { openStores } from '../app.js';
+import { openStores, type Stores } from '../app-stores.js';
 import type { Config } from '../config/config.js';
 import { DataDirectoryInUseError, DataDirectoryLock, controlSocketPath } from '../storage/data-directory-lock.js';
 
@@ -10,7 +10,7 @@ import { DataDirectoryInUseError, DataDirectoryLock, controlSocketPath } from '.
 export async function withDataDirectory<T>(
   config: Config,
   viaServer: (socketPath: string) => Promise<T>,
-  direct: (stores: ReturnType<typeof openStores>) => Promise<T>,
+  direct: (stores: Stores) => Promise<T>,
 ): Promise<T> {
   const directory = config.storage.driver.rootDirectory;
   let lock: DataDirectoryLock;

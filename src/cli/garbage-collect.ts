@@ -99,7 +99,8 @@ export function printReport(out: NodeJS.WritableStream, report: CollectionSummar
     for (const repository of report.details.repositories) out.write(`${verb} empty repository ${repository}\n`);
   }
   out.write(
-    `${report.dryRun ? 'would free' : 'freed'} ${formatBytes(report.bytesFreed)} (${report.bytesFreed} bytes): ${verb} ${describeRemoved(report.removed)}\n`,
+    `${report.dryRun ? 'would free' : 'freed'} ${formatBytes(report.bytesFreed)} (${report.bytesFreed} bytes): ${verb} ${describeRemoved(report.removed)}` +
+      ` in ${(report.durationMs / 1000).toFixed(2)} s\n`,
   );
   const { kept } = report;
   const graceNote = kept.protectedLinks.count + kept.restoredLinks > 0

@@ -1,4 +1,4 @@
-import { openStores } from '../app.js';
+import { openStores } from '../app-stores.js';
 import { loadConfig } from '../config/load.js';
 import { PolicyBook } from '../core/repository-policies.js';
 import { RetentionRunner } from '../core/retention.js';

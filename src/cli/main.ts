@@ -2,7 +2,6 @@
 // The flags above: see "V8 heap flags" in docs/architecture.md. Launchers that run this file
 // through `node` (the test harness, the benchmark) read the flags from this line.
 import { readFileSync } from 'node:fs';
-import { createApp, createLogger } from '../app.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { ACCESS_USAGE, accessCommand, htpasswdCommand, passwdCommandLine } from './access.js';
 import { UsageError, parseCommand, type CommandSpec, type OptionsConfig } from './arguments.js';
@@ -114,6 +113,8 @@ async function serve(args: string[]): Promise<number> {
   const parsed = parseCommand(SERVE_COMMAND, args);
   if (!parsed) return 0;
   const loaded = loadConfig(parsed.positionals[0]);
+  // Loaded here, not at the top: other commands need not load the HTTP server.
+  const { createApp, createLogger } = await import('../app.js');
   const log = createLogger(loaded.config);
   for (const warning of loaded.warnings) log.warn(warning);
   const app = createApp(loaded.config, log);

@@ -159,7 +159,7 @@ describe('berth garbage-collect', () => {
       assert.equal(before - (await storedBytes(server.dataDir)), freed);
       assert.match(real.stdout, /^kept \d+ objects \(.+\) still referenced by a manifest or a link$/m);
       // The progress lines count what the report lists: the layers' 3 links (2 layers, config) went with the manifest.
-      const summary = /removed (\d+) links, (\d+) manifests, (\d+) blobs, (\d+) orphaned blobs, (\d+) repositories$/m.exec(real.stdout)!;
+      const summary = /removed (\d+) links, (\d+) manifests, (\d+) blobs, (\d+) orphaned blobs, (\d+) repositories in [\d.]+ s$/m.exec(real.stdout)!;
       assert.equal(summary[1], '3');
       assert.match(real.stderr, /^\[links\] removed 3 links$/m);
       assert.match(real.stderr, new RegExp(`^\\[done\\] removed 3 links, ${summary[2]} manifests, ${summary[3]} blobs, ${summary[4]} orphaned blobs, 1 repositories; freed `, 'm'));
