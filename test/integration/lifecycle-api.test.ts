@@ -3,13 +3,13 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startInProcess, startWithClient, type TestRegistry } from '../support/in-process.js';
-import { OciClient } from '../support/oci-client.js';
+import { OciClient, sha256 } from '../support/oci-client.js';
 import { CLI } from '../support/server.js';
 import { AuthorizedClient, basic, htpasswdEntry } from './auth-support.js';
 
 interface GcReport {
   dryRun: boolean;
-  blobs: { digest: string }[];
+  details: { blobs: { digest: string }[] };
   bytesFreed: number;
 }
 
@@ -26,14 +26,16 @@ describe('lifecycle API without access control', () => {
     assert.equal(preview.status, 200);
     const previewed = (await preview.json()) as GcReport;
     assert.equal(previewed.dryRun, true);
-    // With the default 1h grace the layers' links are kept; only the manifest bytes are unreferenced.
-    assert.deepEqual(previewed.blobs.map((blob) => blob.digest), [image.digest]);
+    // The default 1h grace protects only pushes in progress: the deleted image's layers, config and manifest all go.
+    const config = (image.manifest.config as { digest: string; size: number });
+    const expected = [image.digest, config.digest, sha256('api-layer-one'), sha256('api-layer-two')].sort();
+    assert.deepEqual(previewed.details.blobs.map((blob) => blob.digest).sort(), expected);
     const again = (await (await client.request('/api/v1/gc?dryRun=true', { method: 'POST' })).json()) as GcReport;
-    assert.deepEqual(again.blobs, previewed.blobs, 'the dry run removed nothing');
+    assert.deepEqual(again.details.blobs, previewed.details.blobs, 'the dry run removed nothing');
 
     const real = (await (await client.request('/api/v1/gc', { method: 'POST' })).json()) as GcReport;
     assert.equal(real.dryRun, false);
-    assert.equal(real.bytesFreed, image.body.length);
+    assert.equal(real.bytesFreed, image.body.length + config.size + 'api-layer-one'.length + 'api-layer-two'.length);
   });
 
   it('when usage is asked for, then each repository reports its bytes', async () => {
