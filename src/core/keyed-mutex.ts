@@ -23,8 +23,9 @@ export class KeyedMutex {
   }
 
   /**
-   * Runs `section` holding every key's lock, taken in sorted order. Only garbage collection
-   * holds more than one key at a time, so the order alone rules out deadlock.
+   * Runs `section` holding every key's lock. Whoever holds several keys (garbage collection,
+   * imports) takes them in sorted order, and whoever holds one never waits for another while
+   * holding it: no cycle, so no deadlock.
    */
   runAll<T>(keys: string[], section: () => Promise<T>): Promise<T> {
     const sorted = [...new Set(keys)].sort();

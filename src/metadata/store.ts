@@ -106,6 +106,8 @@ export interface BlobIndex {
   linkedBlobSize(repository: RepositoryName, digest: Digest): Promise<number | undefined>;
   /** Records the blob (if new) and links it into the repository, unless the quota would be exceeded. */
   linkBlob(repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit): Promise<QuotaExceeded | undefined>;
+  /** Records and links several blobs in one transaction, with no quota (imports of existing content). */
+  linkBlobs(repository: RepositoryName, blobs: { digest: Digest; size: number }[]): Promise<void>;
   /** Returns false if it was not linked. */
   unlinkBlob(repository: RepositoryName, digest: Digest): Promise<boolean>;
 }

@@ -85,7 +85,10 @@ export class FilesystemDriver implements StorageDriver {
 
   async read(key: string, range?: ByteRange): Promise<Readable> {
     const handle = await this.openHandle(key);
-    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: READ_CHUNK, autoClose: true });
+    // Sized to the object: a stream allocates a whole high-water mark per read, and small
+    // objects (manifests, configs) read through 1 MiB buffers kept the garbage collector busy.
+    const length = range ? range.end - range.start + 1 : (await handle.stat()).size;
+    return handle.createReadStream({ start: range?.start, end: range?.end, highWaterMark: Math.max(1, Math.min(READ_CHUNK, length)), autoClose: true });
   }
 
   async open(key: string, range?: ByteRange): Promise<ObjectReader> {

@@ -11,16 +11,17 @@ import type { RepositoryName, Tag } from '../../src/oci/names.js';
 /** The suite every MetadataStore passes (SQLite now; PostgreSQL must pass it unchanged). */
 interface StoreFactory {
   name: string;
-  create(): Promise<{ store: MetadataStore; reopen(): Promise<MetadataStore>; dispose(): Promise<void> }>;
+  /** `clock` stamps what the store records (links, touches, references). */
+  create(clock: () => number): Promise<{ store: MetadataStore; reopen(): Promise<MetadataStore>; dispose(): Promise<void> }>;
 }
 
 const factories: StoreFactory[] = [
   {
     name: 'sqlite',
-    async create() {
+    async create(clock) {
       const dir = await mkdtemp(join(tmpdir(), 'berth-meta-'));
       const path = join(dir, 'berth.sqlite');
-      return { store: new SqliteMetadataStore(path), reopen: async () => new SqliteMetadataStore(path), dispose: () => rm(dir, { recursive: true, force: true }) };
+      return { store: new SqliteMetadataStore(path, clock), reopen: async () => new SqliteMetadataStore(path, clock), dispose: () => rm(dir, { recursive: true, force: true }) };
     },
   },
 ];
@@ -28,13 +29,16 @@ const factories: StoreFactory[] = [
 const repo = (name: string) => name as RepositoryName;
 const tag = (name: string) => name as Tag;
 const digest = (c: string) => `sha256:${c.repeat(64)}` as Digest;
+/** Digests no other test uses (blob rows are shared by every repository). */
+const fresh = (n: number) => `sha256:${n.toString(16).padStart(64, '5')}` as Digest;
 
 for (const factory of factories) {
   describe(`MetadataStore contract: ${factory.name}`, () => {
     let store: MetadataStore;
     let reopen: () => Promise<MetadataStore>;
     let dispose: () => Promise<void>;
-    before(async () => ({ store, reopen, dispose } = await factory.create()));
+    let now = Date.now();
+    before(async () => ({ store, reopen, dispose } = await factory.create(() => now)));
     after(async () => {
       await store.close();
       await dispose();
@@ -110,6 +114,51 @@ for (const factory of factories) {
       await store.completeUpload('u1', repo('up'), digest('9'), 42);
       assert.equal(await store.getUpload('u1'), undefined);
       assert.equal(await store.linkedBlobSize(repo('up'), digest('9')), 42);
+    });
+
+    it('when several blobs are linked at once, then each is recorded and linked', async () => {
+      await store.linkBlobs(repo('batch'), [{ digest: fresh(1), size: 1 }, { digest: fresh(2), size: 2 }]);
+      assert.equal(await store.linkedBlobSize(repo('batch'), fresh(1)), 1);
+      assert.equal(await store.linkedBlobSize(repo('batch'), fresh(2)), 2);
+    });
+
+    it('when a link is unreferenced, then it is stale unless touched after its last reference within the cutoff; restoring links it again', async () => {
+      // A store of its own: collection status counts every repository's links.
+      const own = await factory.create(() => now);
+      const store = own.store;
+      const hour = 3_600_000;
+      await store.linkBlob(repo('grace'), fresh(3), 3); // uploaded: touched now, never referenced
+      await store.linkBlob(repo('grace'), fresh(4), 4);
+      now += 1_000;
+      const manifest = { digest: fresh(5), mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 9 };
+      assert.deepEqual((await store.putManifest({ repository: repo('grace'), manifest, blobReferences: [fresh(4)], manifestReferences: [] })).missing, { blobs: [], manifests: [] });
+      assert.equal(await store.deleteManifest(repo('grace'), fresh(5)), true);
+      now += 1_000;
+      await store.recordTouches([{ repository: repo('grace'), digest: fresh(3), at: now }]);
+
+      // c: touched and never referenced, within the hour → kept; d: referenced after its last touch → stale.
+      const removed = await store.removeStaleLinks(now - hour);
+      assert.deepEqual(removed.map((link) => link.digest), [fresh(4)]);
+      assert.equal((await store.collectionStatus(now - hour)).protectedLinks.count, 1);
+      assert.deepEqual((await store.removeStaleLinks(now + 1)).map((link) => link.digest), [fresh(3)], 'past the cutoff a touch protects nothing');
+
+      assert.equal(await store.restoreLinks([{ repository: repo('grace'), digest: fresh(3) }], now), 1);
+      assert.equal(await store.linkedBlobSize(repo('grace'), fresh(3)), 3);
+      assert.deepEqual(await store.forgetBlobsIfUnreferenced([fresh(3), fresh(4)]), [fresh(4)]);
+      await store.close();
+      await own.dispose();
+    });
+
+    it('when a repository is deleted, then its tags, manifests, links and uploads go in one step and it no longer exists', async () => {
+      await store.linkBlob(repo('gone'), fresh(6), 5);
+      await store.putManifest({ repository: repo('gone'), manifest: { digest: fresh(7), mediaType: 'application/vnd.oci.image.manifest.v1+json', size: 3 }, blobReferences: [fresh(6)], manifestReferences: [], tag: tag('v1') });
+      await store.createUpload({ id: 'gone-upload', repository: repo('gone'), offset: 0, createdAt: now, updatedAt: now });
+      assert.equal(await store.repositoryExists(repo('gone')), true);
+      assert.deepEqual(await store.deleteRepository(repo('gone')), { deleted: true, uploads: ['gone-upload'] });
+      assert.equal(await store.repositoryExists(repo('gone')), false);
+      assert.equal(await store.resolveTag(repo('gone'), tag('v1')), undefined);
+      assert.equal(await store.linkedBlobSize(repo('gone'), fresh(6)), undefined);
+      assert.deepEqual(await store.deleteRepository(repo('gone')), { deleted: false, uploads: [] });
     });
   });
 }

@@ -155,26 +155,32 @@ class ImportRun {
     await this.manifests(repository, linked);
   }
 
-  /** Links the repository's layers; returns the digests linked in Berth afterwards. */
+  /**
+   * Links the repository's layers; returns the digests linked in Berth afterwards. Those not
+   * linked yet are made present and linked under their digests' locks, in one transaction.
+   */
   private async layers(repository: Registry2Repository): Promise<Set<Digest>> {
     const { metadata, locks } = this.deps;
     const linked = new Set<Digest>();
+    const missing: Digest[] = [];
     for (const digest of repository.layers) {
-      this.options.signal?.throwIfAborted();
-      if ((await metadata.linkedBlobSize(repository.name, digest)) !== undefined) {
+      if ((await metadata.linkedBlobSize(repository.name, digest)) === undefined) missing.push(digest);
+      else {
         this.counts.unchanged += 1;
         linked.add(digest);
-        continue;
       }
-      const size = await locks.run(digest, async () => {
-        const size = await this.makePresent(digest);
-        if (size !== undefined && !this.options.dryRun) await metadata.linkBlob(repository.name, digest, size);
-        return size;
-      });
-      if (size === undefined) continue;
-      this.counts.links += 1;
-      linked.add(digest);
     }
+    await locks.runAll(missing, async () => {
+      const present: { digest: Digest; size: number }[] = [];
+      for (const digest of missing) {
+        this.options.signal?.throwIfAborted();
+        const size = await this.makePresent(digest);
+        if (size !== undefined) present.push({ digest, size });
+      }
+      if (!this.options.dryRun) await metadata.linkBlobs(repository.name, present);
+      for (const { digest } of present) linked.add(digest);
+      this.counts.links += present.length;
+    });
     return linked;
   }
 

@@ -123,6 +123,14 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.db.transaction(() => this.linkBlobNow(repository, digest, size, this.clock(), quota))();
   }
 
+  async linkBlobs(repository: RepositoryName, blobs: { digest: Digest; size: number }[]): Promise<void> {
+    if (blobs.length === 0) return;
+    this.db.transaction(() => {
+      const now = this.clock();
+      for (const blob of blobs) this.linkBlobNow(repository, blob.digest, blob.size, now);
+    })();
+  }
+
   private linkBlobNow(repository: RepositoryName, digest: Digest, size: number, now: number, quota?: QuotaLimit): QuotaExceeded | undefined {
     const exceeded = quota && this.quotaExceeded(repository, digest, size, quota);
     if (exceeded) return exceeded;
