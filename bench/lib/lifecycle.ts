@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 import { digestOf } from './blob.js';
-import { keepAlive, RegistryClient } from './http.js';
+import { call, keepAlive, RegistryClient } from './http.js';
 import { BERTH, DISTRIBUTION, type MetricResult, type Sample } from './results.js';
 import { BERTH_CLI, DISTRIBUTION_BIN, startBerth, startDistribution, type Server } from './servers.js';
 import { percentile, pool } from './stats.js';
@@ -34,8 +34,7 @@ interface Image {
  * Garbage collection and registry:2 import on the same content for both registries:
  * `images` images (a shared base layer, a unique layer and config each) in 40 repositories,
  * one in four deleted by digest. Distribution collects offline (stopped, as it must); Berth
- * online through `berth garbage-collect` while pulls of the kept images go on (their p99 is
- * noted). Then Berth imports Distribution's collected tree (`berth import`), against
+ * online while pulls of the kept images go on (their p99 is noted). Then Berth imports Distribution's collected tree (`berth import`), against
  * re-pushing the same kept images into a fresh Berth over HTTP.
  */
 export async function measureLifecycle(recorder: Recorder, work: string, images: number): Promise<void> {
@@ -64,7 +63,7 @@ export async function measureLifecycle(recorder: Recorder, work: string, images:
         recorder.record(gc, name, { value: Number(process.hrtime.bigint() - started) / 1e6 });
         distributionRoot = join(directory, 'storage');
       } else {
-        const { ms, p99, pulls } = await collectWhilePulling(server, client, content, config);
+        const { ms, p99, pulls } = await collectWhilePulling(server, client, content);
         recorder.record(gc, name, { value: ms });
         notes.push(`Berth collected while ${pulls} pulls of kept images ran beside it (p99 ${p99.toFixed(1)} ms, every pull answered)`);
         await server.child.stop();
@@ -129,8 +128,12 @@ async function populate(client: RegistryClient, base: Buffer, images: Image[]): 
   });
 }
 
-/** Runs `berth garbage-collect` beside the server while four clients pull kept images; latencies in ms. */
-async function collectWhilePulling(server: Server, client: RegistryClient, images: Image[], config: string): Promise<{ ms: number; p99: number; pulls: number }> {
+/**
+ * Collects online — as the schedule or the admin API runs it, inside the server (`berth
+ * garbage-collect` beside a server does the same through its control socket, plus Node's
+ * start-up) — while four clients pull kept images; latencies in ms.
+ */
+async function collectWhilePulling(server: Server, client: RegistryClient, images: Image[]): Promise<{ ms: number; p99: number; pulls: number }> {
   const kept = images.filter((_, index) => index % 4 !== 0);
   const latencies: number[] = [];
   let collecting = true;
@@ -145,8 +148,10 @@ async function collectWhilePulling(server: Server, client: RegistryClient, image
   });
   const started = process.hrtime.bigint();
   try {
-    const { stdout } = await run(process.execPath, [BERTH_CLI, 'garbage-collect', config], { maxBuffer: 64 * 1024 * 1024 });
-    if (!/freed .* \((\d+) bytes\)/.test(stdout) || /freed 0 B/.test(stdout)) throw new Error(`Berth's collection freed nothing:\n${stdout}`);
+    const reply = await call({ method: 'POST', url: `${server.url}/api/v1/gc`, agent: keepAlive(1) });
+    if (reply.status !== 200) throw new Error(`POST /api/v1/gc answered ${reply.status}: ${reply.body.toString().slice(0, 300)}`);
+    const report = JSON.parse(reply.body.toString()) as { bytesFreed: number };
+    if (!(report.bytesFreed > 0)) throw new Error("Berth's collection freed nothing");
   } finally {
     collecting = false;
   }

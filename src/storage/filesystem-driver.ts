@@ -1,5 +1,5 @@
 import { constants, createWriteStream } from 'node:fs';
-import { copyFile, link, mkdir, open, opendir, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { copyFile, link, mkdir, open, opendir, rename, rm, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { dirname, join, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -222,7 +222,12 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async delete(key: string): Promise<void> {
-    await rm(this.path(key), { force: true });
+    // unlink, not rm: one syscall instead of lstat + unlink (collections delete thousands).
+    try {
+      await unlink(this.path(key));
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
   }
 
   async *list(prefix: string): AsyncIterable<string> {
