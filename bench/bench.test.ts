@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
-import { IMPORT_REPUSH } from './lib/lifecycle.js';
+import { IMPORT_REPUSH, IMPORT_SKOPEO } from './lib/lifecycle.js';
 import type { MetricResult, RunResults } from './lib/results.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -16,7 +16,7 @@ const REFERENCES: Record<string, string[]> = {
   'push-monolithic': ['Node upload', 'Node upload + fsync', 'nginx PUT (dav, no fsync)'],
   pull: ['nginx sendfile on', 'nginx sendfile off'],
   'auth-pull': ['bcrypt verify per request (bcryptjs, cost 5, one thread)'],
-  import: [IMPORT_REPUSH],
+  import: [IMPORT_REPUSH, IMPORT_SKOPEO],
 };
 
 test('when the benchmark runs in quick mode, then the report has a positive number for both servers in every metric', { timeout: 240_000 }, async () => {

@@ -21,6 +21,9 @@ export interface Recorder {
 }
 
 export const IMPORT_REPUSH = 'Berth re-push of the same images (HTTP, concurrency 16)';
+export const IMPORT_SKOPEO = 'skopeo copy of the same images from Distribution into Berth (4 at a time)';
+/** skopeo's rate is sampled on this many images: one process per image is slow. */
+const SKOPEO_SAMPLE = 100;
 
 interface Image {
   repository: string;
@@ -61,7 +64,7 @@ export async function measureLifecycle(recorder: Recorder, work: string, images:
         const started = process.hrtime.bigint();
         await run(DISTRIBUTION_BIN, ['garbage-collect', config], { maxBuffer: 256 * 1024 * 1024 });
         recorder.record(gc, name, { value: Number(process.hrtime.bigint() - started) / 1e6 });
-        distributionRoot = join(directory, 'storage');
+        distributionRoot = directory;
       } else {
         const { ms, p99, pulls } = await collectWhilePulling(server, client, content);
         recorder.record(gc, name, { value: ms });
@@ -77,8 +80,9 @@ export async function measureLifecycle(recorder: Recorder, work: string, images:
   try {
     if (!distributionRoot) throw new Error('no registry:2 tree to import (the garbage-collection step failed)');
     const kept = content.filter((_, index) => index % 4 !== 0);
+    recorder.record(imported, IMPORT_SKOPEO, { value: await skopeoRate(work, distributionRoot, kept.slice(0, SKOPEO_SAMPLE)) });
     const config = join(work, 'import-config.yml');
-    await writeImportConfig(config, distributionRoot);
+    await writeImportConfig(config, join(distributionRoot, 'storage'));
     const started = process.hrtime.bigint();
     await run(process.execPath, [BERTH_CLI, 'import', config], { maxBuffer: 64 * 1024 * 1024 });
     recorder.record(imported, BERTH, { value: kept.length / (Number(process.hrtime.bigint() - started) / 1e9) });
@@ -94,6 +98,24 @@ export async function measureLifecycle(recorder: Recorder, work: string, images:
     }
   } catch (error) {
     recorder.fail(imported, error);
+  }
+}
+
+/** Migrating the way people do without an import: skopeo copies each image from the old registry (serving the collected tree). */
+async function skopeoRate(work: string, distributionDirectory: string, images: Image[]): Promise<number> {
+  const source = await startDistribution(distributionDirectory);
+  const target = await startBerth(join(work, 'skopeo-target'));
+  try {
+    const host = (server: Server) => new URL(server.url).host;
+    const started = process.hrtime.bigint();
+    await pool(images.length, 4, async (index) => {
+      const { repository, tag } = images[index]!;
+      await run('skopeo', ['copy', '--src-tls-verify=false', '--dest-tls-verify=false', `docker://${host(source)}/${repository}:${tag}`, `docker://${host(target)}/${repository}:${tag}`]);
+    });
+    return images.length / (Number(process.hrtime.bigint() - started) / 1e9);
+  } finally {
+    await source.child.stop();
+    await target.child.stop();
   }
 }
 
