@@ -11,6 +11,7 @@ import { PolicyBook } from './core/repository-policies.js';
 import { Registry } from './core/registry.js';
 import { systemClock, timerScheduler, type Clock, type Scheduler } from './core/time.js';
 import { createAccessControl, requireAdministrator, type AccessControl } from './app-auth.js';
+import { createOperations } from './app-operations.js';
 import { RoleAuthorizer } from './auth/authorizer.js';
 import type { Endpoint } from './http/access.js';
 import { adminApi } from './http/admin-api.js';
@@ -38,7 +39,7 @@ export interface App {
   readonly collector: GarbageCollector;
   readonly server: Server;
   /** `initialAdmin` is set once, on the first start with accounts: print it, never log it. */
-  listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { user: string; password: string; file: string } }>;
+  listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { user: string; password: string; file: string }; debugUrl?: string }>;
   /** Settles when the registry:2 import started by `listen` has finished, failed or was not needed. */
   importSettled(): Promise<void>;
   close(): Promise<void>;
@@ -95,8 +96,9 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   const health = new HealthMonitor(driver, metadata, config.health.storageDriver, scheduler);
   const access = config.auth ? createAccessControl(config.auth, config.database.path, log, clock) : undefined;
   const stats = new RequestStats();
+  const operations = createOperations(config, { registry, collector, health, stats });
   const handler = createRequestHandler({
-    registry, health, log, stats, headers: config.http.headers, accessLog: config.log.accessLog,
+    registry, health, log, stats, metrics: operations.metrics, headers: config.http.headers, accessLog: config.log.accessLog,
     access: access?.gate,
     endpoints: [
       maintenanceApi(registry, collector, config.storage.gc.graceMs, access && ((req) => requireAdministrator(access, req))),
@@ -131,13 +133,19 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     async listen() {
       const initialAdmin = await access?.bootstrap();
       const address = await http.listen(config.http.host, config.http.port);
+      const debugAddress = config.http.debug && (await operations.debug?.listen(config.http.debug.host, config.http.debug.port));
       health.start();
       stopMaintenance = startMaintenance({ config: config.storage, registry, collector, instanceId, log, clock, scheduler });
       registry2Import = importAtStart(importer, log);
       await listenOnSocket(control, controlPath);
       const scheme = config.http.tls ? 'https' : 'http';
       const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-      return { ...address, url: `${scheme}://${host}:${address.port}`, ...(initialAdmin ? { initialAdmin } : {}) };
+      return {
+        ...address,
+        url: `${scheme}://${host}:${address.port}`,
+        ...(initialAdmin ? { initialAdmin } : {}),
+        ...(debugAddress ? { debugUrl: `http://${debugAddress.host.includes(':') ? `[${debugAddress.host}]` : debugAddress.host}:${debugAddress.port}` } : {}),
+      };
     },
     async importSettled() {
       await registry2Import?.finished;
@@ -149,6 +157,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       control.close();
       control.closeAllConnections();
       await http.close(config.http.drainTimeoutMs);
+      await operations.debug?.close();
       await access?.close();
       await metadata.close();
       directoryLock.release();

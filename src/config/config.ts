@@ -55,7 +55,11 @@ export interface Config {
     drainTimeoutMs: number;
     timeouts: { headersMs: number; idleMs: number; keepAliveMs: number };
     maxConnectionsPerClient: number;
+    /** registry:2's debug listener (`http.debug.addr`): health, probes and, when enabled, metrics. */
+    debug?: { host: string; port: number; prometheus?: { path: string } };
   };
+  notifications: NotificationsConfig;
+  audit: { retentionMs: number };
   health: { storageDriver: { enabled: boolean; intervalMs: number; threshold: number } };
   /** Access control; absent means an open registry (as registry:2 without `auth`). */
   auth?: AuthConfig;
@@ -82,4 +86,26 @@ export interface AuthConfig {
   clientCertificates: boolean;
   /** Where generated secrets live (admin password file, token signing key). */
   dataDirectory: string;
+}
+
+/** registry:2's `notifications` section, normalised. */
+export interface NotificationsConfig {
+  includePulls: boolean;
+  endpoints: NotificationEndpoint[];
+}
+
+export type NotificationAction = 'push' | 'pull' | 'mount' | 'delete';
+
+export interface NotificationEndpoint {
+  name: string;
+  url: string;
+  headers: Record<string, string[]>;
+  timeoutMs: number;
+  /** Consecutive failures before retries back off (doubling from `backoffMs`). */
+  threshold: number;
+  backoffMs: number;
+  ignoredMediaTypes: string[];
+  ignoredActions: NotificationAction[];
+  secret?: string;
+  format: 'distribution' | 'cloudevents';
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { Config, LogLevel, RepositoryPolicy } from './config.js';
+import type { Config, LogLevel, NotificationEndpoint, NotificationsConfig, RepositoryPolicy } from './config.js';
 import { normaliseAuth } from './auth-config.js';
 import { parseDuration } from './duration.js';
 import { openAccessWarning } from './open-access.js';
@@ -172,7 +172,10 @@ function normalise(raw: RawConfig, warnings: string[]): Config {
         keepAliveMs: durationOr(raw.http?.timeouts?.keepalive, 75_000),
       },
       maxConnectionsPerClient: raw.http?.maxconnectionsperclient ?? 512,
+      debug: normaliseDebug(raw.http?.debug),
     },
+    notifications: normaliseNotifications(raw.notifications),
+    audit: { retentionMs: durationOr(raw.audit?.retention, 90 * 24 * 3_600_000) },
     health: {
       storageDriver: {
         enabled: health.enabled ?? false,
@@ -197,6 +200,38 @@ function normalisePolicy(raw: NonNullable<RawConfig['policies']>[number]): Repos
     };
   }
   return policy;
+}
+
+function normaliseDebug(raw: NonNullable<RawConfig['http']>['debug']): Config['http']['debug'] {
+  if (!raw?.addr) {
+    if (raw?.prometheus?.enabled) throw new ConfigError('http.debug.prometheus: requires http.debug.addr (metrics are served on the debug listener)');
+    return undefined;
+  }
+  const { host, port } = parseAddress(raw.addr);
+  return raw.prometheus?.enabled ? { host, port, prometheus: { path: raw.prometheus.path ?? '/metrics' } } : { host, port };
+}
+
+function normaliseNotifications(raw: RawConfig['notifications']): NotificationsConfig {
+  const names = new Set<string>();
+  const endpoints: NotificationEndpoint[] = [];
+  for (const endpoint of raw?.endpoints ?? []) {
+    if (names.has(endpoint.name)) throw new ConfigError(`notifications.endpoints: the name "${endpoint.name}" is used twice (it keys the endpoint's delivery state)`);
+    names.add(endpoint.name);
+    if (endpoint.disabled) continue;
+    endpoints.push({
+      name: endpoint.name,
+      url: endpoint.url,
+      headers: normaliseHeaders(endpoint.headers ?? {}),
+      timeoutMs: durationOr(endpoint.timeout, 1_000),
+      threshold: endpoint.threshold ?? 10,
+      backoffMs: durationOr(endpoint.backoff, 1_000),
+      ignoredMediaTypes: [...(endpoint.ignoredmediatypes ?? []), ...(endpoint.ignore?.mediatypes ?? [])],
+      ignoredActions: endpoint.ignore?.actions ?? [],
+      secret: endpoint.secret,
+      format: endpoint.format ?? 'distribution',
+    });
+  }
+  return { includePulls: raw?.events?.includepulls ?? false, endpoints };
 }
 
 function durationOr(value: string | number | undefined, fallback: number): number {

@@ -9,6 +9,8 @@ import type { AccessGate } from '../auth/gate.js';
 import { catalogView, credentialsOf, originOf, type Endpoint } from './access.js';
 import { sendError, sendJson } from './respond.js';
 import { V2_HANDLERS } from './v2-handlers.js';
+import { handlerOf, type Metrics } from './metrics.js';
+import { PROBES, answerProbe } from './probes.js';
 
 export interface HandlerOptions {
   registry: Registry;
@@ -23,6 +25,8 @@ export interface HandlerOptions {
   endpoints?: Endpoint[];
   /** Counters the handler keeps (client aborts); created here when not given. */
   stats?: RequestStats;
+  /** Prometheus metrics (`http.debug.prometheus`); absent: nothing is measured. */
+  metrics?: Metrics;
 }
 
 /** What the request pipeline counts, for logs now and metrics later. */
@@ -39,7 +43,7 @@ export class RequestStats {
  * 401 + challenge / 403 DENIED / 429) → health gate → handler → one error path → access log.
  */
 export function createRequestHandler(options: HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { registry, health, log, headers, accessLog, access, endpoints = [], stats = new RequestStats() } = options;
+  const { registry, health, log, headers, accessLog, access, endpoints = [], stats = new RequestStats(), metrics } = options;
   const staticHeaders = Object.entries({ 'Docker-Distribution-API-Version': ['registry/2.0'], ...headers });
 
   return (req, res) => {
@@ -54,7 +58,11 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
     // Read now: once the connection is gone, `req.socket` is null.
     const remote = req.socket?.remoteAddress;
     const abort = new AbortController();
+    const handlerLabel = metrics ? handlerOf(req.url ?? '/') : 'other';
+    metrics?.started(handlerLabel);
     res.once('close', () => {
+      metrics?.finished(handlerLabel, req.method, res.statusCode, started, Number(req.headers['content-length'] ?? 0) || 0,
+        req.method === 'HEAD' ? 0 : Number(res.getHeader('content-length') ?? 0) || 0);
       if (!res.writableFinished) {
         abort.abort();
         stats.clientAborts += 1;
@@ -87,6 +95,7 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
       const status = health.status();
       return sendJson(req, res, status.healthy ? 200 : 503, status);
     }
+    if (path === PROBES.live || path === PROBES.ready) return answerProbe(req, res, path, health);
     for (const endpoint of endpoints) if (endpoint.matches(path)) return endpoint.handle(req, res, path, query, logger());
     const route = parseRoute(path);
     if (!route) throw new RegistryError('NOT_FOUND', 'no such endpoint: the registry API is under /v2/');
