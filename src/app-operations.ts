@@ -1,26 +1,57 @@
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
 import type { Config } from './config/config.js';
 import type { CollectionListener, GarbageCollector } from './core/garbage-collector.js';
 import type { HealthMonitor } from './core/health.js';
+import { fetchSender, type WebhookSender } from './core/notifications/delivery.js';
+import { EventFactory } from './core/notifications/events.js';
+import { Outbox } from './core/notifications/outbox.js';
+import { ChangeRecorder } from './core/notifications/recorder.js';
 import type { Registry } from './core/registry.js';
 import { quotaFor } from './core/repository-policies.js';
+import type { Clock, Scheduler } from './core/time.js';
+import type { Endpoint } from './http/access.js';
 import { createDebugServer, type DebugServer } from './http/debug-server.js';
 import type { RequestStats } from './http/handler.js';
-import { Metrics, type MetricSources } from './http/metrics.js';
+import type { AdminCheck } from './http/maintenance-api.js';
+import { Metrics } from './http/metrics.js';
+import { operationsApi } from './http/operations-api.js';
+import { webhooksRoute } from './http/webhooks-api.js';
+import type { MetadataStore } from './metadata/store.js';
 
 /**
  * The operations half of the composition root (metrics, the debug listener, webhooks, the
  * audit trail), beside `app-auth.ts` so `app.ts` stays a short list of choices.
  */
+
+/** Events and audit entries for the registry, and the outbox that delivers events when endpoints are configured. */
+export function createNotifications(
+  config: Config,
+  deps: { metadata: MetadataStore; instanceId: string; clock: Clock; scheduler: Scheduler; log: Logger; send?: WebhookSender },
+): { recorder: ChangeRecorder; outbox?: Outbox } {
+  const { endpoints, includePulls } = config.notifications;
+  const events = new EventFactory({ addr: `${hostname()}:${config.http.port}`, instanceId: deps.instanceId }, endpoints.length > 0, deps.clock);
+  if (endpoints.length === 0) return { recorder: new ChangeRecorder(events) };
+  const outbox = new Outbox(deps.metadata, endpoints, deps.send ?? fetchSender, deps.clock, deps.scheduler, deps.log.child({ component: 'webhooks' }));
+  return { recorder: new ChangeRecorder(events, outbox, includePulls), outbox };
+}
+
 export interface Operations {
   metrics?: Metrics;
   debug?: DebugServer;
+  /** Routes under /api/v1 (webhooks, audit). */
+  endpoints: Endpoint[];
 }
 
-export function createOperations(config: Config, deps: { registry: Registry; collector: GarbageCollector; health: HealthMonitor; stats: RequestStats; outbox?: MetricSources['outbox'] }): Operations {
+export function createOperations(
+  config: Config,
+  deps: { registry: Registry; collector: GarbageCollector; health: HealthMonitor; stats: RequestStats; outbox?: Outbox; requireAdmin?: AdminCheck },
+): Operations {
+  const endpoints = [operationsApi([webhooksRoute(deps.outbox)], deps.requireAdmin)];
   const debug = config.http.debug;
-  if (!debug) return {};
-  if (!debug.prometheus) return { debug: createDebugServer(deps.health, undefined) };
-  const { registry, stats } = deps;
+  if (!debug) return { endpoints };
+  if (!debug.prometheus) return { endpoints, debug: createDebugServer(deps.health, undefined) };
+  const { registry, stats, outbox } = deps;
   const metrics = new Metrics({
     clientAborts: () => stats.clientAborts,
     refusedConnections: () => stats.refusedConnections,
@@ -29,10 +60,16 @@ export function createOperations(config: Config, deps: { registry: Registry; col
       const limit = quotaFor(registry.policies.for(usage.repository));
       return { repository: usage.repository, bytes: usage.bytes, ...(limit ? { limitBytes: limit.limitBytes } : {}) };
     }),
-    outbox: deps.outbox,
+    outbox: async () => (outbox ? (await outbox.states()).map((state) => ({ endpoint: state.name, pending: state.pending })) : []),
   });
   deps.collector.listeners.push(gcMetrics(metrics));
-  return { metrics, debug: createDebugServer(deps.health, { metrics, path: debug.prometheus.path }) };
+  outbox?.listeners.push({
+    delivered: (endpoint, events) => {
+      metrics.notificationEvents.inc({ type: 'Successes', endpoint }, events);
+    },
+    failed: (endpoint) => metrics.notificationEvents.inc({ type: 'Failures', endpoint }),
+  });
+  return { endpoints, metrics, debug: createDebugServer(deps.health, { metrics, path: debug.prometheus.path }) };
 }
 
 function gcMetrics(metrics: Metrics): CollectionListener {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { GarbageCollector } from './core/garbage-collector.js';
@@ -11,7 +11,7 @@ import { PolicyBook } from './core/repository-policies.js';
 import { Registry } from './core/registry.js';
 import { systemClock, timerScheduler, type Clock, type Scheduler } from './core/time.js';
 import { createAccessControl, requireAdministrator, type AccessControl } from './app-auth.js';
-import { createOperations } from './app-operations.js';
+import { createNotifications, createOperations } from './app-operations.js';
 import { RoleAuthorizer } from './auth/authorizer.js';
 import type { Endpoint } from './http/access.js';
 import { adminApi } from './http/admin-api.js';
@@ -88,20 +88,23 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   }
   const { driver, metadata, blobs } = stores;
   const instanceId = randomUUID();
+  const notifications = createNotifications(config, { metadata, instanceId, clock, scheduler, log });
   const registry = new Registry(metadata, blobs, {
     deleteEnabled: config.storage.deleteEnabled,
     readOnly: config.storage.readOnly,
-  }, new PolicyBook(config.policies), clock);
+  }, new PolicyBook(config.policies), clock, notifications.recorder);
   const collector = new GarbageCollector(metadata, blobs, registry.locks, registry.touches, instanceId, log, clock);
   const health = new HealthMonitor(driver, metadata, config.health.storageDriver, scheduler);
   const access = config.auth ? createAccessControl(config.auth, config.database.path, log, clock) : undefined;
   const stats = new RequestStats();
-  const operations = createOperations(config, { registry, collector, health, stats });
+  const requireAdmin = access && ((req: IncomingMessage) => requireAdministrator(access, req));
+  const operations = createOperations(config, { registry, collector, health, stats, outbox: notifications.outbox, requireAdmin });
   const handler = createRequestHandler({
     registry, health, log, stats, metrics: operations.metrics, headers: config.http.headers, accessLog: config.log.accessLog,
     access: access?.gate,
     endpoints: [
-      maintenanceApi(registry, collector, config.storage.gc.graceMs, access && ((req) => requireAdministrator(access, req))),
+      maintenanceApi(registry, collector, config.storage.gc.graceMs, requireAdmin),
+      ...operations.endpoints,
       ...(access ? accessEndpoints(access) : []),
     ],
   });
@@ -135,6 +138,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       const address = await http.listen(config.http.host, config.http.port);
       const debugAddress = config.http.debug && (await operations.debug?.listen(config.http.debug.host, config.http.debug.port));
       health.start();
+      await notifications.outbox?.start();
       stopMaintenance = startMaintenance({ config: config.storage, registry, collector, instanceId, log, clock, scheduler });
       registry2Import = importAtStart(importer, log);
       await listenOnSocket(control, controlPath);
@@ -157,6 +161,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       control.close();
       control.closeAllConnections();
       await http.close(config.http.drainTimeoutMs);
+      await notifications.outbox?.stop();
       await operations.debug?.close();
       await access?.close();
       await metadata.close();

@@ -75,7 +75,7 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
       }
     });
 
-    handle(req, res, abort.signal, logger)
+    handle(req, res, abort.signal, logger, id)
       .catch((error: unknown) => sendError(req, res, error, logger()))
       .catch((error: unknown) => {
         // Answering failed too (the connection broke mid-answer): the request ends here, the process does not.
@@ -84,7 +84,7 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
       });
   };
 
-  async function handle(req: IncomingMessage, res: ServerResponse, signal: AbortSignal, logger: () => Logger): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, signal: AbortSignal, logger: () => Logger, id: string): Promise<void> {
     const url = req.url ?? '/';
     const queryStart = url.indexOf('?');
     const path = queryStart < 0 ? url : url.slice(0, queryStart);
@@ -100,8 +100,10 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
     const route = parseRoute(path);
     if (!route) throw new RegistryError('NOT_FOUND', 'no such endpoint: the registry API is under /v2/');
     let view = registry;
+    let actor: string | undefined;
     if (access) {
       const decision = await access.check(credentialsOf(req), method, route, query, originOf(req));
+      if (decision.principal.kind === 'user') actor = decision.principal.name;
       if (decision.dropMount) {
         query.delete('mount');
         query.delete('from');
@@ -114,7 +116,7 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
       res.setHeader('Allow', Object.keys(V2_HANDLERS[route.kind]).join(', '));
       throw new RegistryError('UNSUPPORTED', `${method} is not supported on ${describe(route)}`);
     }
-    await handler(view, route, { req, res, query, signal });
+    await handler(view, route, { req, res, query, signal, id, actor });
   }
 }
 
