@@ -17,6 +17,8 @@ import type { AdminCheck } from './http/maintenance-api.js';
 import { Metrics } from './http/metrics.js';
 import { operationsApi } from './http/operations-api.js';
 import { webhooksRoute } from './http/webhooks-api.js';
+import { auditRoutes } from './http/audit-api.js';
+import { AuditTrail } from './core/audit.js';
 import type { MetadataStore } from './metadata/store.js';
 
 /**
@@ -36,6 +38,14 @@ export function createNotifications(
   return { recorder: new ChangeRecorder(events, outbox, includePulls), outbox };
 }
 
+/** The audit trail, told about collections and retention runs. */
+export function createAudit(config: Config, deps: { metadata: MetadataStore; registry: Registry; collector: GarbageCollector; clock: Clock; log: Logger }): AuditTrail {
+  const audit = new AuditTrail(deps.metadata, deps.clock, deps.log, config.audit.retentionMs);
+  deps.collector.listeners.push({ finished: (report) => audit.collectionFinished(report), failed: () => undefined });
+  deps.registry.retention.listeners.push((report) => audit.retentionApplied(report));
+  return audit;
+}
+
 export interface Operations {
   metrics?: Metrics;
   debug?: DebugServer;
@@ -45,9 +55,9 @@ export interface Operations {
 
 export function createOperations(
   config: Config,
-  deps: { registry: Registry; collector: GarbageCollector; health: HealthMonitor; stats: RequestStats; outbox?: Outbox; requireAdmin?: AdminCheck },
+  deps: { registry: Registry; collector: GarbageCollector; health: HealthMonitor; stats: RequestStats; audit: AuditTrail; outbox?: Outbox; requireAdmin?: AdminCheck },
 ): Operations {
-  const endpoints = [operationsApi([webhooksRoute(deps.outbox)], deps.requireAdmin)];
+  const endpoints = [operationsApi([webhooksRoute(deps.outbox), ...auditRoutes(deps.audit)], deps.requireAdmin)];
   const debug = config.http.debug;
   if (!debug) return { endpoints };
   if (!debug.prometheus) return { endpoints, debug: createDebugServer(deps.health, undefined) };

@@ -11,7 +11,9 @@ import { PolicyBook } from './core/repository-policies.js';
 import { Registry } from './core/registry.js';
 import { systemClock, timerScheduler, type Clock, type Scheduler } from './core/time.js';
 import { createAccessControl, requireAdministrator, type AccessControl } from './app-auth.js';
-import { createNotifications, createOperations } from './app-operations.js';
+import { createAudit, createNotifications, createOperations } from './app-operations.js';
+import type { AuditTrail } from './core/audit.js';
+import { audited, describeAdminChange } from './http/audit-hooks.js';
 import { RoleAuthorizer } from './auth/authorizer.js';
 import type { Endpoint } from './http/access.js';
 import { adminApi } from './http/admin-api.js';
@@ -98,14 +100,15 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   const access = config.auth ? createAccessControl(config.auth, config.database.path, log, clock) : undefined;
   const stats = new RequestStats();
   const requireAdmin = access && ((req: IncomingMessage) => requireAdministrator(access, req));
-  const operations = createOperations(config, { registry, collector, health, stats, outbox: notifications.outbox, requireAdmin });
+  const audit = createAudit(config, { metadata, registry, collector, clock, log });
+  const operations = createOperations(config, { registry, collector, health, stats, audit, outbox: notifications.outbox, requireAdmin });
   const handler = createRequestHandler({
-    registry, health, log, stats, metrics: operations.metrics, headers: config.http.headers, accessLog: config.log.accessLog,
+    registry, health, log, stats, metrics: operations.metrics, audit, headers: config.http.headers, accessLog: config.log.accessLog,
     access: access?.gate,
     endpoints: [
       maintenanceApi(registry, collector, config.storage.gc.graceMs, requireAdmin),
       ...operations.endpoints,
-      ...(access ? accessEndpoints(access) : []),
+      ...(access ? accessEndpoints(access, audit) : []),
     ],
   });
   const http = createServer(handler, {
@@ -139,6 +142,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       const debugAddress = config.http.debug && (await operations.debug?.listen(config.http.debug.host, config.http.debug.port));
       health.start();
       await notifications.outbox?.start();
+      audit.start(scheduler);
       stopMaintenance = startMaintenance({ config: config.storage, registry, collector, instanceId, log, clock, scheduler });
       registry2Import = importAtStart(importer, log);
       await listenOnSocket(control, controlPath);
@@ -156,6 +160,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     },
     async close() {
       health.stop();
+      audit.stop();
       await registry2Import?.stop();
       await stopMaintenance?.();
       control.close();
@@ -171,9 +176,18 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
 }
 
 /** The token service and admin API, when the access configuration has them. */
-function accessEndpoints(access: AccessControl): Endpoint[] {
+function accessEndpoints(access: AccessControl, audit: AuditTrail): Endpoint[] {
   const endpoints: Endpoint[] = [];
-  if (access.tokens) endpoints.push(tokenEndpoint(access.tokens.service, access.tokens.passwords, 'berth token service'));
-  if (access.accounts && access.authorizer instanceof RoleAuthorizer) endpoints.push(adminApi(access.gate, access.authorizer, access.accounts));
+  if (access.tokens) {
+    // Token issuance is audited where the principal is known; refused logins by the wrapper.
+    const service = Object.create(access.tokens.service) as typeof access.tokens.service;
+    service.issue = async (principal, requested, offline) => {
+      const issued = await access.tokens!.service.issue(principal, requested, offline);
+      audit.record(principal.kind === 'user' ? principal.name : 'anonymous', 'token.issue', {}, { detail: { scopes: requested.length, offline } });
+      return issued;
+    };
+    endpoints.push(audited(tokenEndpoint(service, access.tokens.passwords, 'berth token service'), audit, () => undefined));
+  }
+  if (access.accounts && access.authorizer instanceof RoleAuthorizer) endpoints.push(audited(adminApi(access.gate, access.authorizer, access.accounts), audit, describeAdminChange));
   return endpoints;
 }

@@ -11,6 +11,8 @@ import { sendError, sendJson } from './respond.js';
 import { V2_HANDLERS } from './v2-handlers.js';
 import { handlerOf, type Metrics } from './metrics.js';
 import { PROBES, answerProbe } from './probes.js';
+import type { AuditTrail } from '../core/audit.js';
+import { auditRefusal } from './audit-hooks.js';
 
 export interface HandlerOptions {
   registry: Registry;
@@ -27,6 +29,8 @@ export interface HandlerOptions {
   stats?: RequestStats;
   /** Prometheus metrics (`http.debug.prometheus`); absent: nothing is measured. */
   metrics?: Metrics;
+  /** Records refused credentials and logins (`GET /v2/` with a user, as `docker login` does). */
+  audit?: AuditTrail;
 }
 
 /** What the request pipeline counts, for logs now and metrics later. */
@@ -43,7 +47,7 @@ export class RequestStats {
  * 401 + challenge / 403 DENIED / 429) → health gate → handler → one error path → access log.
  */
 export function createRequestHandler(options: HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { registry, health, log, headers, accessLog, access, endpoints = [], stats = new RequestStats(), metrics } = options;
+  const { registry, health, log, headers, accessLog, access, endpoints = [], stats = new RequestStats(), metrics, audit } = options;
   const staticHeaders = Object.entries({ 'Docker-Distribution-API-Version': ['registry/2.0'], ...headers });
 
   return (req, res) => {
@@ -102,8 +106,17 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
     let view = registry;
     let actor: string | undefined;
     if (access) {
-      const decision = await access.check(credentialsOf(req), method, route, query, originOf(req));
-      if (decision.principal.kind === 'user') actor = decision.principal.name;
+      let decision: Awaited<ReturnType<AccessGate['check']>>;
+      try {
+        decision = await access.check(credentialsOf(req), method, route, query, originOf(req));
+      } catch (error) {
+        if (audit) auditRefusal(audit, req, id, error);
+        throw error;
+      }
+      if (decision.principal.kind === 'user') {
+        actor = decision.principal.name;
+        if (route.kind === 'base') audit?.record(actor, 'auth.login', { address: req.socket.remoteAddress, requestId: id });
+      }
       if (decision.dropMount) {
         query.delete('mount');
         query.delete('from');
