@@ -30,11 +30,11 @@ import type { MetadataStore } from './metadata/store.js';
 export function createNotifications(
   config: Config,
   deps: { metadata: MetadataStore; instanceId: string; clock: Clock; scheduler: Scheduler; log: Logger; send?: WebhookSender },
-): { recorder: ChangeRecorder; outbox?: Outbox } {
+): { recorder: ChangeRecorder; outbox: Outbox } {
   const { endpoints, includePulls } = config.notifications;
-  const events = new EventFactory({ addr: `${hostname()}:${config.http.port}`, instanceId: deps.instanceId }, endpoints.length > 0, deps.clock);
-  if (endpoints.length === 0) return { recorder: new ChangeRecorder(events) };
+  // Always there (with no endpoints it records nothing), so a reload can add the first endpoint.
   const outbox = new Outbox(deps.metadata, endpoints, deps.send ?? fetchSender, deps.clock, deps.scheduler, deps.log.child({ component: 'webhooks' }));
+  const events = new EventFactory({ addr: `${hostname()}:${config.http.port}`, instanceId: deps.instanceId }, () => outbox.hasEndpoints, deps.clock);
   return { recorder: new ChangeRecorder(events, outbox, includePulls), outbox };
 }
 
@@ -94,4 +94,41 @@ function gcMetrics(metrics: Metrics): CollectionListener {
       metrics.gcRuns.inc({ outcome: 'failed' });
     },
   };
+}
+
+/** What a configuration reload (SIGHUP) changed, and what only a restart would change. */
+export interface ReloadResult {
+  applied: string[];
+  restartNeeded: string[];
+}
+
+/**
+ * Applies what registry:2 users expect a SIGHUP to apply: repository policies, notification
+ * endpoints (and pull events), the log level. The htpasswd file is re-read whenever it changes,
+ * reload or not. Listeners, storage, the database, TLS and the kind of access control need a
+ * restart: they are reported, not half-applied.
+ */
+export async function reloadConfiguration(
+  current: Config,
+  next: Config,
+  deps: { registry: Registry; outbox: Outbox; recorder: ChangeRecorder; audit: AuditTrail; log: Logger },
+): Promise<ReloadResult> {
+  const applied: string[] = [];
+  const changed = (a: unknown, b: unknown) => JSON.stringify(a) !== JSON.stringify(b);
+  if (changed(current.policies, next.policies)) {
+    deps.registry.policies.replace(next.policies);
+    applied.push('policies');
+  }
+  if (changed(current.notifications, next.notifications)) {
+    await deps.outbox.reconfigure(next.notifications.endpoints);
+    deps.recorder.pullEvents = next.notifications.includePulls;
+    applied.push('notifications');
+  }
+  if (current.log.level !== next.log.level) {
+    deps.log.level = next.log.level;
+    applied.push('log.level');
+  }
+  const restartNeeded = (['http', 'storage', 'database', 'auth', 'health', 'audit'] as const).filter((key) => changed(current[key], next[key]));
+  deps.audit.record('system', 'config.reload', {}, { detail: { applied, restartNeeded } });
+  return { applied, restartNeeded };
 }

@@ -11,7 +11,7 @@ import { PolicyBook } from './core/repository-policies.js';
 import { Registry } from './core/registry.js';
 import { systemClock, timerScheduler, type Clock, type Scheduler } from './core/time.js';
 import { createAccessControl, requireAdministrator, type AccessControl } from './app-auth.js';
-import { createAudit, createNotifications, createOperations } from './app-operations.js';
+import { createAudit, createNotifications, createOperations, reloadConfiguration, type ReloadResult } from './app-operations.js';
 import type { AuditTrail } from './core/audit.js';
 import { audited, describeAdminChange } from './http/audit-hooks.js';
 import { RoleAuthorizer } from './auth/authorizer.js';
@@ -44,6 +44,8 @@ export interface App {
   listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { user: string; password: string; file: string }; debugUrl?: string }>;
   /** Settles when the registry:2 import started by `listen` has finished, failed or was not needed. */
   importSettled(): Promise<void>;
+  /** Applies a re-read configuration (SIGHUP) where it can without a restart. */
+  reload(next: Config): Promise<ReloadResult>;
   close(): Promise<void>;
 }
 
@@ -129,6 +131,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     defaultGraceMs: config.storage.gc.graceMs,
   });
   const controlPath = controlSocketPath(config.storage.driver.rootDirectory);
+  let current = config;
 
   return {
     config,
@@ -141,7 +144,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       const address = await http.listen(config.http.host, config.http.port);
       const debugAddress = config.http.debug && (await operations.debug?.listen(config.http.debug.host, config.http.debug.port));
       health.start();
-      await notifications.outbox?.start();
+      await notifications.outbox.start();
       audit.start(scheduler);
       stopMaintenance = startMaintenance({ config: config.storage, registry, collector, instanceId, log, clock, scheduler });
       registry2Import = importAtStart(importer, log);
@@ -155,6 +158,11 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
         ...(debugAddress ? { debugUrl: `http://${debugAddress.host.includes(':') ? `[${debugAddress.host}]` : debugAddress.host}:${debugAddress.port}` } : {}),
       };
     },
+    async reload(next) {
+      const result = await reloadConfiguration(current, next, { registry, outbox: notifications.outbox, recorder: notifications.recorder, audit, log });
+      current = next;
+      return result;
+    },
     async importSettled() {
       await registry2Import?.finished;
     },
@@ -166,7 +174,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       control.close();
       control.closeAllConnections();
       await http.close(config.http.drainTimeoutMs);
-      await notifications.outbox?.stop();
+      await notifications.outbox.stop();
       await operations.debug?.close();
       await access?.close();
       await metadata.close();

@@ -33,7 +33,10 @@ Configuration uses registry:2's config.yml keys and REGISTRY_* environment overr
 const SERVE_COMMAND = {
   help: `usage: berth serve [config.yml]
 
-Serves the registry (defaults: :5000, storage in ./data). Stops on SIGINT or SIGTERM.`,
+Serves the registry (defaults: :5000, storage in ./data). Stops on SIGINT or SIGTERM: requests in
+flight get http.draintimeout (default 10s) to finish. SIGHUP re-reads the configuration and applies
+repository policies, notification endpoints and the log level (the htpasswd file is re-read whenever
+it changes); other changes are logged as needing a restart.`,
   options: {},
   positionals: { min: 0, max: 1 },
 } satisfies CommandSpec<OptionsConfig>;
@@ -130,6 +133,22 @@ async function serve(args: string[]): Promise<number> {
     `listening on ${url}; storage in ${loaded.config.storage.driver.rootDirectory}`,
   );
 
+  const reload = () => {
+    try {
+      const next = loadConfig(parsed.positionals[0]);
+      for (const warning of next.warnings) log.warn(warning);
+      app.reload(next.config).then(
+        ({ applied, restartNeeded }) => {
+          log.info({ applied, restartNeeded }, 'configuration reloaded');
+          if (restartNeeded.length > 0) log.warn({ restartNeeded }, 'these configuration changes take effect after a restart');
+        },
+        (error: unknown) => log.error({ err: error }, 'configuration reload failed; the previous configuration stays'),
+      );
+    } catch (error) {
+      log.error({ error: (error as Error).message }, 'configuration reload refused; the previous configuration stays');
+    }
+  };
+  process.on('SIGHUP', reload);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'shutting down');
@@ -138,6 +157,7 @@ async function serve(args: string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  process.off('SIGHUP', reload);
   await app.close();
   return 0;
 }

@@ -64,16 +64,13 @@ export interface EventSource {
 export class EventFactory {
   constructor(
     private readonly source: EventSource,
-    private readonly outboxEnabled: boolean,
+    /** Whether any endpoint would receive events now (they can change on reload). */
+    private readonly outboxEnabled: () => boolean,
     private readonly now: () => number,
   ) {}
 
-  get enabled(): boolean {
-    return this.outboxEnabled;
-  }
-
   event(action: EventAction, target: EventTarget, context: RequestContext | undefined): OutboxRow | undefined {
-    if (!this.outboxEnabled) return undefined;
+    if (!this.outboxEnabled()) return undefined;
     const at = this.now();
     const event: RegistryEvent = {
       id: randomUUID(),

@@ -49,7 +49,7 @@ export class Outbox {
 
   constructor(
     private readonly store: OutboxIndex,
-    private readonly endpoints: readonly NotificationEndpoint[],
+    private endpoints: readonly NotificationEndpoint[],
     private readonly send: WebhookSender,
     private readonly clock: Clock,
     private readonly scheduler: Scheduler,
@@ -59,13 +59,29 @@ export class Outbox {
   /** Told about each delivery and failure (metrics). */
   readonly listeners: DeliveryListener[] = [];
 
+  /** Events are recorded only while some endpoint would receive them. */
+  get hasEndpoints(): boolean {
+    return this.endpoints.length > 0;
+  }
+
+  /**
+   * A configuration reload (SIGHUP): new endpoints start after the newest event, removed ones
+   * stop (their state stays, and resumes if they come back); retries of changed ones start over.
+   */
+  async reconfigure(endpoints: readonly NotificationEndpoint[]): Promise<void> {
+    await this.store.registerEndpoints(endpoints.map((endpoint) => endpoint.name));
+    this.endpoints = endpoints;
+    this.retryAt.clear();
+    this.wake();
+  }
+
   get names(): string[] {
     return this.endpoints.map((endpoint) => endpoint.name);
   }
 
   async start(): Promise<void> {
     await this.store.registerEndpoints(this.names);
-    const pollMs = Math.max(100, Math.min(5_000, ...this.endpoints.map((endpoint) => endpoint.backoffMs)));
+    const pollMs = Math.max(100, Math.min(1_000, ...this.endpoints.map((endpoint) => endpoint.backoffMs)));
     this.stops.push(this.scheduler.every(WEBHOOK_TASKS.deliver, pollMs, () => this.deliverAll()));
     this.stops.push(this.scheduler.every(WEBHOOK_TASKS.flushPulls, 1_000, () => this.flushPulls()));
     this.wake();

@@ -11,7 +11,8 @@ export class ChangeRecorder {
   constructor(
     readonly events: EventFactory,
     private readonly outbox?: Outbox,
-    readonly pullEvents = false,
+    /** Pull events are wanted (`notifications.events.includepulls`); changes on reload. */
+    public pullEvents = false,
   ) {}
 
   committed(): void {
@@ -25,5 +26,5 @@ export class ChangeRecorder {
 
 /** Records audit entries only (no endpoints): what a registry without notifications uses. */
 export function auditOnlyRecorder(instanceId: string, now: () => number): ChangeRecorder {
-  return new ChangeRecorder(new EventFactory({ addr: '', instanceId }, false, now));
+  return new ChangeRecorder(new EventFactory({ addr: '', instanceId }, () => false, now));
 }
