@@ -20,6 +20,8 @@ import { webhooksRoute } from './http/webhooks-api.js';
 import { auditRoutes } from './http/audit-api.js';
 import { AuditTrail } from './core/audit.js';
 import type { MetadataStore } from './metadata/store.js';
+import type { StorageDriver } from './storage/driver.js';
+import { TimedDriver } from './storage/timed-driver.js';
 
 /**
  * The operations half of the composition root (metrics, the debug listener, webhooks, the
@@ -53,16 +55,23 @@ export interface Operations {
   endpoints: Endpoint[];
 }
 
+/** Metrics, when `http.debug.prometheus` is on; the storage driver is timed through them. */
+export function createMetrics(config: Config, driver: StorageDriver): { metrics?: Metrics; driver: StorageDriver } {
+  if (!config.http.debug?.prometheus) return { driver };
+  const metrics = new Metrics();
+  return { metrics, driver: new TimedDriver(driver, (action, seconds) => metrics.storageTimed('filesystem', action, seconds)) };
+}
+
 export function createOperations(
   config: Config,
-  deps: { registry: Registry; collector: GarbageCollector; health: HealthMonitor; stats: RequestStats; audit: AuditTrail; outbox?: Outbox; requireAdmin?: AdminCheck },
+  deps: { registry: Registry; collector: GarbageCollector; health: HealthMonitor; stats: RequestStats; audit: AuditTrail; outbox?: Outbox; requireAdmin?: AdminCheck; metrics?: Metrics },
 ): Operations {
   const endpoints = [operationsApi([webhooksRoute(deps.outbox), ...auditRoutes(deps.audit)], deps.requireAdmin)];
   const debug = config.http.debug;
   if (!debug) return { endpoints };
-  if (!debug.prometheus) return { endpoints, debug: createDebugServer(deps.health, undefined) };
-  const { registry, stats, outbox } = deps;
-  const metrics = new Metrics({
+  const { registry, stats, outbox, metrics } = deps;
+  if (!debug.prometheus || !metrics) return { endpoints, debug: createDebugServer(deps.health, undefined) };
+  metrics.provide({
     clientAborts: () => stats.clientAborts,
     refusedConnections: () => stats.refusedConnections,
     uploadsInProgress: async () => (await registry.metadata.listUploadsUpdatedBefore(Number.MAX_SAFE_INTEGER)).length,

@@ -11,7 +11,7 @@ import { PolicyBook } from './core/repository-policies.js';
 import { Registry } from './core/registry.js';
 import { systemClock, timerScheduler, type Clock, type Scheduler } from './core/time.js';
 import { createAccessControl, requireAdministrator, type AccessControl } from './app-auth.js';
-import { createAudit, createNotifications, createOperations, reloadConfiguration, type ReloadResult } from './app-operations.js';
+import { createAudit, createMetrics, createNotifications, createOperations, reloadConfiguration, type ReloadResult } from './app-operations.js';
 import type { AuditTrail } from './core/audit.js';
 import { audited, describeAdminChange } from './http/audit-hooks.js';
 import { RoleAuthorizer } from './auth/authorizer.js';
@@ -90,7 +90,10 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     directoryLock.release();
     throw error;
   }
-  const { driver, metadata, blobs } = stores;
+  const { metadata } = stores;
+  // With metrics on, storage actions are timed: every user of the driver gets the timed one.
+  const { metrics, driver } = createMetrics(config, stores.driver);
+  const blobs = driver === stores.driver ? stores.blobs : new BlobStore(driver);
   const instanceId = randomUUID();
   const notifications = createNotifications(config, { metadata, instanceId, clock, scheduler, log });
   const registry = new Registry(metadata, blobs, {
@@ -103,7 +106,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   const stats = new RequestStats();
   const requireAdmin = access && ((req: IncomingMessage) => requireAdministrator(access, req));
   const audit = createAudit(config, { metadata, registry, collector, clock, log });
-  const operations = createOperations(config, { registry, collector, health, stats, audit, outbox: notifications.outbox, requireAdmin });
+  const operations = createOperations(config, { registry, collector, health, stats, audit, outbox: notifications.outbox, requireAdmin, metrics });
   const handler = createRequestHandler({
     registry, health, log, stats, metrics: operations.metrics, audit, headers: config.http.headers, accessLog: config.log.accessLog,
     access: access?.gate,

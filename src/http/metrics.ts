@@ -65,7 +65,14 @@ export class Metrics {
   private readonly durationChildren = new Map<string, Map<string, Histogram.Internal<'handler' | 'method'>>>();
   private readonly handlerChildren = new Map<string, { requestSize: Histogram.Internal<'handler'>; responseSize: Histogram.Internal<'handler'>; inFlight: Gauge.Internal<'handler'> }>();
 
+  /** Read at scrape time; filled in by `provide` once their owners exist. */
+  private readonly sources: MetricSources = {};
+  private readonly storageAction: Histogram<'driver' | 'action'>;
+  private readonly storageChildren = new Map<string, Histogram.Internal<'driver' | 'action'>>();
+
   constructor(sources: MetricSources = {}) {
+    this.provide(sources);
+    sources = this.sources;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.requests = new Counter({ name: 'registry_http_requests_total', help: 'Total number of HTTP requests made.', labelNames: ['handler', 'code', 'method'], registers });
@@ -73,6 +80,7 @@ export class Metrics {
     this.requestSize = new Histogram({ name: 'registry_http_request_size_bytes', help: 'The HTTP request sizes in bytes.', labelNames: ['handler'], buckets: SIZE_BUCKETS, registers });
     this.responseSize = new Histogram({ name: 'registry_http_response_size_bytes', help: 'The HTTP response sizes in bytes.', labelNames: ['handler'], buckets: SIZE_BUCKETS, registers });
     this.inFlight = new Gauge({ name: 'registry_http_in_flight_requests', help: 'The in-flight HTTP requests', labelNames: ['handler'], registers });
+    this.storageAction = new Histogram({ name: 'registry_storage_action_seconds', help: 'The number of seconds that the storage action takes', labelNames: ['driver', 'action'], buckets: DURATION_BUCKETS, registers });
     this.notificationEvents = new Counter({ name: 'registry_notifications_events_total', help: 'The number of total events', labelNames: ['type', 'endpoint'], registers });
     this.gcRuns = new Counter({ name: 'berth_gc_runs_total', help: 'Garbage collection runs, by outcome.', labelNames: ['outcome'], registers });
     this.gcBytesFreed = new Counter({ name: 'berth_gc_freed_bytes_total', help: 'Bytes freed by garbage collection.', registers });
@@ -112,6 +120,17 @@ export class Metrics {
         for (const state of (await sources.outbox?.()) ?? []) this.set({ endpoint: state.endpoint }, state.pending);
       },
     });
+  }
+
+  provide(sources: MetricSources): void {
+    Object.assign(this.sources, sources);
+  }
+
+  /** One storage driver action (see `storage/timed-driver.ts`). */
+  storageTimed(driver: string, action: string, seconds: number): void {
+    let child = this.storageChildren.get(action);
+    if (!child) this.storageChildren.set(action, (child = this.storageAction.labels(driver, action)));
+    child.observe(seconds);
   }
 
   /** A request was routed: counts it in flight. Pair with `finished`. */

@@ -54,6 +54,7 @@ describe('metrics and health on the debug listener', () => {
     assert.ok((sample(text, 'berth_repository_usage_bytes', { repository: 'metered/app' }) ?? 0) > 0);
     assert.equal(sample(text, 'berth_repository_quota_bytes', { repository: 'metered/app' }), 1024 * 1024);
     assert.equal(sample(text, 'berth_uploads_in_progress', {}), 0);
+    assert.ok((sample(text, 'registry_storage_action_seconds_count', { driver: 'filesystem', action: 'Writer' }) ?? 0) >= 3, 'each blob push wrote through the timed driver');
   });
 
   it('when an upload is started and garbage collection runs, then uploads in progress and collection runs are counted', async () => {
