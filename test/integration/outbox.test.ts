@@ -85,3 +85,35 @@ describe('the webhook outbox in process', () => {
     assert.deepEqual(receiver.attempts[2]!.map((event) => event.target.tag), ['v2', 'v3']);
   });
 });
+
+describe('pull events', () => {
+  const receiver = new Receiver();
+  const scheduler = new ManualScheduler();
+  let registry: TestRegistry;
+  let client: OciClient;
+
+  before(async () => {
+    const url = await receiver.start();
+    registry = await startInProcess({
+      notifications: { events: { includepulls: true }, endpoints: [{ name: 'scanner', url, ignore: { mediatypes: ['application/octet-stream'] } }] },
+    }, undefined, { scheduler });
+    client = new OciClient(registry.url);
+  });
+  after(async () => {
+    await registry.destroy();
+    receiver.server.closeAllConnections();
+    receiver.server.close();
+  });
+
+  it('when pull events are on, then a manifest GET is sent as a pull once the batch is flushed, not before', async () => {
+    await client.pushImage('scan/app', 'v1', ['scan-one']);
+    await receiver.attempted(1);
+    assert.equal((await client.request('/v2/scan/app/manifests/v1')).status, 200);
+    await scheduler.run(WEBHOOK_TASKS.deliver);
+    assert.equal(receiver.attempts.length, 1, 'the pull waits in memory for the batch');
+    await scheduler.run(WEBHOOK_TASKS.flushPulls);
+    await receiver.attempted(2);
+    const [pull] = receiver.attempts[1]!;
+    assert.deepEqual([pull!.action, pull!.target.repository, pull!.target.tag], ['pull', 'scan/app', 'v1']);
+  });
+});
