@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { IncomingMessage, Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { GarbageCollector } from './core/garbage-collector.js';
@@ -14,6 +16,8 @@ import { createAccessControl, requireAdministrator, type AccessControl } from '.
 import { createAudit, createMetrics, createNotifications, createOperations, reloadConfiguration, type ReloadResult } from './app-operations.js';
 import type { AuditTrail } from './core/audit.js';
 import { audited, describeAdminChange } from './http/audit-hooks.js';
+import { tlsSetupEndpoint } from './http/tls-setup-endpoint.js';
+import { autoTlsPaths, ensureAutoTls } from './tls/auto-tls.js';
 import { RoleAuthorizer } from './auth/authorizer.js';
 import type { Endpoint } from './http/access.js';
 import { adminApi } from './http/admin-api.js';
@@ -41,7 +45,7 @@ export interface App {
   readonly collector: GarbageCollector;
   readonly server: Server;
   /** `initialAdmin` is set once, on the first start with accounts: print it, never log it. */
-  listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { user: string; password: string; file: string }; debugUrl?: string }>;
+  listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { user: string; password: string; file: string }; debugUrl?: string; tlsAuto?: { caPath: string; caFingerprint: string } }>;
   /** Settles when the registry:2 import started by `listen` has finished, failed or was not needed. */
   importSettled(): Promise<void>;
   /** Applies a re-read configuration (SIGHUP) where it can without a restart. */
@@ -104,6 +108,8 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   const health = new HealthMonitor(driver, metadata, config.health.storageDriver, scheduler);
   const access = config.auth ? createAccessControl(config.auth, config.database.path, log, clock) : undefined;
   const stats = new RequestStats();
+  // http.tls.auto: the certificate files exist before the HTTPS server reads them.
+  const autoTls = config.http.tlsAuto && { ...ensureAutoTls(config.http.tlsAuto), caPath: autoTlsPaths(config.http.tlsAuto.directory).ca };
   const requireAdmin = access && ((req: IncomingMessage) => requireAdministrator(access, req));
   const audit = createAudit(config, { metadata, registry, collector, clock, log });
   const operations = createOperations(config, { registry, collector, health, stats, audit, outbox: notifications.outbox, requireAdmin, metrics });
@@ -113,6 +119,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     endpoints: [
       maintenanceApi(registry, collector, config.storage.gc.graceMs, requireAdmin),
       ...operations.endpoints,
+      ...(autoTls ? [tlsSetupEndpoint(autoTls.caPath)] : []),
       ...(access ? accessEndpoints(access, audit) : []),
     ],
   });
@@ -135,6 +142,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   });
   const controlPath = controlSocketPath(config.storage.driver.rootDirectory);
   let current = config;
+  let stopTlsRenewal: (() => void) | undefined;
 
   return {
     config,
@@ -149,6 +157,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       health.start();
       await notifications.outbox.start();
       audit.start(scheduler);
+      if (config.http.tlsAuto) stopTlsRenewal = renewAutoTls(config.http.tlsAuto, http.server, scheduler, log);
       stopMaintenance = startMaintenance({ config: config.storage, registry, collector, instanceId, log, clock, scheduler });
       registry2Import = importAtStart(importer, log);
       await listenOnSocket(control, controlPath);
@@ -158,6 +167,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
         ...address,
         url: `${scheme}://${host}:${address.port}`,
         ...(initialAdmin ? { initialAdmin } : {}),
+        ...(autoTls ? { tlsAuto: { caPath: autoTls.caPath, caFingerprint: autoTls.caFingerprint } } : {}),
         ...(debugAddress ? { debugUrl: `http://${debugAddress.host.includes(':') ? `[${debugAddress.host}]` : debugAddress.host}:${debugAddress.port}` } : {}),
       };
     },
@@ -171,6 +181,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     },
     async close() {
       health.stop();
+      stopTlsRenewal?.();
       audit.stop();
       await registry2Import?.stop();
       await stopMaintenance?.();
@@ -184,6 +195,17 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       directoryLock.release();
     },
   };
+}
+
+/** Checks the automatic certificate daily; a renewed one is served to new connections at once. */
+function renewAutoTls(auto: NonNullable<Config['http']['tlsAuto']>, server: Server, scheduler: Scheduler, log: Logger): () => void {
+  return scheduler.every('tls-renewal', 24 * 3_600_000, async () => {
+    const result = ensureAutoTls(auto);
+    if (!result.serverIssued) return;
+    const paths = autoTlsPaths(auto.directory);
+    (server as HttpsServer).setSecureContext({ cert: readFileSync(paths.certificate), key: readFileSync(paths.key) });
+    log.info({ caCreated: result.caCreated }, 'the automatic TLS certificate was renewed');
+  });
 }
 
 /** The token service and admin API, when the access configuration has them. */

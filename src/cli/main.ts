@@ -2,6 +2,8 @@
 // The flags above: see "V8 heap flags" in docs/architecture.md. Launchers that run this file
 // through `node` (the test harness, the benchmark) read the flags from this line.
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { clientSteps } from '../tls/auto-tls.js';
 import { createApp, createLogger } from '../app.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { ACCESS_USAGE, accessCommand, htpasswdCommand, passwdCommandLine } from './access.js';
@@ -120,7 +122,12 @@ async function serve(args: string[]): Promise<number> {
   const log = createLogger(loaded.config);
   for (const warning of loaded.warnings) log.warn(warning);
   const app = createApp(loaded.config, log);
-  const { url, initialAdmin } = await app.listen();
+  const { url, initialAdmin, tlsAuto } = await app.listen();
+  if (tlsAuto) {
+    // Printed on the terminal for the operator; also served at /berth/tls and /berth/ca.crt.
+    const hostPort = new URL(url).host.replace(/^0\.0\.0\.0(?=:)/, hostname());
+    process.stderr.write(`\nCA certificate SHA-256 fingerprint: ${tlsAuto.caFingerprint}\n${clientSteps(hostPort, tlsAuto.caPath)}\n`);
+  }
   if (initialAdmin) {
     // Printed once on the terminal, never through the logger.
     process.stderr.write(

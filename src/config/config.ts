@@ -55,6 +55,8 @@ export interface Config {
     drainTimeoutMs: number;
     timeouts: { headersMs: number; idleMs: number; keepAliveMs: number };
     maxConnectionsPerClient: number;
+    /** `http.tls.auto`: where the private CA and server certificate live, and the names it covers. */
+    tlsAuto?: { directory: string; names: string[] };
     /** registry:2's debug listener (`http.debug.addr`): health, probes and, when enabled, metrics. */
     debug?: { host: string; port: number; prometheus?: { path: string } };
   };

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { autoTlsPaths, defaultNames } from '../tls/auto-tls.js';
 import { parse as parseYaml } from 'yaml';
 import type { Config, LogLevel, NotificationEndpoint, NotificationsConfig, RepositoryPolicy } from './config.js';
 import { normaliseAuth } from './auth-config.js';
@@ -120,13 +121,15 @@ function normalise(raw: RawConfig, warnings: string[]): Config {
   if (tls && (tls.certificate === undefined) !== (tls.key === undefined)) {
     throw new ConfigError('http.tls: certificate and key must be set together');
   }
-  if (tls?.clientcas?.length && !tls.certificate) throw new ConfigError('http.tls.clientcas: requires http.tls.certificate and key');
+  if (tls?.auto && tls.certificate) throw new ConfigError('http.tls.auto: set either auto or certificate and key, not both');
+  if (tls?.clientcas?.length && !tls.certificate && !tls.auto) throw new ConfigError('http.tls.clientcas: requires http.tls.certificate and key');
   if (raw.http?.prefix && raw.http.prefix !== '/') warnings.push('http.prefix is not supported yet and is ignored');
   if (storage.cache) warnings.push('storage.cache is ignored: Berth keeps its own metadata cache');
 
   const level = (raw.log?.level === 'panic' ? 'fatal' : raw.log?.level ?? raw.loglevel ?? 'info') as LogLevel;
   const databasePath = resolve(raw.database?.sqlite?.path ?? `${rootDirectory}/berth.sqlite`);
-  const auth = normaliseAuth(raw.auth, { dataDirectory: dirname(databasePath), host, tls: Boolean(tls?.certificate), clientCas: Boolean(tls?.clientcas?.length) }, (message) => new ConfigError(message), warnings);
+  const tlsAuto = tls?.auto ? { directory: join(dirname(databasePath), 'tls'), names: defaultNames(host, publicHost(raw.http?.host)) } : undefined;
+  const auth = normaliseAuth(raw.auth, { dataDirectory: dirname(databasePath), host, tls: Boolean(tls?.certificate) || tlsAuto !== undefined, clientCas: Boolean(tls?.clientcas?.length) }, (message) => new ConfigError(message), warnings);
   const open = openAccessWarning({
     host,
     port,
@@ -164,7 +167,10 @@ function normalise(raw: RawConfig, warnings: string[]): Config {
       headers: normaliseHeaders(raw.http?.headers ?? {}),
       tls: tls?.certificate && tls.key
         ? { certificate: tls.certificate, key: tls.key, clientCas: tls.clientcas ?? [], minimumVersion: tls.minimumtls === 'tls1.3' ? 'TLSv1.3' : 'TLSv1.2' }
-        : undefined,
+        : tlsAuto
+          ? { certificate: autoTlsPaths(tlsAuto.directory).certificate, key: autoTlsPaths(tlsAuto.directory).key, clientCas: tls?.clientcas ?? [], minimumVersion: tls?.minimumtls === 'tls1.3' ? 'TLSv1.3' : 'TLSv1.2' }
+          : undefined,
+      ...(tlsAuto ? { tlsAuto } : {}),
       drainTimeoutMs: durationOr(raw.http?.draintimeout, 10_000),
       timeouts: {
         headersMs: durationOr(raw.http?.timeouts?.headers, 30_000),
@@ -232,6 +238,16 @@ function normaliseNotifications(raw: RawConfig['notifications']): NotificationsC
     });
   }
   return { includePulls: raw?.events?.includepulls ?? false, endpoints };
+}
+
+/** registry:2's `http.host` is the registry's external URL; its host name goes into the certificate. */
+function publicHost(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    return new URL(url).hostname.replace(/^\[|\]$/g, '') || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function durationOr(value: string | number | undefined, fallback: number): number {

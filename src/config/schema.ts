@@ -183,6 +183,8 @@ export const rawConfigSchema = z.object({
           key: z.string().min(1).optional(),
           clientcas: z.array(z.string()).optional(),
           minimumtls: z.enum(['tls1.2', 'tls1.3']).optional(),
+          /** Berth: a private CA and server certificate in the data directory (instead of certificate and key). */
+          auto: flag.optional(),
         })
         .optional(),
       /** registry:2's debug listener: `/debug/health`, Prometheus metrics (and Berth's probes). */
