@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Server } from 'node:http';
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import pino, { type Logger } from 'pino';
 import type { Config } from './config/config.js';
 import { GarbageCollector } from './core/garbage-collector.js';
@@ -11,6 +13,11 @@ import { PolicyBook } from './core/repository-policies.js';
 import { Registry } from './core/registry.js';
 import { systemClock, timerScheduler, type Clock, type Scheduler } from './core/time.js';
 import { createAccessControl, requireAdministrator, type AccessControl } from './app-auth.js';
+import { createAudit, createMetrics, createNotifications, createOperations, reloadConfiguration, type ReloadResult } from './app-operations.js';
+import type { AuditTrail } from './core/audit.js';
+import { audited, describeAdminChange } from './http/audit-hooks.js';
+import { tlsSetupEndpoint } from './http/tls-setup-endpoint.js';
+import { autoTlsPaths, ensureAutoTls } from './tls/auto-tls.js';
 import { RoleAuthorizer } from './auth/authorizer.js';
 import type { Endpoint } from './http/access.js';
 import { adminApi } from './http/admin-api.js';
@@ -39,9 +46,11 @@ export interface App {
   readonly collector: GarbageCollector;
   readonly server: Server;
   /** `initialAdmin` is set once, on the first start with accounts: print it, never log it. */
-  listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { user: string; password: string; file: string } }>;
+  listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { user: string; password: string; file: string }; debugUrl?: string; tlsAuto?: { caPath: string; caFingerprint: string } }>;
   /** Settles when the registry:2 import started by `listen` has finished, failed or was not needed. */
   importSettled(): Promise<void>;
+  /** Applies a re-read configuration (SIGHUP) where it can without a restart. */
+  reload(next: Config): Promise<ReloadResult>;
   close(): Promise<void>;
 }
 
@@ -79,22 +88,33 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     directoryLock.release();
     throw error;
   }
-  const { driver, metadata, blobs } = stores;
+  const { metadata } = stores;
+  // With metrics on, storage actions are timed: every user of the driver gets the timed one.
+  const { metrics, driver } = createMetrics(config, stores.driver);
+  const blobs = driver === stores.driver ? stores.blobs : new BlobStore(driver);
   const instanceId = randomUUID();
+  const notifications = createNotifications(config, { metadata, instanceId, clock, scheduler, log });
   const registry = new Registry(metadata, blobs, {
     deleteEnabled: config.storage.deleteEnabled,
     readOnly: config.storage.readOnly,
-  }, new PolicyBook(config.policies), clock);
+  }, new PolicyBook(config.policies), clock, notifications.recorder);
   const collector = new GarbageCollector(metadata, blobs, registry.locks, registry.touches, instanceId, log, clock);
   const health = new HealthMonitor(driver, metadata, config.health.storageDriver, scheduler);
   const access = config.auth ? createAccessControl(config.auth, config.database.path, log, clock) : undefined;
   const stats = new RequestStats();
+  // http.tls.auto: the certificate files exist before the HTTPS server reads them.
+  const autoTls = config.http.tlsAuto && { ...ensureAutoTls(config.http.tlsAuto), caPath: autoTlsPaths(config.http.tlsAuto.directory).ca };
+  const requireAdmin = access && ((req: IncomingMessage) => requireAdministrator(access, req));
+  const audit = createAudit(config, { metadata, registry, collector, clock, log });
+  const operations = createOperations(config, { registry, collector, health, stats, audit, outbox: notifications.outbox, requireAdmin, metrics });
   const handler = createRequestHandler({
-    registry, health, log, stats, headers: config.http.headers, accessLog: config.log.accessLog,
+    registry, health, log, stats, metrics: operations.metrics, audit, headers: config.http.headers, accessLog: config.log.accessLog,
     access: access?.gate,
     endpoints: [
-      maintenanceApi(registry, collector, config.storage.gc.graceMs, access && ((req) => requireAdministrator(access, req))),
-      ...(access ? accessEndpoints(access) : []),
+      maintenanceApi(registry, collector, config.storage.gc.graceMs, requireAdmin),
+      ...operations.endpoints,
+      ...(autoTls ? [tlsSetupEndpoint(autoTls.caPath)] : []),
+      ...(access ? accessEndpoints(access, audit) : []),
     ],
   });
   const http = createServer(handler, {
@@ -115,6 +135,8 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     defaultGraceMs: config.storage.gc.graceMs,
   });
   const controlPath = controlSocketPath(config.storage.driver.rootDirectory);
+  let current = config;
+  let stopTlsRenewal: (() => void) | undefined;
 
   return {
     config,
@@ -125,24 +147,43 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     async listen() {
       const initialAdmin = await access?.bootstrap();
       const address = await http.listen(config.http.host, config.http.port);
+      const debugAddress = config.http.debug && (await operations.debug?.listen(config.http.debug.host, config.http.debug.port));
       health.start();
+      await notifications.outbox.start();
+      audit.start(scheduler);
+      if (config.http.tlsAuto) stopTlsRenewal = renewAutoTls(config.http.tlsAuto, http.server, scheduler, log);
       stopMaintenance = startMaintenance({ config: config.storage, registry, collector, instanceId, log, clock, scheduler });
       registry2Import = importAtStart(importer, log);
       await listenOnSocket(control, controlPath);
       const scheme = config.http.tls ? 'https' : 'http';
       const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-      return { ...address, url: `${scheme}://${host}:${address.port}`, ...(initialAdmin ? { initialAdmin } : {}) };
+      return {
+        ...address,
+        url: `${scheme}://${host}:${address.port}`,
+        ...(initialAdmin ? { initialAdmin } : {}),
+        ...(autoTls ? { tlsAuto: { caPath: autoTls.caPath, caFingerprint: autoTls.caFingerprint } } : {}),
+        ...(debugAddress ? { debugUrl: `http://${debugAddress.host.includes(':') ? `[${debugAddress.host}]` : debugAddress.host}:${debugAddress.port}` } : {}),
+      };
+    },
+    async reload(next) {
+      const result = await reloadConfiguration(current, next, { registry, outbox: notifications.outbox, recorder: notifications.recorder, audit, log });
+      current = next;
+      return result;
     },
     async importSettled() {
       await registry2Import?.finished;
     },
     async close() {
       health.stop();
+      stopTlsRenewal?.();
+      audit.stop();
       await registry2Import?.stop();
       await stopMaintenance?.();
       control.close();
       control.closeAllConnections();
       await http.close(config.http.drainTimeoutMs);
+      await notifications.outbox.stop();
+      await operations.debug?.close();
       await access?.close();
       await metadata.close();
       directoryLock.release();
@@ -150,10 +191,30 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   };
 }
 
+/** Checks the automatic certificate daily; a renewed one is served to new connections at once. */
+function renewAutoTls(auto: NonNullable<Config['http']['tlsAuto']>, server: Server, scheduler: Scheduler, log: Logger): () => void {
+  return scheduler.every('tls-renewal', 24 * 3_600_000, async () => {
+    const result = ensureAutoTls(auto);
+    if (!result.serverIssued) return;
+    const paths = autoTlsPaths(auto.directory);
+    (server as HttpsServer).setSecureContext({ cert: readFileSync(paths.certificate), key: readFileSync(paths.key) });
+    log.info({ caCreated: result.caCreated }, 'the automatic TLS certificate was renewed');
+  });
+}
+
 /** The token service and admin API, when the access configuration has them. */
-function accessEndpoints(access: AccessControl): Endpoint[] {
+function accessEndpoints(access: AccessControl, audit: AuditTrail): Endpoint[] {
   const endpoints: Endpoint[] = [];
-  if (access.tokens) endpoints.push(tokenEndpoint(access.tokens.service, access.tokens.passwords, 'berth token service'));
-  if (access.accounts && access.authorizer instanceof RoleAuthorizer) endpoints.push(adminApi(access.gate, access.authorizer, access.accounts));
+  if (access.tokens) {
+    // Token issuance is audited where the principal is known; refused logins by the wrapper.
+    const service = Object.create(access.tokens.service) as typeof access.tokens.service;
+    service.issue = async (principal, requested, offline) => {
+      const issued = await access.tokens!.service.issue(principal, requested, offline);
+      audit.record(principal.kind === 'user' ? principal.name : 'anonymous', 'token.issue', {}, { detail: { scopes: requested.length, offline } });
+      return issued;
+    };
+    endpoints.push(audited(tokenEndpoint(service, access.tokens.passwords, 'berth token service'), audit, () => undefined));
+  }
+  if (access.accounts && access.authorizer instanceof RoleAuthorizer) endpoints.push(audited(adminApi(access.gate, access.authorizer, access.accounts), audit, describeAdminChange));
   return endpoints;
 }

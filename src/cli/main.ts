@@ -2,6 +2,8 @@
 // The flags above: see "V8 heap flags" in docs/architecture.md. Launchers that run this file
 // through `node` (the test harness, the benchmark) read the flags from this line.
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { clientSteps } from '../tls/auto-tls.js';
 import { ConfigError, loadConfig } from '../config/load.js';
 import { ACCESS_USAGE, accessCommand, htpasswdCommand, passwdCommandLine } from './access.js';
 import { UsageError, parseCommand, type CommandSpec, type OptionsConfig } from './arguments.js';
@@ -32,7 +34,10 @@ Configuration uses registry:2's config.yml keys and REGISTRY_* environment overr
 const SERVE_COMMAND = {
   help: `usage: berth serve [config.yml]
 
-Serves the registry (defaults: :5000, storage in ./data). Stops on SIGINT or SIGTERM.`,
+Serves the registry (defaults: :5000, storage in ./data). Stops on SIGINT or SIGTERM: requests in
+flight get http.draintimeout (default 10s) to finish. SIGHUP re-reads the configuration and applies
+repository policies, notification endpoints and the log level (the htpasswd file is re-read whenever
+it changes); other changes are logged as needing a restart.`,
   options: {},
   positionals: { min: 0, max: 1 },
 } satisfies CommandSpec<OptionsConfig>;
@@ -118,7 +123,12 @@ async function serve(args: string[]): Promise<number> {
   const log = createLogger(loaded.config);
   for (const warning of loaded.warnings) log.warn(warning);
   const app = createApp(loaded.config, log);
-  const { url, initialAdmin } = await app.listen();
+  const { url, initialAdmin, tlsAuto } = await app.listen();
+  if (tlsAuto) {
+    // Printed on the terminal for the operator; also served at /berth/tls and /berth/ca.crt.
+    const hostPort = new URL(url).host.replace(/^0\.0\.0\.0(?=:)/, hostname());
+    process.stderr.write(`\nCA certificate SHA-256 fingerprint: ${tlsAuto.caFingerprint}\n${clientSteps(hostPort, tlsAuto.caPath)}\n`);
+  }
   if (initialAdmin) {
     // Printed once on the terminal, never through the logger.
     process.stderr.write(
@@ -131,6 +141,22 @@ async function serve(args: string[]): Promise<number> {
     `listening on ${url}; storage in ${loaded.config.storage.driver.rootDirectory}`,
   );
 
+  const reload = () => {
+    try {
+      const next = loadConfig(parsed.positionals[0]);
+      for (const warning of next.warnings) log.warn(warning);
+      app.reload(next.config).then(
+        ({ applied, restartNeeded }) => {
+          log.info({ applied, restartNeeded }, 'configuration reloaded');
+          if (restartNeeded.length > 0) log.warn({ restartNeeded }, 'these configuration changes take effect after a restart');
+        },
+        (error: unknown) => log.error({ err: error }, 'configuration reload failed; the previous configuration stays'),
+      );
+    } catch (error) {
+      log.error({ error: (error as Error).message }, 'configuration reload refused; the previous configuration stays');
+    }
+  };
+  process.on('SIGHUP', reload);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'shutting down');
@@ -139,6 +165,7 @@ async function serve(args: string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  process.off('SIGHUP', reload);
   await app.close();
   return 0;
 }

@@ -55,7 +55,13 @@ export interface Config {
     drainTimeoutMs: number;
     timeouts: { headersMs: number; idleMs: number; keepAliveMs: number };
     maxConnectionsPerClient: number;
+    /** `http.tls.auto`: where the private CA and server certificate live, and the names it covers. */
+    tlsAuto?: { directory: string; names: string[] };
+    /** registry:2's debug listener (`http.debug.addr`): health, probes and, when enabled, metrics. */
+    debug?: { host: string; port: number; prometheus?: { path: string } };
   };
+  notifications: NotificationsConfig;
+  audit: { retentionMs: number };
   health: { storageDriver: { enabled: boolean; intervalMs: number; threshold: number } };
   /** Access control; absent means an open registry (as registry:2 without `auth`). */
   auth?: AuthConfig;
@@ -82,4 +88,26 @@ export interface AuthConfig {
   clientCertificates: boolean;
   /** Where generated secrets live (admin password file, token signing key). */
   dataDirectory: string;
+}
+
+/** registry:2's `notifications` section, normalised. */
+export interface NotificationsConfig {
+  includePulls: boolean;
+  endpoints: NotificationEndpoint[];
+}
+
+export type NotificationAction = 'push' | 'pull' | 'mount' | 'delete';
+
+export interface NotificationEndpoint {
+  name: string;
+  url: string;
+  headers: Record<string, string[]>;
+  timeoutMs: number;
+  /** Consecutive failures before retries back off (doubling from `backoffMs`). */
+  threshold: number;
+  backoffMs: number;
+  ignoredMediaTypes: string[];
+  ignoredActions: NotificationAction[];
+  secret?: string;
+  format: 'distribution' | 'cloudevents';
 }

@@ -120,12 +120,12 @@ health:
   });
 
   it('when a key is unknown, then a warning names it and startup continues', () => {
-    const path = configFile('storage:\n  delete:\n    enabled: true\n    speed: fast\nhttp:\n  addrr: :5000\nnotifications:\n  endpoints: []\n');
+    const path = configFile('storage:\n  delete:\n    enabled: true\n    speed: fast\nhttp:\n  addrr: :5000\nredis:\n  addr: localhost:6379\n');
     const { warnings } = loadConfig(path, { REGISTRY_HTTP_NOSUCH: 'x' });
     assert.ok(warnings.some((w) => w.includes('"storage.delete.speed"')), warnings.join('\n'));
     assert.ok(warnings.some((w) => w.includes('"http.addrr"')));
     assert.ok(warnings.some((w) => w.includes('"http.nosuch"')));
-    assert.ok(warnings.some((w) => w.includes('"notifications" is ignored')));
+    assert.ok(warnings.some((w) => w.includes('"redis" is ignored')));
   });
 
   it('when a value is invalid, then startup stops with a message naming the key and what is expected', () => {
@@ -192,5 +192,49 @@ health:
     assert.deepEqual(parseAddress(':5000'), { host: '0.0.0.0', port: 5000 });
     assert.deepEqual(parseAddress('[::1]:5000'), { host: '::1', port: 5000 });
     assert.deepEqual(parseAddress('localhost:0'), { host: 'localhost', port: 0 });
+  });
+});
+
+describe('operations configuration', () => {
+  it('when notifications and http.debug are configured as registry:2 has them, then they are read, not ignored', () => {
+    const path = configFile([
+      'http:',
+      '  debug:',
+      '    addr: 127.0.0.1:5001',
+      '    prometheus:',
+      '      enabled: true',
+      '      path: /metrics',
+      'notifications:',
+      '  endpoints:',
+      '    - name: alistener',
+      '      url: https://mylistener.example.com/event',
+      '      headers:',
+      '        Authorization: [Bearer abc]',
+      '      timeout: 500ms',
+      '      threshold: 5',
+      '      backoff: 1s',
+      '      ignoredmediatypes: [application/octet-stream]',
+      '      ignore:',
+      '        actions: [pull]',
+      '    - name: off',
+      '      disabled: true',
+      '      url: http://127.0.0.1:1/',
+      '',
+    ].join('\n'));
+    const { config, warnings } = loadConfig(path, {});
+    assert.ok(!warnings.some((w) => w.includes('notifications') || w.includes('debug')), warnings.join('\n'));
+    assert.deepEqual(config.http.debug, { host: '127.0.0.1', port: 5001, prometheus: { path: '/metrics' } });
+    assert.equal(config.notifications.endpoints.length, 1);
+    const [endpoint] = config.notifications.endpoints;
+    assert.equal(endpoint!.name, 'alistener');
+    assert.equal(endpoint!.timeoutMs, 500);
+    assert.deepEqual(endpoint!.headers, { authorization: ['Bearer abc'] });
+    assert.deepEqual(endpoint!.ignoredMediaTypes, ['application/octet-stream']);
+    assert.deepEqual(endpoint!.ignoredActions, ['pull']);
+    assert.equal(config.notifications.includePulls, false);
+  });
+
+  it('when prometheus is enabled without a debug address, then startup stops naming the key', () => {
+    assert.throws(() => loadConfig(configFile('http:\n  debug:\n    prometheus:\n      enabled: true\n'), {}), /http\.debug\.prometheus: requires http\.debug\.addr/);
   });
 });

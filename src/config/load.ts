@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { autoTlsPaths, defaultNames } from '../tls/auto-tls.js';
 import { parse as parseYaml } from 'yaml';
-import type { Config, LogLevel, RepositoryPolicy } from './config.js';
+import type { Config, LogLevel, NotificationEndpoint, NotificationsConfig, RepositoryPolicy } from './config.js';
 import { normaliseAuth } from './auth-config.js';
 import { parseDuration } from './duration.js';
 import { openAccessWarning } from './open-access.js';
@@ -120,13 +121,15 @@ function normalise(raw: RawConfig, warnings: string[]): Config {
   if (tls && (tls.certificate === undefined) !== (tls.key === undefined)) {
     throw new ConfigError('http.tls: certificate and key must be set together');
   }
-  if (tls?.clientcas?.length && !tls.certificate) throw new ConfigError('http.tls.clientcas: requires http.tls.certificate and key');
+  if (tls?.auto && tls.certificate) throw new ConfigError('http.tls.auto: set either auto or certificate and key, not both');
+  if (tls?.clientcas?.length && !tls.certificate && !tls.auto) throw new ConfigError('http.tls.clientcas: requires http.tls.certificate and key');
   if (raw.http?.prefix && raw.http.prefix !== '/') warnings.push('http.prefix is not supported yet and is ignored');
   if (storage.cache) warnings.push('storage.cache is ignored: Berth keeps its own metadata cache');
 
   const level = (raw.log?.level === 'panic' ? 'fatal' : raw.log?.level ?? raw.loglevel ?? 'info') as LogLevel;
   const databasePath = resolve(raw.database?.sqlite?.path ?? `${rootDirectory}/berth.sqlite`);
-  const auth = normaliseAuth(raw.auth, { dataDirectory: dirname(databasePath), host, tls: Boolean(tls?.certificate), clientCas: Boolean(tls?.clientcas?.length) }, (message) => new ConfigError(message), warnings);
+  const tlsAuto = tls?.auto ? { directory: join(dirname(databasePath), 'tls'), names: defaultNames(host, publicHost(raw.http?.host)) } : undefined;
+  const auth = normaliseAuth(raw.auth, { dataDirectory: dirname(databasePath), host, tls: Boolean(tls?.certificate) || tlsAuto !== undefined, clientCas: Boolean(tls?.clientcas?.length) }, (message) => new ConfigError(message), warnings);
   const open = openAccessWarning({
     host,
     port,
@@ -164,7 +167,10 @@ function normalise(raw: RawConfig, warnings: string[]): Config {
       headers: normaliseHeaders(raw.http?.headers ?? {}),
       tls: tls?.certificate && tls.key
         ? { certificate: tls.certificate, key: tls.key, clientCas: tls.clientcas ?? [], minimumVersion: tls.minimumtls === 'tls1.3' ? 'TLSv1.3' : 'TLSv1.2' }
-        : undefined,
+        : tlsAuto
+          ? { certificate: autoTlsPaths(tlsAuto.directory).certificate, key: autoTlsPaths(tlsAuto.directory).key, clientCas: tls?.clientcas ?? [], minimumVersion: tls?.minimumtls === 'tls1.3' ? 'TLSv1.3' : 'TLSv1.2' }
+          : undefined,
+      ...(tlsAuto ? { tlsAuto } : {}),
       drainTimeoutMs: durationOr(raw.http?.draintimeout, 10_000),
       timeouts: {
         headersMs: durationOr(raw.http?.timeouts?.headers, 30_000),
@@ -172,7 +178,10 @@ function normalise(raw: RawConfig, warnings: string[]): Config {
         keepAliveMs: durationOr(raw.http?.timeouts?.keepalive, 75_000),
       },
       maxConnectionsPerClient: raw.http?.maxconnectionsperclient ?? 512,
+      debug: normaliseDebug(raw.http?.debug),
     },
+    notifications: normaliseNotifications(raw.notifications),
+    audit: { retentionMs: durationOr(raw.audit?.retention, 90 * 24 * 3_600_000) },
     health: {
       storageDriver: {
         enabled: health.enabled ?? false,
@@ -197,6 +206,48 @@ function normalisePolicy(raw: NonNullable<RawConfig['policies']>[number]): Repos
     };
   }
   return policy;
+}
+
+function normaliseDebug(raw: NonNullable<RawConfig['http']>['debug']): Config['http']['debug'] {
+  if (!raw?.addr) {
+    if (raw?.prometheus?.enabled) throw new ConfigError('http.debug.prometheus: requires http.debug.addr (metrics are served on the debug listener)');
+    return undefined;
+  }
+  const { host, port } = parseAddress(raw.addr);
+  return raw.prometheus?.enabled ? { host, port, prometheus: { path: raw.prometheus.path ?? '/metrics' } } : { host, port };
+}
+
+function normaliseNotifications(raw: RawConfig['notifications']): NotificationsConfig {
+  const names = new Set<string>();
+  const endpoints: NotificationEndpoint[] = [];
+  for (const endpoint of raw?.endpoints ?? []) {
+    if (names.has(endpoint.name)) throw new ConfigError(`notifications.endpoints: the name "${endpoint.name}" is used twice (it keys the endpoint's delivery state)`);
+    names.add(endpoint.name);
+    if (endpoint.disabled) continue;
+    endpoints.push({
+      name: endpoint.name,
+      url: endpoint.url,
+      headers: normaliseHeaders(endpoint.headers ?? {}),
+      timeoutMs: durationOr(endpoint.timeout, 1_000),
+      threshold: endpoint.threshold ?? 10,
+      backoffMs: durationOr(endpoint.backoff, 1_000),
+      ignoredMediaTypes: [...(endpoint.ignoredmediatypes ?? []), ...(endpoint.ignore?.mediatypes ?? [])],
+      ignoredActions: endpoint.ignore?.actions ?? [],
+      secret: endpoint.secret,
+      format: endpoint.format ?? 'distribution',
+    });
+  }
+  return { includePulls: raw?.events?.includepulls ?? false, endpoints };
+}
+
+/** registry:2's `http.host` is the registry's external URL; its host name goes into the certificate. */
+function publicHost(url: string | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    return new URL(url).hostname.replace(/^\[|\]$/g, '') || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function durationOr(value: string | number | undefined, fallback: number): number {

@@ -72,6 +72,39 @@ const policy = z.object({
 
 const headerValues = z.union([z.string(), z.array(z.string())]);
 
+/** registry:2's `notifications.endpoints`, plus Berth's `secret` (HMAC signature) and `format`. */
+const notificationEndpoint = z.object({
+  name: z.string().min(1),
+  disabled: flag.optional(),
+  url: z.url({ protocol: /^https?$/, error: 'expected an http:// or https:// URL' }),
+  headers: z.record(z.string(), headerValues).optional(),
+  timeout: duration.optional(),
+  threshold: z.number().int().min(0).optional(),
+  backoff: duration.optional(),
+  ignoredmediatypes: z.array(z.string()).optional(),
+  ignore: z
+    .object({
+      mediatypes: z.array(z.string()).optional(),
+      actions: z.array(z.enum(['push', 'pull', 'mount', 'delete'])).optional(),
+    })
+    .optional(),
+  /** Berth: key for the `X-Berth-Signature: sha256=<hex>` HMAC of each delivery's body. */
+  secret: z.string().min(1).optional(),
+  /** Berth: registry:2's envelope (default) or CloudEvents 1.0 (batched JSON). */
+  format: z.enum(['distribution', 'cloudevents']).optional(),
+});
+
+const notifications = z.object({
+  events: z
+    .object({
+      includereferences: flag.optional(),
+      /** Berth: send pull events (off by default: pulls are many, and they are batched). */
+      includepulls: flag.optional(),
+    })
+    .optional(),
+  endpoints: z.array(notificationEndpoint).optional(),
+});
+
 export const rawConfigSchema = z.object({
   version: z.union([z.string(), z.number()]).optional(),
   log: z
@@ -150,9 +183,17 @@ export const rawConfigSchema = z.object({
           key: z.string().min(1).optional(),
           clientcas: z.array(z.string()).optional(),
           minimumtls: z.enum(['tls1.2', 'tls1.3']).optional(),
+          /** Berth: a private CA and server certificate in the data directory (instead of certificate and key). */
+          auto: flag.optional(),
         })
         .optional(),
-      debug: z.record(z.string(), z.unknown()).optional(),
+      /** registry:2's debug listener: `/debug/health`, Prometheus metrics (and Berth's probes). */
+      debug: z
+        .object({
+          addr: z.string().min(1).optional(),
+          prometheus: z.object({ enabled: flag.optional(), path: z.string().startsWith('/').optional() }).optional(),
+        })
+        .optional(),
       http2: z.object({ disabled: flag.optional() }).optional(),
     })
     .optional(),
@@ -168,6 +209,9 @@ export const rawConfigSchema = z.object({
     })
     .optional(),
   policies: z.array(policy).optional(),
+  notifications: notifications.optional(),
+  /** Berth: the audit trail (who did what, when, from where); entries older than `retention` are dropped. */
+  audit: z.object({ retention: duration.optional() }).optional(),
   /** Berth: where metadata lives. Default: SQLite inside the storage root. */
   database: z
     .object({
@@ -226,7 +270,6 @@ export type RawConfig = z.infer<typeof rawConfigSchema>;
  */
 export const REFUSED_SECTIONS: Record<string, string> = {};
 export const IGNORED_SECTIONS: Record<string, string> = {
-  notifications: 'webhooks are not implemented yet',
   redis: 'Berth does not need Redis for caching',
   proxy: 'pull-through cache repositories are not implemented yet',
   validation: 'manifest URL validation is not implemented',

@@ -115,9 +115,16 @@ const BLOB_BATCH = 256;
 /** Object deletions in flight at once within a batch. */
 const DELETE_CONCURRENCY = 16;
 
+export interface CollectionListener {
+  finished(report: CollectionReport): void;
+  failed(error: unknown): void;
+}
+
 export class GarbageCollector {
   /** The newest finished run's report, whose item lists the admin API pages through. */
   lastReport: CollectionReport | undefined;
+  /** Told about every finished or failed run (metrics, audit trail). */
+  readonly listeners: CollectionListener[] = [];
 
   constructor(
     private readonly metadata: MetadataStore,
@@ -139,7 +146,11 @@ export class GarbageCollector {
     try {
       const report = options.dryRun ? await this.preview(options) : await this.run(options);
       this.lastReport = report;
+      for (const listener of this.listeners) listener.finished(report);
       return report;
+    } catch (error) {
+      for (const listener of this.listeners) listener.failed(error);
+      throw error;
     } finally {
       releaseTouches();
       clearInterval(renew);

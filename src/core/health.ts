@@ -44,14 +44,37 @@ export class HealthMonitor {
   }
 
   async checkNow(): Promise<HealthStatus> {
-    await record(this.storage, this.options.threshold, async () => {
-      const key = layout.healthProbe();
-      await this.driver.writeAtomic(key, Buffer.from('ok'));
-      if (!(await this.driver.stat(key))) throw new Error('probe object vanished after writing');
-      await this.driver.delete(key);
-    });
+    await record(this.storage, this.options.threshold, () => this.probeStorage());
     await record(this.database, this.options.threshold, () => this.metadata.ping());
     return this.status();
+  }
+
+  /**
+   * Readiness: storage and database probed now, each failure counted at once (no threshold),
+   * without touching the periodic checks' state.
+   */
+  async ready(): Promise<HealthStatus> {
+    const storage: CheckState = { ok: true, consecutiveFailures: 0 };
+    const database: CheckState = { ok: true, consecutiveFailures: 0 };
+    await record(storage, 1, () => this.probeStorage());
+    await record(database, 1, () => this.metadata.ping());
+    return { healthy: storage.ok && database.ok, checks: { storagedriver: storage, database } };
+  }
+
+  /** One probe at a time: the periodic check and a readiness probe share the probe object's key. */
+  private probeStorage(): Promise<void> {
+    const probe = this.lastProbe.then(() => this.writeProbe(), () => this.writeProbe());
+    this.lastProbe = probe.catch(() => undefined);
+    return probe;
+  }
+
+  private lastProbe: Promise<void> = Promise.resolve();
+
+  private async writeProbe(): Promise<void> {
+    const key = layout.healthProbe();
+    await this.driver.writeAtomic(key, Buffer.from('ok'));
+    if (!(await this.driver.stat(key))) throw new Error('probe object vanished after writing');
+    await this.driver.delete(key);
   }
 
   status(): HealthStatus {

@@ -18,6 +18,8 @@ import type { BatchedTimes } from './batched-times.js';
 import { quotaDenied, quotaFor, requireDeployable } from './repository-policies.js';
 import type { BlobContent, BlobInfo, ManifestContent, MountResult, RepositoryHandle, StoredManifest } from './repository.js';
 import type { CommittedBlob, QuotaCheck, UploadProgress, UploadService, WriteOptions } from './uploads.js';
+import { BLOB_MEDIA_TYPE, type RequestContext } from './notifications/events.js';
+import type { ChangeRecorder } from './notifications/recorder.js';
 
 export interface HostedDependencies {
   metadata: MetadataStore;
@@ -30,6 +32,8 @@ export interface HostedDependencies {
   pulls: BatchedTimes;
   /** Blob existence checks by pushes: they protect the blob from collection for the grace period. */
   touches: BatchedTimes;
+  /** Webhook events and audit entries, written in each change's transaction. */
+  recorder: ChangeRecorder;
 }
 
 /** A repository whose content lives in this registry. */
@@ -39,7 +43,17 @@ export class HostedRepository implements RepositoryHandle {
     private readonly deps: HostedDependencies,
     /** The first `policies:` entry matching the name, if any. */
     private readonly rules: RepositoryPolicy | undefined,
+    /** Who is asking (events, audit); absent for Berth's own work. */
+    private readonly context?: RequestContext,
   ) {}
+
+  private get events() {
+    return this.deps.recorder.events;
+  }
+
+  /** The journal of a finished blob push (event only: blob pushes are not audited, the manifest is). */
+  private blobPushed = (digest: Digest, size: number) =>
+    this.events.journal(this.events.event('push', { mediaType: BLOB_MEDIA_TYPE, size, length: size, digest, repository: this.name }, this.context));
 
   /** Registry-wide read-only, then this repository's deployment policy. */
   private requireWritable(): void {
@@ -86,7 +100,12 @@ export class HostedRepository implements RepositoryHandle {
 
   async deleteBlob(digest: Digest): Promise<void> {
     this.requireDeletable();
-    if (!(await this.deps.metadata.unlinkBlob(this.name, digest))) throw blobUnknown(this.name, digest);
+    const journal = this.events.journal(
+      this.events.event('delete', { mediaType: BLOB_MEDIA_TYPE, digest, repository: this.name }, this.context),
+      this.events.audit('blob.delete', this.context, { repository: this.name, target: digest }),
+    );
+    if (!(await this.deps.metadata.unlinkBlob(this.name, digest, journal))) throw blobUnknown(this.name, digest);
+    this.deps.recorder.committed();
   }
 
   async startUpload(): Promise<UploadProgress> {
@@ -101,18 +120,26 @@ export class HostedRepository implements RepositoryHandle {
         const size = await this.deps.metadata.linkedBlobSize(from, digest);
         if (size === undefined || !(await this.deps.blobs.stat(digest))) return undefined;
         const quota = this.quota();
-        const exceeded = await this.deps.metadata.linkBlob(this.name, digest, size, quota?.limit);
+        const journal = this.events.journal(
+          this.events.event('mount', { mediaType: BLOB_MEDIA_TYPE, size, length: size, digest, repository: this.name, fromRepository: from }, this.context),
+        );
+        const exceeded = await this.deps.metadata.linkBlob(this.name, digest, size, quota?.limit, journal);
         if (exceeded) throw quota!.denied(exceeded);
         return { digest, size };
       });
-      if (mounted) return { mounted };
+      if (mounted) {
+        this.deps.recorder.committed();
+        return { mounted };
+      }
     }
     return { upload: await this.deps.uploads.start(this.name) };
   }
 
   async uploadMonolithic(digest: Digest, body: Readable, options: WriteOptions): Promise<CommittedBlob> {
     this.requireWritable();
-    return this.deps.uploads.monolithic(this.name, digest, body, options, this.quota());
+    const blob = await this.deps.uploads.monolithic(this.name, digest, body, options, this.quota(), this.blobPushed);
+    this.deps.recorder.committed();
+    return blob;
   }
 
   uploadStatus(id: string): Promise<UploadProgress> {
@@ -126,7 +153,9 @@ export class HostedRepository implements RepositoryHandle {
 
   async completeUpload(id: string, digest: Digest, body: Readable | undefined, options: WriteOptions): Promise<CommittedBlob> {
     this.requireWritable();
-    return this.deps.uploads.complete(this.name, id, digest, body, options, this.quota());
+    const blob = await this.deps.uploads.complete(this.name, id, digest, body, options, this.quota(), this.blobPushed);
+    this.deps.recorder.committed();
+    return blob;
   }
 
   cancelUpload(id: string): Promise<void> {
@@ -161,6 +190,9 @@ export class HostedRepository implements RepositoryHandle {
       this.deps.manifests.set(record.digest, bytes);
     }
     this.deps.pulls.record(this.name, record.digest);
+    if (this.deps.recorder.pullEvents) {
+      this.deps.recorder.pulled(this.events.event('pull', { mediaType: record.mediaType, size: record.size, length: record.size, digest: record.digest, repository: this.name, tag: reference.tag }, this.context));
+    }
     return { record, bytes };
   }
 
@@ -180,6 +212,10 @@ export class HostedRepository implements RepositoryHandle {
       tag: reference.tag as Tag | undefined,
       keepExistingTag: this.rules?.deployment === 'disable-redeploy',
       quota: quotaFor(this.rules),
+      journal: this.events.journal(
+        this.events.event('push', { mediaType: parsed.mediaType, size: body.length, length: body.length, digest, repository: this.name, tag: reference.tag }, this.context),
+        this.events.audit('image.push', this.context, { repository: this.name, target: reference.tag ?? digest, detail: JSON.stringify({ digest }) }),
+      ),
     };
     // Under the digest's lock, bytes before row: garbage collection sees either both or neither.
     // A refused manifest takes its bytes back, unless other content already had them recorded.
@@ -206,14 +242,22 @@ export class HostedRepository implements RepositoryHandle {
       });
     }
     this.deps.manifests.set(digest, body);
+    this.deps.recorder.committed();
     return { digest, subject: parsed.subject?.digest };
   }
 
   async deleteManifest(reference: ManifestReference): Promise<void> {
     this.requireDeletable();
     const deleted = reference.tag !== undefined
-      ? await this.deps.metadata.deleteTag(this.name, reference.tag)
-      : await this.deps.metadata.deleteManifest(this.name, reference.digest);
+      ? await this.deps.metadata.deleteTag(this.name, reference.tag, this.events.journal(
+        this.events.event('delete', { repository: this.name, tag: reference.tag }, this.context),
+        this.events.audit('tag.delete', this.context, { repository: this.name, target: reference.tag }),
+      ))
+      : await this.deps.metadata.deleteManifest(this.name, reference.digest, this.events.journal(
+        this.events.event('delete', { repository: this.name, digest: reference.digest }, this.context),
+        this.events.audit('manifest.delete', this.context, { repository: this.name, target: reference.digest }),
+      ));
+    this.deps.recorder.committed();
     if (!deleted) {
       throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${reference.tag ?? reference.digest} is not known in repository ${this.name}`);
     }

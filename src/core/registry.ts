@@ -13,6 +13,8 @@ import { RetentionRunner } from './retention.js';
 import type { RepositoryHandle } from './repository.js';
 import { systemClock, type Clock } from './time.js';
 import { UploadService } from './uploads.js';
+import type { RequestContext } from './notifications/events.js';
+import { auditOnlyRecorder, type ChangeRecorder } from './notifications/recorder.js';
 
 /**
  * The registry as the HTTP layer sees it: repositories by name, and the catalog.
@@ -35,6 +37,8 @@ export class Registry {
     readonly policy: RegistryPolicy,
     readonly policies: PolicyBook,
     clock: Clock = systemClock,
+    /** Webhook events and audit entries; by default audit entries only. */
+    readonly recorder: ChangeRecorder = auditOnlyRecorder('', clock),
   ) {
     this.uploads = new UploadService(metadata, blobs, this.locks, clock);
     this.pulls = new BatchedTimes((batch) => metadata.recordPulls(batch), clock);
@@ -42,7 +46,8 @@ export class Registry {
     this.retention = new RetentionRunner(metadata, policies, this.pulls, clock);
   }
 
-  repository(name: RepositoryName): RepositoryHandle {
+  /** `context`: who is asking, for the events and audit entries of changes (absent: Berth itself). */
+  repository(name: RepositoryName, context?: RequestContext): RepositoryHandle {
     return new HostedRepository(name, {
       metadata: this.metadata,
       blobs: this.blobs,
@@ -52,17 +57,23 @@ export class Registry {
       locks: this.locks,
       pulls: this.pulls,
       touches: this.touches,
-    }, this.policies.for(name));
+      recorder: this.recorder,
+    }, this.policies.for(name), context);
   }
 
   /**
    * Removes a whole repository (tags, manifests, links, upload sessions) at once, as deletes
    * are allowed for it; the next garbage collection frees what only it used.
    */
-  async deleteRepository(name: RepositoryName): Promise<{ repository: RepositoryName; uploadsCancelled: number }> {
+  async deleteRepository(name: RepositoryName, context?: RequestContext): Promise<{ repository: RepositoryName; uploadsCancelled: number }> {
     requireDeletable(this.policy);
     requireDeployable(name, this.policies.for(name));
-    const { deleted, uploads } = await this.metadata.deleteRepository(name);
+    const { events } = this.recorder;
+    const { deleted, uploads } = await this.metadata.deleteRepository(name, events.journal(
+      events.event('delete', { repository: name }, context),
+      events.audit('repository.delete', context, { repository: name }),
+    ));
+    this.recorder.committed();
     await this.uploads.forget(uploads);
     if (!deleted && uploads.length === 0) {
       throw new RegistryError('NAME_UNKNOWN', `repository ${name} is not known to this registry`, { name });

@@ -9,14 +9,23 @@ import type { RepositoryName } from '../oci/names.js';
  * quota and retention. The first policy whose pattern matches the name applies.
  */
 export class PolicyBook {
-  constructor(readonly policies: readonly RepositoryPolicy[]) {}
+  constructor(private current: readonly RepositoryPolicy[]) {}
+
+  get policies(): readonly RepositoryPolicy[] {
+    return this.current;
+  }
+
+  /** A configuration reload (SIGHUP): the next request and the next retention run see the new rules. */
+  replace(policies: readonly RepositoryPolicy[]): void {
+    this.current = policies;
+  }
 
   for(name: RepositoryName): RepositoryPolicy | undefined {
-    return this.policies.find((policy) => matchesPattern(policy.match, name));
+    return this.current.find((policy) => matchesPattern(policy.match, name));
   }
 
   get hasRetention(): boolean {
-    return this.policies.some((policy) => policy.retention !== undefined);
+    return this.current.some((policy) => policy.retention !== undefined);
   }
 }
 

@@ -61,6 +61,9 @@ export class RetentionRunner {
     private readonly clock: Clock = systemClock,
   ) {}
 
+  /** Told about every run that removed (not previewed) tags (audit trail). */
+  readonly listeners: ((report: RetentionReport) => void)[] = [];
+
   async run(dryRun: boolean, now = this.clock()): Promise<RetentionReport> {
     await this.pulls?.flush();
     const report: RetentionReport = { dryRun, tags: [], manifests: [] };
@@ -74,6 +77,7 @@ export class RetentionRunner {
       const removed = await this.metadata.removeTags(repository, expired.map(({ tag }) => tag.tag));
       report.manifests.push(...removed.map((digest) => ({ repository, digest })));
     }
+    if (!dryRun) for (const listener of this.listeners) listener(report);
     return report;
   }
 }

@@ -4,7 +4,7 @@ import { Digester, digestAlgorithm, type Digest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import type { RepositoryName } from '../oci/names.js';
 import type { ByteRange } from '../oci/ranges.js';
-import type { MetadataStore, QuotaExceeded, QuotaLimit, UploadSession } from '../metadata/store.js';
+import type { ChangeJournal, MetadataStore, QuotaExceeded, QuotaLimit, UploadSession } from '../metadata/store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { layout } from '../storage/layout.js';
 import { systemClock, type Clock } from './time.js';
@@ -53,6 +53,9 @@ export interface QuotaCheck {
   denied(exceeded: QuotaExceeded): RegistryError;
 }
 
+/** The journal rows (webhook event, audit) of a finished blob, once its size is known. */
+export type BlobJournal = (digest: Digest, size: number) => ChangeJournal;
+
 export class UploadService {
   private readonly live = new Map<string, LiveUpload>();
 
@@ -86,7 +89,7 @@ export class UploadService {
   }
 
   /** PUT: appends the final chunk if any, verifies the digest, and makes the blob visible. */
-  async complete(repository: RepositoryName, id: string, expected: Digest, body: Readable | undefined, options: WriteOptions, quota?: QuotaCheck): Promise<CommittedBlob> {
+  async complete(repository: RepositoryName, id: string, expected: Digest, body: Readable | undefined, options: WriteOptions, quota?: QuotaCheck, journal?: BlobJournal): Promise<CommittedBlob> {
     const session = await this.session(repository, id);
     return this.exclusively(session, async (live) => {
       // The final chunk is not recorded as an offset: the session ends here either way.
@@ -100,7 +103,7 @@ export class UploadService {
       // Under the digest's lock: garbage collection cannot delete these bytes in between.
       const exceeded = await this.locks.run(expected, async () => {
         await this.blobs.adoptUpload(id, expected);
-        return this.withdrawIfRefused(expected, await this.metadata.completeUpload(id, repository, expected, size, quota?.limit));
+        return this.withdrawIfRefused(expected, await this.metadata.completeUpload(id, repository, expected, size, quota?.limit, journal?.(expected, size)));
       });
       if (exceeded) {
         await this.discard(id);
@@ -115,7 +118,7 @@ export class UploadService {
    * POST ?digest=: the whole blob in one request. It needs no session row: its data file
    * is swept by the purge if the process dies mid-way.
    */
-  async monolithic(repository: RepositoryName, expected: Digest, body: Readable, options: WriteOptions, quota?: QuotaCheck): Promise<CommittedBlob> {
+  async monolithic(repository: RepositoryName, expected: Digest, body: Readable, options: WriteOptions, quota?: QuotaCheck, journal?: BlobJournal): Promise<CommittedBlob> {
     const id = randomUUID();
     const digester = new Digester(digestAlgorithm(expected));
     const key = layout.upload(id);
@@ -128,7 +131,7 @@ export class UploadService {
       }
       const exceeded = await this.locks.run(expected, async () => {
         await this.blobs.adoptUpload(id, expected);
-        return this.withdrawIfRefused(expected, await this.metadata.linkBlob(repository, expected, size, quota?.limit));
+        return this.withdrawIfRefused(expected, await this.metadata.linkBlob(repository, expected, size, quota?.limit, journal?.(expected, size)));
       });
       if (exceeded) throw quota!.denied(exceeded);
       return { digest: expected, size };

@@ -9,6 +9,10 @@ import type { AccessGate } from '../auth/gate.js';
 import { catalogView, credentialsOf, originOf, type Endpoint } from './access.js';
 import { sendError, sendJson } from './respond.js';
 import { V2_HANDLERS } from './v2-handlers.js';
+import { handlerOf, type Metrics } from './metrics.js';
+import { PROBES, answerProbe } from './probes.js';
+import type { AuditTrail } from '../core/audit.js';
+import { auditRefusal } from './audit-hooks.js';
 
 export interface HandlerOptions {
   registry: Registry;
@@ -23,6 +27,10 @@ export interface HandlerOptions {
   endpoints?: Endpoint[];
   /** Counters the handler keeps (client aborts); created here when not given. */
   stats?: RequestStats;
+  /** Prometheus metrics (`http.debug.prometheus`); absent: nothing is measured. */
+  metrics?: Metrics;
+  /** Records refused credentials and logins (`GET /v2/` with a user, as `docker login` does). */
+  audit?: AuditTrail;
 }
 
 /** What the request pipeline counts, for logs now and metrics later. */
@@ -39,7 +47,7 @@ export class RequestStats {
  * 401 + challenge / 403 DENIED / 429) → health gate → handler → one error path → access log.
  */
 export function createRequestHandler(options: HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { registry, health, log, headers, accessLog, access, endpoints = [], stats = new RequestStats() } = options;
+  const { registry, health, log, headers, accessLog, access, endpoints = [], stats = new RequestStats(), metrics, audit } = options;
   const staticHeaders = Object.entries({ 'Docker-Distribution-API-Version': ['registry/2.0'], ...headers });
 
   return (req, res) => {
@@ -54,7 +62,11 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
     // Read now: once the connection is gone, `req.socket` is null.
     const remote = req.socket?.remoteAddress;
     const abort = new AbortController();
+    const handlerLabel = metrics ? handlerOf(req.url ?? '/') : 'other';
+    metrics?.started(handlerLabel);
     res.once('close', () => {
+      metrics?.finished(handlerLabel, req.method, res.statusCode, started, Number(req.headers['content-length'] ?? 0) || 0,
+        req.method === 'HEAD' ? 0 : Number(res.getHeader('content-length') ?? 0) || 0);
       if (!res.writableFinished) {
         abort.abort();
         stats.clientAborts += 1;
@@ -67,7 +79,7 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
       }
     });
 
-    handle(req, res, abort.signal, logger)
+    handle(req, res, abort.signal, logger, id)
       .catch((error: unknown) => sendError(req, res, error, logger()))
       .catch((error: unknown) => {
         // Answering failed too (the connection broke mid-answer): the request ends here, the process does not.
@@ -76,7 +88,7 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
       });
   };
 
-  async function handle(req: IncomingMessage, res: ServerResponse, signal: AbortSignal, logger: () => Logger): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, signal: AbortSignal, logger: () => Logger, id: string): Promise<void> {
     const url = req.url ?? '/';
     const queryStart = url.indexOf('?');
     const path = queryStart < 0 ? url : url.slice(0, queryStart);
@@ -87,12 +99,24 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
       const status = health.status();
       return sendJson(req, res, status.healthy ? 200 : 503, status);
     }
+    if (path === PROBES.live || path === PROBES.ready) return answerProbe(req, res, path, health);
     for (const endpoint of endpoints) if (endpoint.matches(path)) return endpoint.handle(req, res, path, query, logger());
     const route = parseRoute(path);
     if (!route) throw new RegistryError('NOT_FOUND', 'no such endpoint: the registry API is under /v2/');
     let view = registry;
+    let actor: string | undefined;
     if (access) {
-      const decision = await access.check(credentialsOf(req), method, route, query, originOf(req));
+      let decision: Awaited<ReturnType<AccessGate['check']>>;
+      try {
+        decision = await access.check(credentialsOf(req), method, route, query, originOf(req));
+      } catch (error) {
+        if (audit) auditRefusal(audit, req, id, error);
+        throw error;
+      }
+      if (decision.principal.kind === 'user') {
+        actor = decision.principal.name;
+        if (route.kind === 'base') audit?.record(actor, 'auth.login', { address: req.socket.remoteAddress, requestId: id });
+      }
       if (decision.dropMount) {
         query.delete('mount');
         query.delete('from');
@@ -105,7 +129,7 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
       res.setHeader('Allow', Object.keys(V2_HANDLERS[route.kind]).join(', '));
       throw new RegistryError('UNSUPPORTED', `${method} is not supported on ${describe(route)}`);
     }
-    await handler(view, route, { req, res, query, signal });
+    await handler(view, route, { req, res, query, signal, id, actor });
   }
 }
 

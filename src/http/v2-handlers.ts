@@ -12,6 +12,8 @@ import { parseContentRange } from '../oci/ranges.js';
 import { referenceToRead, referenceToWrite, type Route, type RouteKind } from '../oci/routes.js';
 import { contentLength, hasBody, readBoundedBody } from './body.js';
 import { sendEmpty, sendJson } from './respond.js';
+import { originOf } from './access.js';
+import type { RequestContext } from '../core/notifications/events.js';
 
 /**
  * `/v2` handlers: each turns HTTP into one registry call and the result back into HTTP.
@@ -22,6 +24,24 @@ export interface V2Request {
   res: ServerResponse;
   query: URLSearchParams;
   signal: AbortSignal;
+  /** The request id (X-Request-Id). */
+  id: string;
+  /** The authenticated user, if any. */
+  actor?: string;
+}
+
+/** Who asks for a change, for its webhook event and audit entry. Built on write paths only. */
+function contextOf({ req, id, actor }: V2Request): RequestContext {
+  const host = req.headers.host ?? '';
+  return {
+    id,
+    addr: req.socket.remoteAddress ?? '',
+    host,
+    method: req.method ?? '',
+    userAgent: req.headers['user-agent'] ?? '',
+    ...(actor !== undefined ? { actor } : {}),
+    origin: originOf(req),
+  };
 }
 
 type Handler<K extends RouteKind> = (registry: Registry, route: Extract<Route, { kind: K }>, request: V2Request) => Promise<void>;
@@ -83,8 +103,9 @@ export const V2_HANDLERS: MethodTable = {
       }
       await blob.body.pipeTo(res, signal);
     },
-    DELETE: async (registry, route, { res }) => {
-      await registry.repository(route.name).deleteBlob(route.digest);
+    DELETE: async (registry, route, request) => {
+      const { res } = request;
+      await registry.repository(route.name, contextOf(request)).deleteBlob(route.digest);
       sendEmpty(res, 202, { 'Docker-Content-Digest': route.digest });
     },
   },
@@ -92,7 +113,7 @@ export const V2_HANDLERS: MethodTable = {
   'upload-start': {
     POST: async (registry, route, request) => {
       const { res, query, req } = request;
-      const repository = registry.repository(route.name);
+      const repository = registry.repository(route.name, contextOf(request));
       const mount = query.get('mount');
       const digest = query.get('digest');
       if (mount !== null) {
@@ -126,7 +147,7 @@ export const V2_HANDLERS: MethodTable = {
       if (digest === null) throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required to complete an upload');
       const body = hasBody(request.req) ? request.req : undefined;
       if (!body) drain(request.req);
-      const blob = await registry.repository(route.name).completeUpload(route.uploadId, parseDigest(digest), body, writeOptions(request));
+      const blob = await registry.repository(route.name, contextOf(request)).completeUpload(route.uploadId, parseDigest(digest), body, writeOptions(request));
       blobCreated(request.res, route.name, blob);
     },
     DELETE: async (registry, route, { res }) => {
@@ -144,18 +165,20 @@ export const V2_HANDLERS: MethodTable = {
       res.setHeader('Content-Length', record.size);
       res.end();
     },
-    GET: async (registry, route, { req, res }) => {
-      const { record, bytes } = await registry.repository(route.name).getManifest(referenceToRead(route.name, route.reference), parseAccept(req.headers.accept));
+    GET: async (registry, route, request) => {
+      const { req, res } = request;
+      const { record, bytes } = await registry.repository(route.name, registry.recorder.pullEvents ? contextOf(request) : undefined).getManifest(referenceToRead(route.name, route.reference), parseAccept(req.headers.accept));
       manifestHeaders(res, record.digest, record.mediaType);
       if (notModified(req, record.digest)) return sendEmpty(res, 304);
       res.statusCode = 200;
       res.setHeader('Content-Length', bytes.length);
       res.end(bytes);
     },
-    PUT: async (registry, route, { req, res }) => {
+    PUT: async (registry, route, request) => {
+      const { req, res } = request;
       const reference = referenceToWrite(route.reference);
       const body = await readBoundedBody(req, MAX_MANIFEST_BYTES);
-      const stored = await registry.repository(route.name).putManifest(reference, body, bareMediaType(req.headers['content-type']));
+      const stored = await registry.repository(route.name, contextOf(request)).putManifest(reference, body, bareMediaType(req.headers['content-type']));
       const headers: Record<string, string> = {
         Location: `/v2/${route.name}/manifests/${stored.digest}`,
         'Docker-Content-Digest': stored.digest,
@@ -163,8 +186,9 @@ export const V2_HANDLERS: MethodTable = {
       if (stored.subject) headers['OCI-Subject'] = stored.subject;
       sendEmpty(res, 201, headers);
     },
-    DELETE: async (registry, route, { res }) => {
-      await registry.repository(route.name).deleteManifest(referenceToWrite(route.reference));
+    DELETE: async (registry, route, request) => {
+      const { res } = request;
+      await registry.repository(route.name, contextOf(request)).deleteManifest(referenceToWrite(route.reference));
       sendEmpty(res, 202);
     },
   },

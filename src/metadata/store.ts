@@ -42,6 +42,95 @@ export interface NewManifest {
   /** Refuse to move an existing tag to another manifest (disable-redeploy). */
   keepExistingTag?: boolean;
   quota?: QuotaLimit;
+  /** Written in the manifest's transaction, only if it is stored. */
+  journal?: ChangeJournal;
+}
+
+/**
+ * Rows that describe a change, written in the same transaction as the change itself (only
+ * when the change happens): the webhook outbox (`core/notifications/outbox.ts`) and the audit
+ * trail. The store does not know what they mean; core builds them.
+ */
+export interface ChangeJournal {
+  outbox: OutboxRow[];
+  audit: AuditRow[];
+}
+
+export interface OutboxRow {
+  repository: string;
+  action: string;
+  mediaType: string;
+  createdAt: number;
+  /** One event, serialised as it is delivered. */
+  payload: string;
+}
+
+export interface StoredOutboxEvent extends OutboxRow {
+  seq: number;
+}
+
+export interface WebhookEndpointState {
+  name: string;
+  /** Every event up to this sequence number has been delivered (or skipped by its filters). */
+  deliveredSeq: number;
+  /** Events after `deliveredSeq`. */
+  pending: number;
+  failures: number;
+  nextAttemptAt: number;
+  lastError?: string;
+  lastErrorAt?: number;
+  lastSuccessAt?: number;
+}
+
+/** The webhook outbox: events in commit order, and how far each endpoint has delivered. */
+export interface OutboxIndex {
+  /** Appends events that belong to no transaction of their own (pulls, flushed in batches). */
+  appendOutbox(rows: OutboxRow[]): Promise<void>;
+  /** Endpoints not known yet start after the newest event: a new endpoint is not sent history. */
+  registerEndpoints(names: string[]): Promise<void>;
+  /** The oldest events the endpoint has not delivered, in order. */
+  pendingEvents(endpoint: string, limit: number): Promise<StoredOutboxEvent[]>;
+  recordDelivery(endpoint: string, throughSeq: number, at: number, succeeded: boolean): Promise<void>;
+  recordFailure(endpoint: string, error: string, at: number, nextAttemptAt: number): Promise<void>;
+  endpointStates(names: string[]): Promise<WebhookEndpointState[]>;
+  /** Deletes events every one of `endpoints` has delivered; returns how many. */
+  pruneOutbox(endpoints: string[]): Promise<number>;
+}
+
+export interface AuditRow {
+  at: number;
+  /** A user name, `anonymous`, or `system` for Berth's own runs. */
+  actor: string;
+  action: string;
+  repository?: string;
+  /** A tag, digest, user or role name: what the action was done to. */
+  target?: string;
+  /** The client's address. */
+  address?: string;
+  /** JSON with what else matters (counts removed, the request id); never a secret. */
+  detail?: string;
+}
+
+export interface StoredAuditRow extends AuditRow {
+  id: number;
+}
+
+export interface AuditQuery {
+  actor?: string;
+  repository?: string;
+  action?: string;
+  since?: number;
+  until?: number;
+  /** Entries with an id above this (paging), oldest first. */
+  after?: number;
+  limit: number;
+}
+
+/** The audit trail: appended, queried, and dropped past its retention; never changed. */
+export interface AuditIndex {
+  appendAudit(rows: AuditRow[]): Promise<void>;
+  queryAudit(query: AuditQuery): Promise<StoredAuditRow[]>;
+  pruneAudit(before: number): Promise<number>;
 }
 
 /** What a manifest PUT found missing; empty when it was stored. */
@@ -98,18 +187,18 @@ export interface RepositoryIndex {
    * transaction; what only it used is freed by the next collection. Returns the removed
    * sessions' ids (their data files are the caller's to delete).
    */
-  deleteRepository(repository: RepositoryName): Promise<{ deleted: boolean; uploads: string[] }>;
+  deleteRepository(repository: RepositoryName, journal?: ChangeJournal): Promise<{ deleted: boolean; uploads: string[] }>;
 }
 
 export interface BlobIndex {
   /** The blob's size if it is linked into the repository. */
   linkedBlobSize(repository: RepositoryName, digest: Digest): Promise<number | undefined>;
   /** Records the blob (if new) and links it into the repository, unless the quota would be exceeded. */
-  linkBlob(repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit): Promise<QuotaExceeded | undefined>;
+  linkBlob(repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit, journal?: ChangeJournal): Promise<QuotaExceeded | undefined>;
   /** Records and links several blobs in one transaction, with no quota (imports of existing content). */
   linkBlobs(repository: RepositoryName, blobs: { digest: Digest; size: number }[]): Promise<void>;
   /** Returns false if it was not linked. */
-  unlinkBlob(repository: RepositoryName, digest: Digest): Promise<boolean>;
+  unlinkBlob(repository: RepositoryName, digest: Digest, journal?: ChangeJournal): Promise<boolean>;
 }
 
 export interface ManifestIndex {
@@ -118,8 +207,8 @@ export interface ManifestIndex {
   /** Inserts the manifest with its references and tag in one transaction, or nothing (see ManifestPutResult). */
   putManifest(entry: NewManifest): Promise<ManifestPutResult>;
   /** Removes a manifest and every tag pointing at it; false if it was not there. */
-  deleteManifest(repository: RepositoryName, digest: Digest): Promise<boolean>;
-  deleteTag(repository: RepositoryName, tag: Tag): Promise<boolean>;
+  deleteManifest(repository: RepositoryName, digest: Digest, journal?: ChangeJournal): Promise<boolean>;
+  deleteTag(repository: RepositoryName, tag: Tag, journal?: ChangeJournal): Promise<boolean>;
   listTags(repository: RepositoryName, limit: number, last?: string): Promise<Page<Tag>>;
   /** Manifests in the repository whose `subject` is `digest`. */
   listReferrers(repository: RepositoryName, digest: Digest): Promise<ManifestRecord[]>;
@@ -131,7 +220,7 @@ export interface UploadIndex {
   setUploadOffset(id: string, offset: number, updatedAt: number): Promise<void>;
   deleteUpload(id: string): Promise<void>;
   /** Ends the session and links the finished blob, in one transaction, unless the quota would be exceeded. */
-  completeUpload(id: string, repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit): Promise<QuotaExceeded | undefined>;
+  completeUpload(id: string, repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit, journal?: ChangeJournal): Promise<QuotaExceeded | undefined>;
   listUploadsUpdatedBefore(cutoff: number): Promise<UploadSession[]>;
 }
 
@@ -233,7 +322,7 @@ export interface ImportIndex {
   recordImportFinished(source: string, at: number, summary: string): Promise<void>;
 }
 
-export interface MetadataStore extends RepositoryIndex, BlobIndex, ManifestIndex, UploadIndex, GcIndex, LifecycleIndex, ImportIndex {
+export interface MetadataStore extends RepositoryIndex, BlobIndex, ManifestIndex, UploadIndex, GcIndex, LifecycleIndex, ImportIndex, OutboxIndex, AuditIndex {
   readonly description: string;
   /** A cheap query that proves the database answers (health checks). */
   ping(): Promise<void>;

@@ -167,4 +167,47 @@ export const MIGRATIONS: readonly Migration[] = [
       UPDATE repository_blobs SET touched_at = created_at;
     `,
   },
+  {
+    // 6 is reserved for another branch (issue 12); versions are applied in order, gaps allowed.
+    version: 7,
+    description: 'operations: the webhook outbox with per-endpoint delivery state, and the audit trail',
+    sql: `
+      -- Events written in the same transaction as the change they describe (core/notifications/outbox.ts).
+      CREATE TABLE outbox_events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        repository TEXT NOT NULL,
+        action TEXT NOT NULL,
+        media_type TEXT NOT NULL DEFAULT '',
+        created_at INTEGER NOT NULL,
+        payload TEXT NOT NULL
+      );
+
+      -- Each endpoint has delivered every event up to delivered_seq, in order.
+      CREATE TABLE webhook_endpoints (
+        name TEXT PRIMARY KEY,
+        delivered_seq INTEGER NOT NULL,
+        failures INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        last_error_at INTEGER,
+        last_success_at INTEGER
+      ) WITHOUT ROWID;
+
+      -- Append-only: rows are added and, past the retention period, dropped; never changed.
+      CREATE TABLE audit_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        repository TEXT,
+        target TEXT,
+        address TEXT,
+        detail TEXT
+      );
+      CREATE INDEX audit_events_at ON audit_events(at);
+      CREATE INDEX audit_events_repository ON audit_events(repository, at);
+      CREATE TRIGGER audit_events_append_only BEFORE UPDATE ON audit_events
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    `,
+  },
 ];

@@ -3,6 +3,13 @@ import type { Digest } from '../../oci/digest.js';
 import { createPrivately } from './private-file.js';
 import type { RepositoryName, Tag } from '../../oci/names.js';
 import type {
+  AuditQuery,
+  AuditRow,
+  ChangeJournal,
+  OutboxRow,
+  StoredAuditRow,
+  StoredOutboxEvent,
+  WebhookEndpointState,
   CollectionPreview,
   CollectionStatus,
   ManifestPutResult,
@@ -88,6 +95,85 @@ export class SqliteMetadataStore implements MetadataStore {
     }
   }
 
+  async appendOutbox(rows: OutboxRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    this.db.transaction(() => this.writeJournal({ outbox: rows, audit: [] }))();
+  }
+
+  async registerEndpoints(names: string[]): Promise<void> {
+    this.db.transaction(() => {
+      const newest = this.statements.newestOutboxSeq.get() as number;
+      for (const name of names) this.statements.registerEndpoint.run(name, newest);
+    })();
+  }
+
+  async pendingEvents(endpoint: string, limit: number): Promise<StoredOutboxEvent[]> {
+    const rows = this.statements.pendingEvents.all(endpoint, limit) as { seq: number; repository: string; action: string; media_type: string; created_at: number; payload: string }[];
+    return rows.map((row) => ({ seq: row.seq, repository: row.repository, action: row.action, mediaType: row.media_type, createdAt: row.created_at, payload: row.payload }));
+  }
+
+  async recordDelivery(endpoint: string, throughSeq: number, at: number, succeeded: boolean): Promise<void> {
+    this.statements.recordDelivery.run(throughSeq, succeeded ? at : null, endpoint);
+  }
+
+  async recordFailure(endpoint: string, error: string, at: number, nextAttemptAt: number): Promise<void> {
+    this.statements.recordFailure.run(error, at, nextAttemptAt, endpoint);
+  }
+
+  async endpointStates(names: string[]): Promise<WebhookEndpointState[]> {
+    return names.flatMap((name) => {
+      const row = this.statements.endpointState.get(name) as
+        | { name: string; delivered_seq: number; pending: number; failures: number; next_attempt_at: number; last_error: string | null; last_error_at: number | null; last_success_at: number | null }
+        | undefined;
+      if (!row) return [];
+      const state: WebhookEndpointState = { name: row.name, deliveredSeq: row.delivered_seq, pending: row.pending, failures: row.failures, nextAttemptAt: row.next_attempt_at };
+      if (row.last_error !== null) state.lastError = row.last_error;
+      if (row.last_error_at !== null) state.lastErrorAt = row.last_error_at;
+      if (row.last_success_at !== null) state.lastSuccessAt = row.last_success_at;
+      return [state];
+    });
+  }
+
+  async pruneOutbox(endpoints: string[]): Promise<number> {
+    const delivered = endpoints.map((name) => this.statements.deliveredSeq.get(name) as number | undefined);
+    // An endpoint with no state yet has delivered nothing: keep everything for it.
+    if (delivered.some((seq) => seq === undefined)) return 0;
+    const through = endpoints.length === 0 ? (this.statements.newestOutboxSeq.get() as number) : Math.min(...(delivered as number[]));
+    return this.relaxed(() => this.statements.pruneOutbox.run(through).changes);
+  }
+
+  async appendAudit(rows: AuditRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    this.db.transaction(() => {
+      for (const row of rows) this.insertAuditRow(row);
+    })();
+  }
+
+  async queryAudit(query: AuditQuery): Promise<StoredAuditRow[]> {
+    const conditions = ['id > ?'];
+    const values: (string | number)[] = [query.after ?? 0];
+    if (query.actor !== undefined) (conditions.push('actor = ?'), values.push(query.actor));
+    if (query.repository !== undefined) (conditions.push('repository = ?'), values.push(query.repository));
+    if (query.action !== undefined) (conditions.push('action = ?'), values.push(query.action));
+    if (query.since !== undefined) (conditions.push('at >= ?'), values.push(query.since));
+    if (query.until !== undefined) (conditions.push('at < ?'), values.push(query.until));
+    const rows = this.db
+      .prepare(`SELECT id, at, actor, action, repository, target, address, detail FROM audit_events WHERE ${conditions.join(' AND ')} ORDER BY id LIMIT ?`)
+      .all(...values, query.limit) as { id: number; at: number; actor: string; action: string; repository: string | null; target: string | null; address: string | null; detail: string | null }[];
+    return rows.map((row) => {
+      const entry: StoredAuditRow = { id: row.id, at: row.at, actor: row.actor, action: row.action };
+      if (row.repository !== null) entry.repository = row.repository;
+      if (row.target !== null) entry.target = row.target;
+      if (row.address !== null) entry.address = row.address;
+      if (row.detail !== null) entry.detail = row.detail;
+      return entry;
+    });
+  }
+
+  async pruneAudit(before: number): Promise<number> {
+    return this.statements.pruneAudit.run(before).changes;
+  }
+
   async ping(): Promise<void> {
     this.db.prepare('SELECT 1').get();
   }
@@ -105,11 +191,12 @@ export class SqliteMetadataStore implements MetadataStore {
     return this.statements.repositoryListed.get(repository) !== undefined;
   }
 
-  async deleteRepository(repository: RepositoryName): Promise<{ deleted: boolean; uploads: string[] }> {
+  async deleteRepository(repository: RepositoryName, journal?: ChangeJournal): Promise<{ deleted: boolean; uploads: string[] }> {
     return this.db.transaction(() => {
       const listed = this.statements.repositoryListed.get(repository) !== undefined;
       this.statements.deleteRepository.run(repository);
       const uploads = this.statements.deleteRepositoryUploads.all(repository) as string[];
+      if (listed || uploads.length > 0) this.writeJournal(journal);
       return { deleted: listed, uploads };
     })();
   }
@@ -119,8 +206,23 @@ export class SqliteMetadataStore implements MetadataStore {
     return row?.size;
   }
 
-  async linkBlob(repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit): Promise<QuotaExceeded | undefined> {
-    return this.db.transaction(() => this.linkBlobNow(repository, digest, size, this.clock(), quota))();
+  async linkBlob(repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit, journal?: ChangeJournal): Promise<QuotaExceeded | undefined> {
+    return this.db.transaction(() => {
+      const exceeded = this.linkBlobNow(repository, digest, size, this.clock(), quota);
+      if (!exceeded) this.writeJournal(journal);
+      return exceeded;
+    })();
+  }
+
+  /** The change's journal rows, inside the caller's transaction. */
+  private writeJournal(journal: ChangeJournal | undefined): void {
+    if (!journal) return;
+    for (const row of journal.outbox) this.statements.insertOutbox.run(row.repository, row.action, row.mediaType, row.createdAt, row.payload);
+    for (const row of journal.audit) this.insertAuditRow(row);
+  }
+
+  private insertAuditRow(row: AuditRow): void {
+    this.statements.insertAudit.run(row.at, row.actor, row.action, row.repository ?? null, row.target ?? null, row.address ?? null, row.detail ?? null);
   }
 
   async linkBlobs(repository: RepositoryName, blobs: { digest: Digest; size: number }[]): Promise<void> {
@@ -149,8 +251,18 @@ export class SqliteMetadataStore implements MetadataStore {
     return usage + size > quota.limitBytes ? { usage, limit: quota.limitBytes, needed: size } : undefined;
   }
 
-  async unlinkBlob(repository: RepositoryName, digest: Digest): Promise<boolean> {
-    return this.statements.deleteLink.run(repository, digest).changes > 0;
+  async unlinkBlob(repository: RepositoryName, digest: Digest, journal?: ChangeJournal): Promise<boolean> {
+    return this.changeWithJournal(() => this.statements.deleteLink.run(repository, digest).changes > 0, journal);
+  }
+
+  /** One statement's change and its journal in one transaction; the journal only if something changed. */
+  private changeWithJournal(change: () => boolean, journal: ChangeJournal | undefined): boolean {
+    if (!journal) return change();
+    return this.db.transaction(() => {
+      const changed = change();
+      if (changed) this.writeJournal(journal);
+      return changed;
+    })();
   }
 
   async getManifest(repository: RepositoryName, digest: Digest): Promise<ManifestRecord | undefined> {
@@ -200,16 +312,17 @@ export class SqliteMetadataStore implements MetadataStore {
       // Its layers are referenced as of now: touches before this no longer protect them once unreferenced.
       for (const digest of unique(entry.blobReferences)) this.statements.referenceLink.run(now, repositoryId, digest);
       if (entry.tag !== undefined) this.statements.upsertTag.run(repositoryId, entry.tag, manifest.digest, now);
+      this.writeJournal(entry.journal);
       return { missing };
     })();
   }
 
-  async deleteManifest(repository: RepositoryName, digest: Digest): Promise<boolean> {
-    return this.statements.deleteManifest.run(repository, digest).changes > 0;
+  async deleteManifest(repository: RepositoryName, digest: Digest, journal?: ChangeJournal): Promise<boolean> {
+    return this.changeWithJournal(() => this.statements.deleteManifest.run(repository, digest).changes > 0, journal);
   }
 
-  async deleteTag(repository: RepositoryName, tag: Tag): Promise<boolean> {
-    return this.statements.deleteTag.run(repository, tag).changes > 0;
+  async deleteTag(repository: RepositoryName, tag: Tag, journal?: ChangeJournal): Promise<boolean> {
+    return this.changeWithJournal(() => this.statements.deleteTag.run(repository, tag).changes > 0, journal);
   }
 
   async listTags(repository: RepositoryName, limit: number, last?: string): Promise<Page<Tag>> {
@@ -238,10 +351,13 @@ export class SqliteMetadataStore implements MetadataStore {
     this.relaxed(() => this.statements.deleteUpload.run(id));
   }
 
-  async completeUpload(id: string, repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit): Promise<QuotaExceeded | undefined> {
+  async completeUpload(id: string, repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit, journal?: ChangeJournal): Promise<QuotaExceeded | undefined> {
     return this.db.transaction(() => {
       const exceeded = this.linkBlobNow(repository, digest, size, this.clock(), quota);
-      if (!exceeded) this.statements.deleteUpload.run(id);
+      if (!exceeded) {
+        this.statements.deleteUpload.run(id);
+        this.writeJournal(journal);
+      }
       return exceeded;
     })();
   }
@@ -451,6 +567,23 @@ export class SqliteMetadataStore implements MetadataStore {
 function prepare(db: Database.Database) {
   const repo = '(SELECT id FROM repositories WHERE name = ?)';
   return {
+    insertOutbox: db.prepare('INSERT INTO outbox_events (repository, action, media_type, created_at, payload) VALUES (?, ?, ?, ?, ?)'),
+    newestOutboxSeq: db.prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'outbox_events'), 0)").pluck(),
+    registerEndpoint: db.prepare('INSERT INTO webhook_endpoints (name, delivered_seq) VALUES (?, ?) ON CONFLICT (name) DO NOTHING'),
+    pendingEvents: db.prepare(
+      'SELECT seq, repository, action, media_type, created_at, payload FROM outbox_events WHERE seq > (SELECT delivered_seq FROM webhook_endpoints WHERE name = ?) ORDER BY seq LIMIT ?',
+    ),
+    recordDelivery: db.prepare(
+      'UPDATE webhook_endpoints SET delivered_seq = max(delivered_seq, ?), failures = 0, next_attempt_at = 0, last_success_at = coalesce(?, last_success_at) WHERE name = ?',
+    ),
+    recordFailure: db.prepare('UPDATE webhook_endpoints SET failures = failures + 1, last_error = ?, last_error_at = ?, next_attempt_at = ? WHERE name = ?'),
+    endpointState: db.prepare(
+      'SELECT e.*, (SELECT count(*) FROM outbox_events o WHERE o.seq > e.delivered_seq) AS pending FROM webhook_endpoints e WHERE e.name = ?',
+    ),
+    deliveredSeq: db.prepare('SELECT delivered_seq FROM webhook_endpoints WHERE name = ?').pluck(),
+    pruneOutbox: db.prepare('DELETE FROM outbox_events WHERE seq <= ?'),
+    insertAudit: db.prepare('INSERT INTO audit_events (at, actor, action, repository, target, address, detail) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+    pruneAudit: db.prepare('DELETE FROM audit_events WHERE at < ?'),
     insertRepository: db.prepare('INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING'),
     repositoryId: db.prepare('SELECT id FROM repositories WHERE name = ?'),
     repositoryListed: db.prepare(

@@ -1,0 +1,189 @@
+import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * Prometheus metrics with registry:2's names and labels, so its dashboards keep working
+ * (Distribution 2.8 instruments each route with docker/go-metrics' `NewDefaultHttpMetrics`
+ * under the `registry_http` namespace, the route name as the constant `handler` label, and
+ * promhttp's lower-case `method`), plus Berth's own under `berth_`.
+ *
+ * The request path pays a label lookup and an observation: label children are cached by
+ * handler/method/code, so a request allocates nothing here. Everything else (garbage
+ * collection, uploads, quotas, the outbox) is read from its owner when Prometheus scrapes.
+ */
+
+/** Distribution's route names (`registry/api/v2/routes.go`), the `handler` label. */
+export type HandlerLabel = 'base' | 'catalog' | 'tags' | 'manifest' | 'blob' | 'blob_upload' | 'blob_upload_chunk' | 'referrers' | 'other';
+
+/** go-metrics' defaults. */
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 60];
+/** 1 KiB to 4 GiB, doubling (prometheus.ExponentialBuckets(1024, 2, 22)). */
+const SIZE_BUCKETS = Array.from({ length: 22 }, (_, index) => 1024 * 2 ** index);
+
+/** The `handler` label for a request URL, by the path's shape (no allocation, no parse). */
+export function handlerOf(url: string): HandlerLabel {
+  if (!url.startsWith('/v2')) return 'other';
+  const query = url.indexOf('?');
+  const end = query < 0 ? url.length : query;
+  const has = (part: string) => {
+    const at = url.indexOf(part);
+    return at >= 0 && at + part.length <= end;
+  };
+  if (end <= 4) return 'base';
+  if (end === 12 && url.startsWith('/v2/_catalog')) return 'catalog';
+  if (url.endsWith('/tags/list', end)) return 'tags';
+  if (has('/manifests/')) return 'manifest';
+  if (has('/referrers/')) return 'referrers';
+  const uploads = url.lastIndexOf('/blobs/uploads', end);
+  if (uploads >= 0) return end > uploads + '/blobs/uploads/'.length ? 'blob_upload_chunk' : 'blob_upload';
+  if (has('/blobs/')) return 'blob';
+  return 'other';
+}
+
+/** Sources read at scrape time. Each is optional: a missing one leaves its metric at zero. */
+export interface MetricSources {
+  clientAborts?: () => number;
+  refusedConnections?: () => number;
+  uploadsInProgress?: () => Promise<number>;
+  quotaUsage?: () => Promise<{ repository: string; bytes: number; limitBytes?: number }[]>;
+  outbox?: () => Promise<{ endpoint: string; pending: number; lastSuccessAt?: number; lastErrorAt?: number }[]>;
+}
+
+export class Metrics {
+  readonly registry = new PromRegistry();
+  private readonly requests: Counter<'handler' | 'code' | 'method'>;
+  private readonly duration: Histogram<'handler' | 'method'>;
+  private readonly requestSize: Histogram<'handler'>;
+  private readonly responseSize: Histogram<'handler'>;
+  private readonly inFlight: Gauge<'handler'>;
+  readonly gcRuns: Counter<'outcome'>;
+  readonly gcBytesFreed: Counter;
+  readonly gcDuration: Histogram;
+  readonly authFailures: Counter;
+  readonly authThrottled: Counter;
+  readonly notificationEvents: Counter<'type' | 'endpoint'>;
+  private readonly requestChildren = new Map<string, Map<string, Map<number, Counter.Internal>>>();
+  private readonly durationChildren = new Map<string, Map<string, Histogram.Internal<'handler' | 'method'>>>();
+  private readonly handlerChildren = new Map<string, { requestSize: Histogram.Internal<'handler'>; responseSize: Histogram.Internal<'handler'>; inFlight: Gauge.Internal<'handler'> }>();
+
+  /** Read at scrape time; filled in by `provide` once their owners exist. */
+  private readonly sources: MetricSources = {};
+  private readonly storageAction: Histogram<'driver' | 'action'>;
+  private readonly storageChildren = new Map<string, Histogram.Internal<'driver' | 'action'>>();
+
+  constructor(sources: MetricSources = {}) {
+    this.provide(sources);
+    sources = this.sources;
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.requests = new Counter({ name: 'registry_http_requests_total', help: 'Total number of HTTP requests made.', labelNames: ['handler', 'code', 'method'], registers });
+    this.duration = new Histogram({ name: 'registry_http_request_duration_seconds', help: 'The HTTP request latencies in seconds.', labelNames: ['handler', 'method'], buckets: DURATION_BUCKETS, registers });
+    this.requestSize = new Histogram({ name: 'registry_http_request_size_bytes', help: 'The HTTP request sizes in bytes.', labelNames: ['handler'], buckets: SIZE_BUCKETS, registers });
+    this.responseSize = new Histogram({ name: 'registry_http_response_size_bytes', help: 'The HTTP response sizes in bytes.', labelNames: ['handler'], buckets: SIZE_BUCKETS, registers });
+    this.inFlight = new Gauge({ name: 'registry_http_in_flight_requests', help: 'The in-flight HTTP requests', labelNames: ['handler'], registers });
+    this.storageAction = new Histogram({ name: 'registry_storage_action_seconds', help: 'The number of seconds that the storage action takes', labelNames: ['driver', 'action'], buckets: DURATION_BUCKETS, registers });
+    this.notificationEvents = new Counter({ name: 'registry_notifications_events_total', help: 'The number of total events', labelNames: ['type', 'endpoint'], registers });
+    this.gcRuns = new Counter({ name: 'berth_gc_runs_total', help: 'Garbage collection runs, by outcome.', labelNames: ['outcome'], registers });
+    this.gcBytesFreed = new Counter({ name: 'berth_gc_freed_bytes_total', help: 'Bytes freed by garbage collection.', registers });
+    this.gcDuration = new Histogram({ name: 'berth_gc_duration_seconds', help: 'How long garbage collection runs take.', buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600], registers });
+    this.authFailures = new Counter({ name: 'berth_auth_failures_total', help: 'Requests refused for missing or wrong credentials (401).', registers });
+    this.authThrottled = new Counter({ name: 'berth_auth_throttled_total', help: 'Requests refused by login throttling (429).', registers });
+    new Counter({
+      name: 'berth_http_client_aborts_total', help: 'Requests whose client went away before the response was complete.', registers,
+      collect() { this.reset(); this.inc(sources.clientAborts?.() ?? 0); },
+    });
+    new Counter({
+      name: 'berth_http_refused_connections_total', help: 'Connections closed on arrival: their client already held too many.', registers,
+      collect() { this.reset(); this.inc(sources.refusedConnections?.() ?? 0); },
+    });
+    new Gauge({
+      name: 'berth_uploads_in_progress', help: 'Upload sessions in progress.', registers,
+      async collect() { this.set((await sources.uploadsInProgress?.()) ?? 0); },
+    });
+    new Gauge({
+      name: 'berth_repository_usage_bytes', help: 'Storage a repository uses, as its quota counts it.', labelNames: ['repository'], registers,
+      async collect() {
+        this.reset();
+        for (const usage of (await sources.quotaUsage?.()) ?? []) this.set({ repository: usage.repository }, usage.bytes);
+      },
+    });
+    new Gauge({
+      name: 'berth_repository_quota_bytes', help: 'The quota limit that applies to a repository.', labelNames: ['repository'], registers,
+      async collect() {
+        this.reset();
+        for (const usage of (await sources.quotaUsage?.()) ?? []) if (usage.limitBytes !== undefined) this.set({ repository: usage.repository }, usage.limitBytes);
+      },
+    });
+    new Gauge({
+      name: 'registry_notifications_pending', help: 'The gauge of pending events in queue', labelNames: ['endpoint'], registers,
+      async collect() {
+        this.reset();
+        for (const state of (await sources.outbox?.()) ?? []) this.set({ endpoint: state.endpoint }, state.pending);
+      },
+    });
+  }
+
+  provide(sources: MetricSources): void {
+    Object.assign(this.sources, sources);
+  }
+
+  /** One storage driver action (see `storage/timed-driver.ts`). */
+  storageTimed(driver: string, action: string, seconds: number): void {
+    let child = this.storageChildren.get(action);
+    if (!child) this.storageChildren.set(action, (child = this.storageAction.labels(driver, action)));
+    child.observe(seconds);
+  }
+
+  /** A request was routed: counts it in flight. Pair with `finished`. */
+  started(handler: HandlerLabel): void {
+    this.childrenOf(handler).inFlight.inc();
+  }
+
+  /**
+   * A request ended (answered or abandoned). Positional, so the hot path builds no object;
+   * `startedNs` is from `process.hrtime.bigint()`. Sizes are the declared Content-Lengths
+   * (0 for chunked bodies and HEAD answers).
+   */
+  finished(handler: HandlerLabel, httpMethod: string | undefined, status: number, startedNs: bigint, requestBytes: number, responseBytes: number): void {
+    const children = this.childrenOf(handler);
+    children.inFlight.dec();
+    children.requestSize.observe(requestBytes);
+    children.responseSize.observe(responseBytes);
+    const method = (httpMethod !== undefined && METHOD_LABELS[httpMethod]) || 'other';
+    this.requestCounter(handler, method, status).inc();
+    this.durationHistogram(handler, method).observe(Number(process.hrtime.bigint() - startedNs) / 1e9);
+    if (status === 401) this.authFailures.inc();
+    else if (status === 429) this.authThrottled.inc();
+  }
+
+  private childrenOf(handler: HandlerLabel) {
+    let children = this.handlerChildren.get(handler);
+    if (!children) {
+      children = { requestSize: this.requestSize.labels(handler), responseSize: this.responseSize.labels(handler), inFlight: this.inFlight.labels(handler) };
+      this.handlerChildren.set(handler, children);
+    }
+    return children;
+  }
+
+  private requestCounter(handler: string, method: string, code: number): Counter.Internal {
+    let byMethod = this.requestChildren.get(handler);
+    if (!byMethod) this.requestChildren.set(handler, (byMethod = new Map()));
+    let byCode = byMethod.get(method);
+    if (!byCode) byMethod.set(method, (byCode = new Map()));
+    let child = byCode.get(code);
+    if (!child) byCode.set(code, (child = this.requests.labels(handler, String(code), method)));
+    return child;
+  }
+
+  private durationHistogram(handler: string, method: string): Histogram.Internal<'handler' | 'method'> {
+    let byMethod = this.durationChildren.get(handler);
+    if (!byMethod) this.durationChildren.set(handler, (byMethod = new Map()));
+    let child = byMethod.get(method);
+    if (!child) byMethod.set(method, (child = this.duration.labels(handler, method)));
+    return child;
+  }
+}
+
+/** promhttp's method label: lower case, unknown methods folded into one label (no label explosion). */
+const METHOD_LABELS: Readonly<Record<string, string>> = Object.fromEntries(
+  ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE', 'OPTIONS'].map((method) => [method, method.toLowerCase()]),
+);
