@@ -9,6 +9,7 @@ import { Registry2Import } from './core/import/registry2-import.js';
 import { startMaintenance } from './core/maintenance.js';
 import { PolicyBook } from './core/repository-policies.js';
 import { Registry } from './core/registry.js';
+import { RepositorySearch } from './core/search.js';
 import { systemClock, timerScheduler, type Clock, type Scheduler } from './core/time.js';
 import { createAccessControl, requireAdministrator, type AccessControl } from './app-auth.js';
 import { RoleAuthorizer } from './auth/authorizer.js';
@@ -17,6 +18,7 @@ import { adminApi } from './http/admin-api.js';
 import { maintenanceApi } from './http/maintenance-api.js';
 import { createControlServer, listenOnSocket } from './http/control-api.js';
 import { createRequestHandler, RequestStats } from './http/handler.js';
+import { searchApi } from './http/search-api.js';
 import { tokenEndpoint } from './http/token-endpoint.js';
 import { createServer } from './http/server.js';
 import type { MetadataStore } from './metadata/store.js';
@@ -99,6 +101,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     registry, health, log, stats, headers: config.http.headers, accessLog: config.log.accessLog,
     access: access?.gate,
     endpoints: [
+      searchApi(new RepositorySearch(metadata), access?.gate),
       maintenanceApi(registry, collector, config.storage.gc.graceMs, access && ((req) => requireAdministrator(access, req))),
       ...(access ? accessEndpoints(access) : []),
     ],

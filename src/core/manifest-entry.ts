@@ -4,7 +4,7 @@ import type { RepositoryName } from '../oci/names.js';
 import type { NewManifest } from '../metadata/store.js';
 
 /** What the metadata store records for a parsed manifest: one shape for pushes and imports. */
-export function manifestEntry(repository: RepositoryName, digest: Digest, size: number, parsed: ParsedManifest): NewManifest {
+export function manifestEntry(repository: RepositoryName, digest: Digest, size: number, parsed: ParsedManifest, description?: string): NewManifest {
   return {
     repository,
     manifest: {
@@ -14,6 +14,7 @@ export function manifestEntry(repository: RepositoryName, digest: Digest, size: 
       artifactType: parsed.artifactType,
       annotations: parsed.annotations,
       subject: parsed.subject?.digest,
+      description,
     },
     blobReferences: parsed.blobs.map((descriptor) => descriptor.digest),
     manifestReferences: parsed.manifests.map((descriptor) => descriptor.digest),

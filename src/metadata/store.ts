@@ -14,6 +14,8 @@ export interface ManifestRecord {
   artifactType?: string;
   annotations?: Record<string, string>;
   subject?: Digest;
+  /** The image's `org.opencontainers.image.description` (annotation or config label), for search. */
+  description?: string;
   createdAt: number;
 }
 
@@ -223,6 +225,22 @@ export interface LifecycleIndex {
   recordPulls(pulls: { repository: RepositoryName; digest: Digest; at: number }[]): Promise<void>;
 }
 
+/** A repository a search matched, best matches first. */
+export interface RepositoryMatch {
+  name: RepositoryName;
+  description?: string;
+}
+
+/** Search over repository names and descriptions, answered by the database (never a scan in JS). */
+export interface SearchIndex {
+  /**
+   * Listed repositories whose name contains `term` or whose description contains it (case-insensitive):
+   * the exact name first, then names starting with it, names containing it, descriptions containing it;
+   * by name within each. An empty term matches every listed repository.
+   */
+  searchRepositories(term: string): Promise<RepositoryMatch[]>;
+}
+
 /** Imports of another registry's data (registry:2's tree), so a server starts one only once. */
 export interface ImportIndex {
   /** When the import from `source` last finished, if it ever did. */
@@ -231,7 +249,7 @@ export interface ImportIndex {
   recordImportFinished(source: string, at: number, summary: string): Promise<void>;
 }
 
-export interface MetadataStore extends RepositoryIndex, BlobIndex, ManifestIndex, UploadIndex, GcIndex, LifecycleIndex, ImportIndex {
+export interface MetadataStore extends RepositoryIndex, BlobIndex, ManifestIndex, UploadIndex, GcIndex, LifecycleIndex, ImportIndex, SearchIndex {
   readonly description: string;
   /** A cheap query that proves the database answers (health checks). */
   ping(): Promise<void>;

@@ -167,4 +167,14 @@ export const MIGRATIONS: readonly Migration[] = [
       UPDATE repository_blobs SET touched_at = created_at;
     `,
   },
+  {
+    version: 8,
+    description: 'search: the description of each manifest and of each repository (its latest tagged push)',
+    sql: `
+      -- From the org.opencontainers.image.description annotation or config label (core/image-description.ts).
+      ALTER TABLE manifests ADD COLUMN description TEXT;
+      -- The description of the manifest a tag was last pushed to; what docker search shows.
+      ALTER TABLE repositories ADD COLUMN description TEXT;
+    `,
+  },
 ];

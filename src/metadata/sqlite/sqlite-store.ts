@@ -17,6 +17,7 @@ import type {
   Page,
   RemovedLink,
   RemovedManifest,
+  RepositoryMatch,
   StoredBlob,
   UploadSession,
 } from '../store.js';
@@ -29,6 +30,7 @@ interface ManifestRow {
   artifact_type: string | null;
   annotations: string | null;
   subject: string | null;
+  description: string | null;
   created_at: number;
 }
 
@@ -40,7 +42,7 @@ interface UploadRow {
   updated_at: number;
 }
 
-const MANIFEST_COLUMNS = 'm.digest, m.media_type, m.size, m.artifact_type, m.annotations, m.subject, m.created_at';
+const MANIFEST_COLUMNS = 'm.digest, m.media_type, m.size, m.artifact_type, m.annotations, m.subject, m.description, m.created_at';
 
 /**
  * The embedded metadata store. WAL journal with `synchronous=FULL`: a transaction that has
@@ -183,6 +185,7 @@ export class SqliteMetadataStore implements MetadataStore {
         manifest.artifactType ?? null,
         manifest.annotations ? JSON.stringify(manifest.annotations) : null,
         manifest.subject ?? null,
+        manifest.description ?? null,
         now,
       );
       if (inserted.changes > 0) {
@@ -191,7 +194,11 @@ export class SqliteMetadataStore implements MetadataStore {
       }
       // Its layers are referenced as of now: touches before this no longer protect them once unreferenced.
       for (const digest of unique(entry.blobReferences)) this.statements.referenceLink.run(now, repositoryId, digest);
-      if (entry.tag !== undefined) this.statements.upsertTag.run(repositoryId, entry.tag, manifest.digest, now);
+      if (entry.tag !== undefined) {
+        this.statements.upsertTag.run(repositoryId, entry.tag, manifest.digest, now);
+        // The repository is described by its latest tagged push, as a registry's search shows it.
+        this.statements.describeRepository.run(manifest.description ?? null, repositoryId);
+      }
       return { missing };
     })();
   }
@@ -207,6 +214,11 @@ export class SqliteMetadataStore implements MetadataStore {
   async listTags(repository: RepositoryName, limit: number, last?: string): Promise<Page<Tag>> {
     const rows = this.statements.listTags.all(repository, last ?? '', limit + 1) as { name: string }[];
     return page(rows.map((row) => row.name as Tag), limit);
+  }
+
+  async searchRepositories(term: string): Promise<RepositoryMatch[]> {
+    const rows = this.statements.searchRepositories.all({ term: term.toLowerCase() }) as { name: string; description: string | null }[];
+    return rows.map((row) => (row.description === null ? { name: row.name as RepositoryName } : { name: row.name as RepositoryName, description: row.description }));
   }
 
   async listReferrers(repository: RepositoryName, digest: Digest): Promise<ManifestRecord[]> {
@@ -484,8 +496,19 @@ function prepare(db: Database.Database) {
        WHERE t.repository_id = ${repo} AND t.name = ?`,
     ),
     insertManifest: db.prepare(
-      `INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, annotations, subject, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      `INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, annotations, subject, description, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    ),
+    describeRepository: db.prepare('UPDATE repositories SET description = ? WHERE id = ?'),
+    // instr() rather than LIKE: a term holding % or _ means itself. Names are lower case (OCI grammar).
+    searchRepositories: db.prepare(
+      `SELECT r.name, r.description FROM repositories r
+       WHERE (instr(r.name, :term) > 0 OR instr(lower(r.description), :term) > 0)
+         AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+       ORDER BY CASE WHEN r.name = :term THEN 0
+                     WHEN substr(r.name, 1, length(:term)) = :term THEN 1
+                     WHEN instr(r.name, :term) > 0 THEN 2
+                     ELSE 3 END, r.name`,
     ),
     insertReference: db.prepare(
       'INSERT INTO manifest_references (repository_id, manifest_digest, child_digest, child_kind) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
@@ -624,6 +647,7 @@ function toManifest(row: ManifestRow): ManifestRecord {
   if (row.artifact_type !== null) record.artifactType = row.artifact_type;
   if (row.annotations !== null) record.annotations = JSON.parse(row.annotations) as Record<string, string>;
   if (row.subject !== null) record.subject = row.subject as Digest;
+  if (row.description !== null) record.description = row.description;
   return record;
 }
 
