@@ -10,12 +10,12 @@ import { startMaintenance } from './core/maintenance.js';
 import { PolicyBook } from './core/repository-policies.js';
 import { Registry } from './core/registry.js';
 import { RepositorySearch } from './core/search.js';
+import { RepositoryBrowser } from './core/browse.js';
 import { systemClock, timerScheduler, type Clock, type Scheduler } from './core/time.js';
-import { createAccessControl, requireAdministrator, type AccessControl } from './app-auth.js';
-import { RoleAuthorizer } from './auth/authorizer.js';
+import { createAccessControl, type AccessControl } from './app-auth.js';
 import type { Endpoint } from './http/access.js';
+import { AdminAccess } from './http/admin-access.js';
 import { adminApi } from './http/admin-api.js';
-import { maintenanceApi } from './http/maintenance-api.js';
 import { createControlServer, listenOnSocket } from './http/control-api.js';
 import { createRequestHandler, RequestStats } from './http/handler.js';
 import { searchApi } from './http/search-api.js';
@@ -102,7 +102,10 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     access: access?.gate,
     endpoints: [
       searchApi(new RepositorySearch(metadata), access?.gate),
-      maintenanceApi(registry, collector, config.storage.gc.graceMs, access && ((req) => requireAdministrator(access, req))),
+      adminApi({
+        access: new AdminAccess(access?.gate), registry, collector, browser: new RepositoryBrowser(metadata),
+        graceMs: config.storage.gc.graceMs, ...(access?.accounts ? { accounts: access.accounts } : {}),
+      }),
       ...(access ? accessEndpoints(access) : []),
     ],
   });
@@ -159,10 +162,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   };
 }
 
-/** The token service and admin API, when the access configuration has them. */
+/** The token service, when the access configuration has one. */
 function accessEndpoints(access: AccessControl): Endpoint[] {
-  const endpoints: Endpoint[] = [];
-  if (access.tokens) endpoints.push(tokenEndpoint(access.tokens.service, access.tokens.passwords, 'berth token service'));
-  if (access.accounts && access.authorizer instanceof RoleAuthorizer) endpoints.push(adminApi(access.gate, access.authorizer, access.accounts));
-  return endpoints;
+  return access.tokens ? [tokenEndpoint(access.tokens.service, access.tokens.passwords, 'berth token service')] : [];
 }

@@ -241,6 +241,40 @@ export interface SearchIndex {
   searchRepositories(term: string): Promise<RepositoryMatch[]>;
 }
 
+/** A listed repository with what a browser sorts by. */
+export interface RepositorySummary {
+  name: RepositoryName;
+  description?: string;
+  tags: number;
+  manifests: number;
+  /** Distinct blobs and manifests it holds, each once. */
+  bytes: number;
+  /** The newest manifest stored or tag moved; undefined for a repository with neither (blobs only). */
+  pushedAt?: number;
+  /** The newest pull of any of its manifests. */
+  pulledAt?: number;
+}
+
+/** A tag with what a browser shows of the manifest it points at. */
+export interface TagSummary {
+  tag: Tag;
+  digest: Digest;
+  mediaType: string;
+  /** The manifest, the blobs it references and the manifests it lists (not their blobs). */
+  bytes: number;
+  updatedAt: number;
+  lastPulledAt?: number;
+}
+
+/** What the admin API and the UI browse. */
+export interface BrowseIndex {
+  /** Every listed repository (holding a manifest), by name. */
+  repositorySummaries(): Promise<RepositorySummary[]>;
+  tagSummaries(repository: RepositoryName): Promise<TagSummary[]>;
+  /** Sizes of stored objects among `digests` (for a manifest page's layers). */
+  blobSizes(digests: Digest[]): Promise<Map<Digest, number>>;
+}
+
 /** Imports of another registry's data (registry:2's tree), so a server starts one only once. */
 export interface ImportIndex {
   /** When the import from `source` last finished, if it ever did. */
@@ -249,7 +283,7 @@ export interface ImportIndex {
   recordImportFinished(source: string, at: number, summary: string): Promise<void>;
 }
 
-export interface MetadataStore extends RepositoryIndex, BlobIndex, ManifestIndex, UploadIndex, GcIndex, LifecycleIndex, ImportIndex, SearchIndex {
+export interface MetadataStore extends RepositoryIndex, BlobIndex, ManifestIndex, UploadIndex, GcIndex, LifecycleIndex, ImportIndex, SearchIndex, BrowseIndex {
   readonly description: string;
   /** A cheap query that proves the database answers (health checks). */
   ping(): Promise<void>;

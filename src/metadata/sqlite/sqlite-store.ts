@@ -18,6 +18,8 @@ import type {
   RemovedLink,
   RemovedManifest,
   RepositoryMatch,
+  RepositorySummary,
+  TagSummary,
   StoredBlob,
   UploadSession,
 } from '../store.js';
@@ -214,6 +216,42 @@ export class SqliteMetadataStore implements MetadataStore {
   async listTags(repository: RepositoryName, limit: number, last?: string): Promise<Page<Tag>> {
     const rows = this.statements.listTags.all(repository, last ?? '', limit + 1) as { name: string }[];
     return page(rows.map((row) => row.name as Tag), limit);
+  }
+
+  async repositorySummaries(): Promise<RepositorySummary[]> {
+    const rows = this.statements.repositorySummaries.all() as {
+      name: string; description: string | null; tags: number; manifests: number; bytes: number; pushed_at: number | null; pulled_at: number | null;
+    }[];
+    return rows.map((row) => {
+      const summary: RepositorySummary = { name: row.name as RepositoryName, tags: row.tags, manifests: row.manifests, bytes: row.bytes };
+      if (row.description !== null) summary.description = row.description;
+      if (row.pushed_at !== null) summary.pushedAt = row.pushed_at;
+      if (row.pulled_at !== null) summary.pulledAt = row.pulled_at;
+      return summary;
+    });
+  }
+
+  async tagSummaries(repository: RepositoryName): Promise<TagSummary[]> {
+    const rows = this.statements.tagSummaries.all(repository) as {
+      name: string; digest: string; media_type: string; bytes: number; updated_at: number; last_pulled_at: number | null;
+    }[];
+    return rows.map((row) => ({
+      tag: row.name as Tag,
+      digest: row.digest as Digest,
+      mediaType: row.media_type,
+      bytes: row.bytes,
+      updatedAt: row.updated_at,
+      ...(row.last_pulled_at !== null ? { lastPulledAt: row.last_pulled_at } : {}),
+    }));
+  }
+
+  async blobSizes(digests: Digest[]): Promise<Map<Digest, number>> {
+    const sizes = new Map<Digest, number>();
+    for (const digest of unique(digests)) {
+      const size = this.statements.blobSize.get(digest) as number | undefined;
+      if (size !== undefined) sizes.set(digest, size);
+    }
+    return sizes;
   }
 
   async searchRepositories(term: string): Promise<RepositoryMatch[]> {
@@ -499,6 +537,27 @@ function prepare(db: Database.Database) {
       `INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, annotations, subject, description, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     ),
+    repositorySummaries: db.prepare(
+      `SELECT r.name, r.description,
+              (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id) AS tags,
+              (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id) AS manifests,
+              (SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN
+                 (SELECT digest FROM repository_blobs WHERE repository_id = r.id UNION SELECT digest FROM manifests WHERE repository_id = r.id)) AS bytes,
+              max(COALESCE((SELECT MAX(m.created_at) FROM manifests m WHERE m.repository_id = r.id), 0),
+                  COALESCE((SELECT MAX(t.updated_at) FROM tags t WHERE t.repository_id = r.id), 0)) AS pushed_at,
+              (SELECT MAX(m.last_pulled_at) FROM manifests m WHERE m.repository_id = r.id) AS pulled_at
+       FROM repositories r
+       WHERE EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+       ORDER BY r.name`,
+    ),
+    tagSummaries: db.prepare(
+      `SELECT t.name, t.manifest_digest AS digest, m.media_type, t.updated_at, m.last_pulled_at,
+              m.size + (SELECT COALESCE(SUM(b.size), 0) FROM manifest_references mr JOIN blobs b ON b.digest = mr.child_digest
+                        WHERE mr.repository_id = m.repository_id AND mr.manifest_digest = m.digest) AS bytes
+       FROM tags t JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
+       WHERE t.repository_id = ${repo} ORDER BY t.name`,
+    ),
+    blobSize: db.prepare('SELECT size FROM blobs WHERE digest = ?').pluck(),
     describeRepository: db.prepare('UPDATE repositories SET description = ? WHERE id = ?'),
     // instr() rather than LIKE: a term holding % or _ means itself. Names are lower case (OCI grammar).
     searchRepositories: db.prepare(
