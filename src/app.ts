@@ -11,6 +11,7 @@ import { PolicyBook } from './core/repository-policies.js';
 import { Registry } from './core/registry.js';
 import { RepositorySearch } from './core/search.js';
 import { RepositoryBrowser } from './core/browse.js';
+import { ImageInspector } from './core/image-details.js';
 import { systemClock, timerScheduler, type Clock, type Scheduler } from './core/time.js';
 import { createAccessControl, type AccessControl } from './app-auth.js';
 import type { Endpoint } from './http/access.js';
@@ -20,6 +21,7 @@ import { createControlServer, listenOnSocket } from './http/control-api.js';
 import { createRequestHandler, RequestStats } from './http/handler.js';
 import { searchApi } from './http/search-api.js';
 import { tokenEndpoint } from './http/token-endpoint.js';
+import { webUi } from './http/ui/ui.js';
 import { createServer } from './http/server.js';
 import type { MetadataStore } from './metadata/store.js';
 import { SqliteMetadataStore } from './metadata/sqlite/sqlite-store.js';
@@ -97,14 +99,20 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   const health = new HealthMonitor(driver, metadata, config.health.storageDriver, scheduler);
   const access = config.auth ? createAccessControl(config.auth, config.database.path, log, clock) : undefined;
   const stats = new RequestStats();
+  const adminAccess = new AdminAccess(access?.gate);
+  const browser = new RepositoryBrowser(metadata);
   const handler = createRequestHandler({
     registry, health, log, stats, headers: config.http.headers, accessLog: config.log.accessLog,
     access: access?.gate,
     endpoints: [
       searchApi(new RepositorySearch(metadata), access?.gate),
       adminApi({
-        access: new AdminAccess(access?.gate), registry, collector, browser: new RepositoryBrowser(metadata),
+        access: adminAccess, registry, collector, browser,
         graceMs: config.storage.gc.graceMs, ...(access?.accounts ? { accounts: access.accounts } : {}),
+      }),
+      webUi({
+        access: adminAccess, registry, collector, browser, inspector: new ImageInspector(metadata, blobs), now: clock,
+        graceMs: config.storage.gc.graceMs, ...(access ? { gate: access.gate } : {}), ...(access?.accounts ? { accounts: access.accounts } : {}),
       }),
       ...(access ? accessEndpoints(access) : []),
     ],
