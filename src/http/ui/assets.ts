@@ -38,7 +38,7 @@ input[type=text], input[type=search], input[type=password], textarea, select { f
 textarea { width: 100%; min-height: 6rem; }
 button, .button { font: inherit; padding: .35rem .8rem; border-radius: 6px; border: 1px solid var(--line); background: var(--panel); color: var(--fg); cursor: pointer; text-decoration: none; display: inline-block; }
 button.primary { background: var(--accent); border-color: var(--accent); color: #fff; }
-button.danger { color: var(--danger); border-color: var(--danger); }
+.danger { color: var(--danger); border-color: var(--danger); }
 .pager { display: flex; gap: 1rem; margin-top: .75rem; align-items: center; }
 .notice { padding: .6rem .8rem; border-radius: 6px; border: 1px solid var(--line); background: var(--panel); margin-bottom: 1rem; }
 .notice.error { border-color: var(--danger); color: var(--danger); }
@@ -54,6 +54,7 @@ meter { width: 12rem; }
 .scroll { overflow-x: auto; }
 @media (max-width: 700px) {
   main { padding: .75rem; }
+  header nav { order: 3; flex-basis: 100%; }
   .hide-narrow { display: none; }
   th, td { padding: .35rem .3rem; }
   meter { width: 5rem; }

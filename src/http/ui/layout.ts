@@ -65,11 +65,11 @@ export function shortDigest(digest: string): string {
 }
 
 /** A column heading that sorts by `key`, toggling the order when it already does. */
-export function sortHeader(label: string, key: string, current: { sort: string; order: string }, link: (sort: string, order: string) => string, numeric = false): SafeHtml {
+export function sortHeader(label: string, key: string, current: { sort: string; order: string }, link: (sort: string, order: string) => string, className = ''): SafeHtml {
   const active = current.sort === key;
   const next = active && current.order === 'asc' ? 'desc' : 'asc';
   const arrow = active ? (current.order === 'asc' ? ' ▲' : ' ▼') : '';
-  return html`<th class="${numeric ? 'num' : ''}" aria-sort="${active ? (current.order === 'asc' ? 'ascending' : 'descending') : 'none'}"><a href="${link(key, next)}">${label}${arrow}</a></th>`;
+  return html`<th class="${className}" aria-sort="${active ? (current.order === 'asc' ? 'ascending' : 'descending') : 'none'}"><a href="${link(key, next)}">${label}${arrow}</a></th>`;
 }
 
 export function pager(total: number, offset: number, limit: number, link: (offset: number) => string): SafeHtml {

@@ -71,7 +71,7 @@ export function repositoriesPage(found: PageOf<ListedRepository>, state: ListSta
 </form>
 <div id="results">
 ${found.items.length === 0 ? html`<p class="muted">No repositories${state.q ? html` match “${state.q}”` : ''}.</p>` : html`<div class="scroll"><table>
-<thead><tr>${sortHeader('Name', 'name', state, link)}${showKind ? html`<th>Kind</th>` : ''}<th class="num">Tags</th>${sortHeader('Size', 'size', state, link, true)}${sortHeader('Last push', 'pushed', state, link)}<th class="hide-narrow">${sortHeader('Last pull', 'pulled', state, link)}</th></tr></thead>
+<thead><tr>${sortHeader('Name', 'name', state, link)}${showKind ? html`<th>Kind</th>` : ''}<th class="num">Tags</th>${sortHeader('Size', 'size', state, link, 'num')}${sortHeader('Last push', 'pushed', state, link)}${sortHeader('Last pull', 'pulled', state, link, 'hide-narrow')}</tr></thead>
 <tbody>
 ${found.items.map((repository) => html`<tr>
 <td><a href="${repositoryPath(repository.name)}">${repository.name}</a>${repository.description ? html`<br><span class="muted">${repository.description}</span>` : ''}</td>
@@ -95,7 +95,7 @@ ${canDelete ? html`<a class="button danger" href="${base}/-/delete">Delete repos
 </form>
 <div id="results">
 <div class="scroll"><table>
-<thead><tr>${sortHeader('Tag', 'name', state, link)}<th>Digest</th>${sortHeader('Size', 'size', state, link, true)}${sortHeader('Pushed', 'pushed', state, link)}<th class="hide-narrow">${sortHeader('Last pulled', 'pulled', state, link)}</th>${canDelete ? html`<th></th>` : ''}</tr></thead>
+<thead><tr>${sortHeader('Tag', 'name', state, link)}<th>Digest</th>${sortHeader('Size', 'size', state, link, 'num')}${sortHeader('Pushed', 'pushed', state, link)}${sortHeader('Last pulled', 'pulled', state, link, 'hide-narrow')}${canDelete ? html`<th></th>` : ''}</tr></thead>
 <tbody>
 ${found.items.map((tag) => html`<tr>
 <td><a href="${base}/-/manifests/${tag.tag}">${tag.tag}</a></td>
