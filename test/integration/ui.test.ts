@@ -107,6 +107,25 @@ describe('the web UI over HTTP, with htpasswd users', () => {
     assert.equal((await get(registry.url, '/ui/repositories/web/app/-/manifests/v1', session)).status, 404);
   });
 
+  it('when a manifest is deleted by digest and then the repository, then /v2 no longer has them', async () => {
+    const pusher = new AuthorizedClient(registry.url, basic('operator', 'correct horse'));
+    const { digest } = await pusher.pushImage('web/gone', 'v1', ['gone one']);
+    await pusher.pushImage('web/gone', 'v2', ['gone two']);
+    const { session } = await logIn(registry.url, 'operator', 'correct horse');
+    const confirm = await get(registry.url, `/ui/repositories/web/gone/-/delete?digest=${digest}`, session);
+    assert.equal(confirm.status, 200);
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(await confirm.text())![1]!;
+    const post = (body: Record<string, string>) =>
+      fetch(new URL('/ui/repositories/web/gone/-/delete', registry.url), { method: 'POST', redirect: 'manual', headers: { ...FORM, cookie: session! }, body: new URLSearchParams({ _csrf: csrf, ...body }) });
+    assert.equal((await post({ digest })).status, 303);
+    assert.equal((await pusher.request(`/v2/web/gone/manifests/${digest}`, { method: 'HEAD' })).status, 404);
+    assert.deepEqual(((await (await pusher.request('/v2/web/gone/tags/list')).json()) as { tags: string[] }).tags, ['v2']);
+    const whole = await post({});
+    assert.equal(whole.status, 303);
+    assert.equal(whole.headers.get('location'), '/ui/');
+    assert.equal((await pusher.request('/v2/web/gone/tags/list')).status, 404);
+  });
+
   it('when the user logs out, then the session no longer opens pages', async () => {
     const { session } = await logIn(registry.url, 'operator', 'correct horse');
     const csrf = /name="_csrf" value="([^"]+)"/.exec(await (await get(registry.url, '/ui/', session)).text())![1]!;
