@@ -11,7 +11,7 @@ import type { ManifestRecord, MetadataStore, Page } from '../metadata/store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { ObjectNotFoundError } from '../storage/driver.js';
 import type { KeyedMutex } from './keyed-mutex.js';
-import { describeManifest, type DescriptionSources } from './image-description.js';
+import { manifestFacts, type DescriptionSources } from './image-description.js';
 import { manifestEntry } from './manifest-entry.js';
 import type { ManifestCache } from './manifest-cache.js';
 import { requireDeletable, requireWritable, type RegistryPolicy } from './policy.js';
@@ -177,7 +177,7 @@ export class HostedRepository implements RepositoryHandle {
     }
 
     const entry = {
-      ...manifestEntry(this.name, digest, body.length, parsed, await describeManifest(parsed, this.descriptionSources())),
+      ...manifestEntry(this.name, digest, body.length, parsed, await manifestFacts(parsed, body, this.descriptionSources())),
       tag: reference.tag as Tag | undefined,
       keepExistingTag: this.rules?.deployment === 'disable-redeploy',
       quota: quotaFor(this.rules),

@@ -7,6 +7,7 @@ import type { RepositoryName } from '../oci/names.js';
 import type { ManifestReference } from '../oci/routes.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { ObjectNotFoundError } from '../storage/driver.js';
+import { platformOf } from './image-description.js';
 
 /** What a manifest's page shows: its layers, config, children, referrers and annotations. */
 export interface ImageDetails {
@@ -61,7 +62,7 @@ export class ImageInspector {
       if (config) details.config = await this.config(repository, config);
     } else {
       details.children = parsed.manifests.map((child, index) => {
-        const platform = formatPlatform(document.manifests?.[index]?.platform);
+        const platform = platformOf(document.manifests?.[index]?.platform);
         return platform ? { ...child, platform } : child;
       });
     }
@@ -83,7 +84,7 @@ export class ImageInspector {
     const labels = Object.fromEntries(Object.entries(config.config?.Labels ?? {}).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
     return {
       descriptor,
-      platform: formatPlatform(config),
+      platform: platformOf(config),
       env: strings(config.config?.Env),
       entrypoint: strings(config.config?.Entrypoint),
       cmd: strings(config.config?.Cmd),
@@ -131,9 +132,4 @@ interface ImageConfig extends Platform {
   created?: unknown;
   config?: { Env?: unknown; Entrypoint?: unknown; Cmd?: unknown; Labels?: Record<string, unknown> | null; WorkingDir?: unknown; User?: unknown };
   history?: { created?: unknown; created_by?: unknown; empty_layer?: unknown }[];
-}
-
-function formatPlatform(platform: Platform | undefined): string | undefined {
-  if (!platform || typeof platform.os !== 'string' || typeof platform.architecture !== 'string') return undefined;
-  return [platform.os, platform.architecture, typeof platform.variant === 'string' ? platform.variant : undefined].filter(Boolean).join('/');
 }

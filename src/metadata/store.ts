@@ -16,6 +16,8 @@ export interface ManifestRecord {
   subject?: Digest;
   /** The image's `org.opencontainers.image.description` (annotation or config label), for search. */
   description?: string;
+  /** `os/architecture[/variant]` of an image, or of an index's children. */
+  platforms?: string[];
   createdAt: number;
 }
 
@@ -262,6 +264,7 @@ export interface TagSummary {
   mediaType: string;
   /** The manifest, the blobs it references and the manifests it lists (not their blobs). */
   bytes: number;
+  platforms: string[];
   updatedAt: number;
   lastPulledAt?: number;
 }

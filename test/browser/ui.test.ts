@@ -89,6 +89,7 @@ describe('the web UI in Chromium', () => {
     await page.goto(`${registry.url}/ui/`);
     await page.getByRole('link', { name: 'team/app' }).click();
     await page.getByRole('heading', { name: 'team/app' }).waitFor();
+    assert.deepEqual(await page.locator('#results tbody .platform').allTextContents(), ['linux/amd64', 'linux/amd64'], 'each tag\'s platform');
     await shot('tags');
     await page.getByRole('link', { name: 'v1', exact: true }).click();
     await page.getByRole('heading', { name: 'Layers' }).waitFor();

@@ -64,10 +64,26 @@ describe('the admin API surface (/api/v1) with accounts', () => {
     assert.ok(body.tags[0]!.bytes > body.tags[1]!.bytes);
     assert.match(body.tags[0]!.digest, /^sha256:/);
     assert.equal(body.tags[0]!.mediaType, 'application/vnd.oci.image.manifest.v1+json');
+    assert.deepEqual((body.tags[0] as unknown as { platforms: string[] }).platforms, ['linux/amd64'], 'from the image config, recorded at push');
     const filtered = (await (await dev.request('/api/v1/repositories/team/small/tags?q=v1')).json()) as { tags: { tag: string }[] };
     assert.deepEqual(filtered.tags.map((tag) => tag.tag), ['v1']);
     assert.equal((await dev.request('/api/v1/repositories/other/mid/tags')).status, 403);
     assert.equal((await admin.request('/api/v1/repositories/nothing/here/tags')).status, 404);
+  });
+
+  it('when an index is pushed, then its tag lists its children\'s platforms, without attestation entries', async () => {
+    const arm = await admin.pushImage('team/multi', 'arm-only', ['arm layer']);
+    const index = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.index.v1+json',
+      manifests: [
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: arm.digest, size: arm.body.length, platform: { os: 'linux', architecture: 'arm64', variant: 'v8' } },
+        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: arm.digest, size: arm.body.length, platform: { os: 'unknown', architecture: 'unknown' } },
+      ],
+    });
+    assert.equal((await admin.putManifest('team/multi', 'multi', index, 'application/vnd.oci.image.index.v1+json')).status, 201);
+    const body = (await (await admin.request('/api/v1/repositories/team/multi/tags?q=multi')).json()) as { tags: { tag: string; platforms: string[] }[] };
+    assert.deepEqual(body.tags.map((tag) => [tag.tag, tag.platforms]), [['multi', ['linux/arm64/v8']]]);
   });
 
   it('when a repository is deleted, then it needs delete on it; with it, the repository is gone from /v2', async () => {

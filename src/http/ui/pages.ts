@@ -95,11 +95,12 @@ ${canDelete ? html`<a class="button danger" href="${base}/-/delete">Delete repos
 </form>
 <div id="results">
 <div class="scroll"><table>
-<thead><tr>${sortHeader('Tag', 'name', state, link)}<th>Digest</th>${sortHeader('Size', 'size', state, link, 'num')}${sortHeader('Pushed', 'pushed', state, link)}${sortHeader('Last pulled', 'pulled', state, link, 'hide-narrow')}${canDelete ? html`<th></th>` : ''}</tr></thead>
+<thead><tr>${sortHeader('Tag', 'name', state, link)}<th>Digest</th><th>Platforms</th>${sortHeader('Size', 'size', state, link, 'num')}${sortHeader('Pushed', 'pushed', state, link)}${sortHeader('Last pulled', 'pulled', state, link, 'hide-narrow')}${canDelete ? html`<th></th>` : ''}</tr></thead>
 <tbody>
 ${found.items.map((tag) => html`<tr>
 <td><a href="${base}/-/manifests/${tag.tag}">${tag.tag}</a></td>
 <td><a class="mono" href="${base}/-/manifests/${tag.digest}" title="${tag.digest}">${shortDigest(tag.digest)}</a><br><span class="muted">${mediaTypeName(tag.mediaType)}</span></td>
+<td>${tag.platforms.length > 0 ? tag.platforms.map((platform) => html`<span class="platform">${platform}</span> `) : html`<span class="muted">—</span>`}</td>
 <td class="num">${formatBytes(tag.bytes)}</td><td>${formatTime(tag.updatedAt)}</td><td class="hide-narrow">${formatTime(tag.lastPulledAt)}</td>
 ${canDelete ? html`<td><a class="button danger" href="${base}/-/delete?tag=${encodeURIComponent(tag.tag)}" aria-label="Delete tag ${tag.tag}">Delete…</a></td>` : ''}
 </tr>`)}

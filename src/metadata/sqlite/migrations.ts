@@ -169,10 +169,12 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 8,
-    description: 'search: the description of each manifest and of each repository (its latest tagged push)',
+    description: 'search and browsing: the description and platforms of each manifest, the description of each repository (its latest tagged push)',
     sql: `
       -- From the org.opencontainers.image.description annotation or config label (core/image-description.ts).
       ALTER TABLE manifests ADD COLUMN description TEXT;
+      -- os/architecture[/variant], comma-separated: an image's own, an index's children's.
+      ALTER TABLE manifests ADD COLUMN platforms TEXT;
       -- The description of the manifest a tag was last pushed to; what docker search shows.
       ALTER TABLE repositories ADD COLUMN description TEXT;
     `,

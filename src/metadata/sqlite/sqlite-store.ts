@@ -33,6 +33,7 @@ interface ManifestRow {
   annotations: string | null;
   subject: string | null;
   description: string | null;
+  platforms: string | null;
   created_at: number;
 }
 
@@ -44,7 +45,7 @@ interface UploadRow {
   updated_at: number;
 }
 
-const MANIFEST_COLUMNS = 'm.digest, m.media_type, m.size, m.artifact_type, m.annotations, m.subject, m.description, m.created_at';
+const MANIFEST_COLUMNS = 'm.digest, m.media_type, m.size, m.artifact_type, m.annotations, m.subject, m.description, m.platforms, m.created_at';
 
 /**
  * The embedded metadata store. WAL journal with `synchronous=FULL`: a transaction that has
@@ -188,6 +189,7 @@ export class SqliteMetadataStore implements MetadataStore {
         manifest.annotations ? JSON.stringify(manifest.annotations) : null,
         manifest.subject ?? null,
         manifest.description ?? null,
+        manifest.platforms && manifest.platforms.length > 0 ? manifest.platforms.join(',') : null,
         now,
       );
       if (inserted.changes > 0) {
@@ -233,13 +235,14 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async tagSummaries(repository: RepositoryName): Promise<TagSummary[]> {
     const rows = this.statements.tagSummaries.all(repository) as {
-      name: string; digest: string; media_type: string; bytes: number; updated_at: number; last_pulled_at: number | null;
+      name: string; digest: string; media_type: string; platforms: string | null; bytes: number; updated_at: number; last_pulled_at: number | null;
     }[];
     return rows.map((row) => ({
       tag: row.name as Tag,
       digest: row.digest as Digest,
       mediaType: row.media_type,
       bytes: row.bytes,
+      platforms: row.platforms === null ? [] : row.platforms.split(','),
       updatedAt: row.updated_at,
       ...(row.last_pulled_at !== null ? { lastPulledAt: row.last_pulled_at } : {}),
     }));
@@ -534,8 +537,8 @@ function prepare(db: Database.Database) {
        WHERE t.repository_id = ${repo} AND t.name = ?`,
     ),
     insertManifest: db.prepare(
-      `INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, annotations, subject, description, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      `INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, annotations, subject, description, platforms, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     ),
     repositorySummaries: db.prepare(
       `SELECT r.name, r.description,
@@ -551,7 +554,7 @@ function prepare(db: Database.Database) {
        ORDER BY r.name`,
     ),
     tagSummaries: db.prepare(
-      `SELECT t.name, t.manifest_digest AS digest, m.media_type, t.updated_at, m.last_pulled_at,
+      `SELECT t.name, t.manifest_digest AS digest, m.media_type, m.platforms, t.updated_at, m.last_pulled_at,
               m.size + (SELECT COALESCE(SUM(b.size), 0) FROM manifest_references mr JOIN blobs b ON b.digest = mr.child_digest
                         WHERE mr.repository_id = m.repository_id AND mr.manifest_digest = m.digest) AS bytes
        FROM tags t JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
@@ -707,6 +710,7 @@ function toManifest(row: ManifestRow): ManifestRecord {
   if (row.annotations !== null) record.annotations = JSON.parse(row.annotations) as Record<string, string>;
   if (row.subject !== null) record.subject = row.subject as Digest;
   if (row.description !== null) record.description = row.description;
+  if (row.platforms !== null) record.platforms = row.platforms.split(',');
   return record;
 }
 
