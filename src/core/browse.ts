@@ -36,12 +36,20 @@ export class RepositoryBrowser {
 
   async repositories(visible: VisibleFilter, options: { filter?: string; sort: RepositorySort; order: SortOrder } & Paging): Promise<PageOf<ListedRepository>> {
     const filter = options.filter?.trim().toLowerCase() ?? '';
-    const all = (await this.index.repositorySummaries()).filter((summary) => filter === '' || summary.name.includes(filter));
+    // Sizes cost the most to compute: for every repository only to sort by them, else for the page shown.
+    const bySize = options.sort === 'size';
+    const all = (await this.index.repositorySummaries({ bytes: bySize }))
+      .filter((summary) => filter === '' || summary.name.includes(filter) || (summary.description?.toLowerCase().includes(filter) ?? false));
     const allowed = new Set(await visible(all.map((summary) => summary.name)));
     const shown = all.filter((summary) => allowed.has(summary.name)).map((summary) => ({ ...summary, kind: 'hosted' as const }));
     const key = REPOSITORY_KEYS[options.sort];
     shown.sort((a, b) => direction(options.order) * compare(key(a), key(b)) || a.name.localeCompare(b.name));
-    return page(shown, options);
+    const result = page(shown, options);
+    if (!bySize) {
+      const sizes = await this.index.repositoryBytes(result.items.map((item) => item.name));
+      for (const item of result.items) item.bytes = sizes.get(item.name) ?? 0;
+    }
+    return result;
   }
 
   async tags(repository: RepositoryName, options: { filter?: string; sort: TagSort; order: SortOrder } & Paging): Promise<PageOf<TagSummary>> {

@@ -271,8 +271,12 @@ export interface TagSummary {
 
 /** What the admin API and the UI browse. */
 export interface BrowseIndex {
-  /** Every listed repository (holding a manifest), by name. */
-  repositorySummaries(): Promise<RepositorySummary[]>;
+  /**
+   * Every listed repository (holding a manifest), by name. `bytes` is computed only when asked
+   * (it costs most); otherwise it is 0 and `repositoryBytes` fills in the rows shown.
+   */
+  repositorySummaries(options: { bytes: boolean }): Promise<RepositorySummary[]>;
+  repositoryBytes(names: RepositoryName[]): Promise<Map<RepositoryName, number>>;
   tagSummaries(repository: RepositoryName): Promise<TagSummary[]>;
   /** Sizes of stored objects among `digests` (for a manifest page's layers). */
   blobSizes(digests: Digest[]): Promise<Map<Digest, number>>;

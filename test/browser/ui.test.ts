@@ -78,7 +78,7 @@ describe('the web UI in Chromium', () => {
   it('when the administrator searches the list, then only matching repositories remain (htmx, no reload), and descriptions are text', async () => {
     await page.goto(`${registry.url}/ui/`);
     assert.ok(await page.getByText('Tools & <b>more</b>').isVisible(), 'the description is shown as text, not markup');
-    await page.getByRole('searchbox', { name: 'Filter repositories by name' }).fill('tool');
+    await page.getByRole('searchbox', { name: 'Filter repositories' }).fill('tool');
     await page.waitForURL(/q=tool/);
     await page.locator('#results tbody tr').first().waitFor();
     assert.deepEqual(await page.locator('#results tbody td:first-child a').allTextContents(), ['team/tools']);

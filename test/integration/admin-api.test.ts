@@ -48,6 +48,10 @@ describe('the admin API surface (/api/v1) with accounts', () => {
     assert.deepEqual((await names(admin, 'sort=size&order=desc')).names, ['team/big', 'other/mid', 'team/small']);
     assert.deepEqual(await names(admin, 'sort=name&offset=1&limit=1'), { total: 3, names: ['team/big'], kinds: ['hosted'] });
     assert.deepEqual((await names(admin, 'q=small')).names, ['team/small']);
+    const sized = (await (await admin.request('/api/v1/repositories?sort=name')).json()) as { repositories: { name: string; bytes: number }[] };
+    const bySize = (await (await admin.request('/api/v1/repositories?sort=size')).json()) as { repositories: { name: string; bytes: number }[] };
+    assert.ok(sized.repositories.every((repository) => repository.bytes > 0), 'sizes are filled in for the page');
+    assert.deepEqual(new Map(sized.repositories.map((r) => [r.name, r.bytes])), new Map(bySize.repositories.map((r) => [r.name, r.bytes])), 'the same sizes either way');
   });
 
   it('when a user lists repositories, then only those it may pull appear, and the total counts only them', async () => {

@@ -64,7 +64,7 @@ export function repositoriesPage(found: PageOf<ListedRepository>, state: ListSta
   const showKind = found.items.some((repository) => repository.kind !== 'hosted');
   return html`<h1>Repositories</h1>
 <form class="toolbar" method="get" action="/ui/" role="search">
-<input type="search" name="q" value="${state.q}" placeholder="Filter by name" aria-label="Filter repositories by name"
+<input type="search" name="q" value="${state.q}" placeholder="Filter by name or description" aria-label="Filter repositories"
   hx-get="/ui/" hx-trigger="input changed delay:250ms, search" hx-target="#results" hx-select="#results" hx-swap="outerHTML" hx-push-url="true">
 <input type="hidden" name="sort" value="${state.sort}"><input type="hidden" name="order" value="${state.order}">
 <button type="submit">Search</button>

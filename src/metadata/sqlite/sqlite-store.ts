@@ -220,8 +220,8 @@ export class SqliteMetadataStore implements MetadataStore {
     return page(rows.map((row) => row.name as Tag), limit);
   }
 
-  async repositorySummaries(): Promise<RepositorySummary[]> {
-    const rows = this.statements.repositorySummaries.all() as {
+  async repositorySummaries(options: { bytes: boolean }): Promise<RepositorySummary[]> {
+    const rows = (options.bytes ? this.statements.repositorySummariesWithBytes : this.statements.repositorySummaries).all() as {
       name: string; description: string | null; tags: number; manifests: number; bytes: number; pushed_at: number | null; pulled_at: number | null;
     }[];
     return rows.map((row) => {
@@ -231,6 +231,10 @@ export class SqliteMetadataStore implements MetadataStore {
       if (row.pulled_at !== null) summary.pulledAt = row.pulled_at;
       return summary;
     });
+  }
+
+  async repositoryBytes(names: RepositoryName[]): Promise<Map<RepositoryName, number>> {
+    return new Map(names.map((name) => [name, this.statements.repositoryBytes.get(name, name) as number]));
   }
 
   async tagSummaries(repository: RepositoryName): Promise<TagSummary[]> {
@@ -540,19 +544,29 @@ function prepare(db: Database.Database) {
       `INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, annotations, subject, description, platforms, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     ),
-    repositorySummaries: db.prepare(
-      `SELECT r.name, r.description,
-              (SELECT COUNT(*) FROM tags t WHERE t.repository_id = r.id) AS tags,
-              (SELECT COUNT(*) FROM manifests m WHERE m.repository_id = r.id) AS manifests,
-              (SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN
-                 (SELECT digest FROM repository_blobs WHERE repository_id = r.id UNION SELECT digest FROM manifests WHERE repository_id = r.id)) AS bytes,
-              max(COALESCE((SELECT MAX(m.created_at) FROM manifests m WHERE m.repository_id = r.id), 0),
-                  COALESCE((SELECT MAX(t.updated_at) FROM tags t WHERE t.repository_id = r.id), 0)) AS pushed_at,
-              (SELECT MAX(m.last_pulled_at) FROM manifests m WHERE m.repository_id = r.id) AS pulled_at
-       FROM repositories r
-       WHERE EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
-       ORDER BY r.name`,
-    ),
+    // One grouped pass per table rather than subqueries per repository. Sizes (a distinct-union
+    // per repository, the expensive part) only when asked for: to sort by size, or for one page.
+    ...(() => {
+      const stats = `manifest_stats AS (SELECT repository_id, COUNT(*) AS manifests, MAX(created_at) AS created_at, MAX(last_pulled_at) AS pulled_at
+                                        FROM manifests GROUP BY repository_id),
+            tag_stats AS (SELECT repository_id, COUNT(*) AS tags, MAX(updated_at) AS updated_at FROM tags GROUP BY repository_id)`;
+      const columns = `r.name, r.description, COALESCE(t.tags, 0) AS tags, m.manifests,
+                       max(m.created_at, COALESCE(t.updated_at, 0)) AS pushed_at, m.pulled_at`;
+      const joins = `FROM repositories r JOIN manifest_stats m ON m.repository_id = r.id LEFT JOIN tag_stats t ON t.repository_id = r.id`;
+      return {
+        repositorySummaries: db.prepare(`WITH ${stats} SELECT ${columns}, 0 AS bytes ${joins} ORDER BY r.name`),
+        repositorySummariesWithBytes: db.prepare(
+          `WITH ${stats},
+                content AS (SELECT repository_id, digest FROM repository_blobs UNION SELECT repository_id, digest FROM manifests),
+                sizes AS (SELECT c.repository_id, SUM(b.size) AS bytes FROM content c JOIN blobs b ON b.digest = c.digest GROUP BY c.repository_id)
+           SELECT ${columns}, COALESCE(s.bytes, 0) AS bytes ${joins} LEFT JOIN sizes s ON s.repository_id = r.id ORDER BY r.name`,
+        ),
+        repositoryBytes: db.prepare(
+          `SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN
+             (SELECT digest FROM repository_blobs WHERE repository_id = ${repo} UNION SELECT digest FROM manifests WHERE repository_id = ${repo})`,
+        ).pluck(),
+      };
+    })(),
     tagSummaries: db.prepare(
       `SELECT t.name, t.manifest_digest AS digest, m.media_type, m.platforms, t.updated_at, m.last_pulled_at,
               m.size + (SELECT COALESCE(SUM(b.size), 0) FROM manifest_references mr JOIN blobs b ON b.digest = mr.child_digest
