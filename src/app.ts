@@ -11,6 +11,7 @@ import { PolicyBook } from './core/repository-policies.js';
 import { Registry } from './core/registry.js';
 import { RepositorySearch } from './core/search.js';
 import { RepositoryBrowser } from './core/browse.js';
+import { CollectionRuns } from './core/collection-runs.js';
 import { ImageInspector } from './core/image-details.js';
 import { systemClock, timerScheduler, type Clock, type Scheduler } from './core/time.js';
 import { createAccessControl, type AccessControl } from './app-auth.js';
@@ -40,6 +41,8 @@ export interface App {
   readonly log: Logger;
   readonly registry: Registry;
   readonly collector: GarbageCollector;
+  /** Collections started from the web UI, running in the background. */
+  readonly collections: CollectionRuns;
   readonly server: Server;
   /** `initialAdmin` is set once, on the first start with accounts: print it, never log it. */
   listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { user: string; password: string; file: string } }>;
@@ -101,6 +104,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   const stats = new RequestStats();
   const adminAccess = new AdminAccess(access?.gate);
   const browser = new RepositoryBrowser(metadata);
+  const collections = new CollectionRuns(collector, log);
   const handler = createRequestHandler({
     registry, health, log, stats, headers: config.http.headers, accessLog: config.log.accessLog,
     access: access?.gate,
@@ -111,7 +115,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
         graceMs: config.storage.gc.graceMs, ...(access?.accounts ? { accounts: access.accounts } : {}),
       }),
       webUi({
-        access: adminAccess, registry, collector, browser, inspector: new ImageInspector(metadata, blobs), now: clock,
+        access: adminAccess, registry, collections, browser, inspector: new ImageInspector(metadata, blobs), now: clock,
         graceMs: config.storage.gc.graceMs, ...(access ? { gate: access.gate } : {}), ...(access?.accounts ? { accounts: access.accounts } : {}),
       }),
       ...(access ? accessEndpoints(access) : []),
@@ -141,6 +145,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     log,
     registry,
     collector,
+    collections,
     server: http.server,
     async listen() {
       const initialAdmin = await access?.bootstrap();
@@ -160,6 +165,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       health.stop();
       await registry2Import?.stop();
       await stopMaintenance?.();
+      await collections.settled();
       control.close();
       control.closeAllConnections();
       await http.close(config.http.drainTimeoutMs);

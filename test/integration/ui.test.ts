@@ -148,6 +148,33 @@ describe('the web UI of a registry without access control', () => {
     assert.match(await first.text(), /Run garbage collection/);
     assert.ok(cookieOf(first, 'berth_session'), 'a session, so forms carry a CSRF token');
   });
+
+  it('when a collection is started in the UI, then it runs in the background, the page shows its progress and refreshes itself, and a second start is refused', async () => {
+    const pusher = new AuthorizedClient(registry.url, undefined);
+    const { digest } = await pusher.pushImage('gc/app', 'v1', ['gc layer']);
+    assert.equal((await pusher.request(`/v2/gc/app/manifests/${digest}`, { method: 'DELETE' })).status, 202);
+    const first = await get(registry.url, '/ui/gc');
+    const session = cookieOf(first, 'berth_session')!;
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(await first.text())![1]!;
+    const start = () => fetch(new URL('/ui/gc', registry.url), { method: 'POST', redirect: 'manual', headers: { ...FORM, cookie: session }, body: new URLSearchParams({ _csrf: csrf }) });
+
+    // The collection stops at the deleted manifest's lock (its blob phase) until the test lets go.
+    let release!: () => void;
+    const held = registry.app.registry.locks.run(digest, () => new Promise<void>((resolve) => (release = resolve)));
+    assert.equal((await start()).status, 303);
+    const during = await (await get(registry.url, '/ui/gc', session)).text();
+    assert.match(during, /Collecting…/);
+    assert.match(during, /hx-trigger="load delay:1s"/, 'the status refreshes itself');
+    assert.match(during, /type="submit" disabled/);
+    assert.equal((await start()).status, 409);
+    release();
+    await held;
+    await registry.app.collections.settled();
+    const after = await (await get(registry.url, '/ui/gc', session)).text();
+    assert.doesNotMatch(after, /Collecting…/);
+    assert.match(after, /id="gc-report"/);
+    assert.equal((await pusher.request(`/v2/gc/app/blobs/${digest}`, { method: 'HEAD' })).status, 404);
+  });
 });
 
 describe('the web UI with accounts', () => {

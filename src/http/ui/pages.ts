@@ -1,7 +1,7 @@
 import type { UserView } from '../../auth/accounts.js';
 import type { Role } from '../../auth/access-store.js';
 import type { ListedRepository, PageOf } from '../../core/browse.js';
-import type { CollectionReport } from '../../core/garbage-collector.js';
+import type { CollectionStatus } from '../../core/collection-runs.js';
 import type { ImageDetails } from '../../core/image-details.js';
 import type { RepositoryUsage, TagSummary } from '../../metadata/store.js';
 import { html, type SafeHtml } from './html.js';
@@ -179,16 +179,31 @@ ${target.digest !== undefined ? html`<input type="hidden" name="digest" value="$
 </div>`;
 }
 
-export function gcPage(viewer: Viewer, report: CollectionReport | undefined, justRan: boolean): SafeHtml {
+export function gcPage(viewer: Viewer, status: CollectionStatus): SafeHtml {
   return html`<h1>Garbage collection</h1>
 <p>Frees storage that no tag, manifest or repository uses any more. It runs online: pushes and pulls continue.</p>
 <form class="toolbar" method="post" action="/ui/gc">
 ${csrfField(viewer)}
 <label><input type="checkbox" name="dryRun" value="true"> Dry run (report only)</label>
 <label><input type="checkbox" name="deleteUntagged" value="true"> Also delete untagged manifests</label>
-<button class="primary" type="submit">Run garbage collection</button>
+<button class="primary" type="submit" ${status.running ? html`disabled` : ''}>Run garbage collection</button>
 </form>
-${report ? html`<h2>${justRan ? 'Report' : 'Last run'}${report.dryRun ? ' (dry run)' : ''}</h2>
+${gcStatus(status)}`;
+}
+
+/** The part that refreshes itself (htmx) while a collection runs; without script, the Refresh link does. */
+export function gcStatus(status: CollectionStatus): SafeHtml {
+  const report = status.lastReport;
+  if (status.running) {
+    const progress = status.progress;
+    return html`<div id="gc-status" hx-get="/ui/gc" hx-trigger="load delay:1s" hx-select="#gc-status" hx-target="#gc-status" hx-swap="outerHTML">
+<p class="notice" role="status">Collecting… ${progress ? html`phase <strong>${progress.phase}</strong>${progress.total !== undefined ? html`, ${progress.checked ?? 0} of ${progress.total} blobs checked` : ''}, ${formatBytes(progress.bytesFreed)} freed so far` : 'starting'}.
+<a href="/ui/gc">Refresh</a></p>
+</div>`;
+  }
+  return html`<div id="gc-status">
+${status.error ? html`<p class="notice error" role="alert">${status.error}</p>` : ''}
+${report ? html`<h2>Last run${report.dryRun ? ' (dry run)' : ''}</h2>
 <dl class="facts" id="gc-report">
 <dt>Started</dt><dd>${formatTime(report.startedAt)}</dd>
 <dt>Took</dt><dd>${Math.round(report.durationMs)} ms</dd>
@@ -197,7 +212,8 @@ ${report ? html`<h2>${justRan ? 'Report' : 'Last run'}${report.dryRun ? ' (dry r
 <dt>Stored now</dt><dd>${report.kept.stored.count} objects, ${formatBytes(report.kept.stored.bytes)}</dd>
 <dt>Kept for pushes in progress</dt><dd>${report.kept.protectedLinks.count} links (${formatBytes(report.kept.protectedLinks.bytes)}), ${report.kept.uploads.count} uploads</dd>
 <dt>Untagged manifests</dt><dd>${report.kept.untaggedManifests.count} (${formatBytes(report.kept.untaggedManifests.bytes)})</dd>
-</dl>` : html`<p class="muted">No collection has run since the server started.</p>`}`;
+</dl>` : html`<p class="muted">No collection has run since the server started.</p>`}
+</div>`;
 }
 
 export function usagePage(rows: RepositoryUsage[]): SafeHtml {

@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { parsePermission, type Accounts } from '../../auth/accounts.js';
 import type { AccessGate } from '../../auth/gate.js';
 import type { RepositoryBrowser, RepositorySort, SortOrder } from '../../core/browse.js';
-import type { GarbageCollector } from '../../core/garbage-collector.js';
+import type { CollectionRuns } from '../../core/collection-runs.js';
+import { CollectionInProgressError } from '../../core/garbage-collector.js';
 import type { ImageInspector } from '../../core/image-details.js';
 import type { Registry } from '../../core/registry.js';
 import { isDigest, type Digest } from '../../oci/digest.js';
@@ -11,7 +12,6 @@ import { isRepositoryName, isTag, printable, type RepositoryName, type Tag } fro
 import type { ManifestReference } from '../../oci/routes.js';
 import { credentialsOf, isLoopback, originOf, readSmallBody, type Endpoint } from '../access.js';
 import type { AdminAccess, Caller, Requirement } from '../admin-access.js';
-import { collectNow } from '../admin-api.js';
 import { ADMIN_ERROR_TABLE, AdminError, adminErrorOf } from '../admin-errors.js';
 import { loadAssets, type UiAssets } from './assets.js';
 import type { SafeHtml } from './html.js';
@@ -32,7 +32,8 @@ export interface UiDependencies {
   gate?: AccessGate;
   accounts?: Accounts;
   registry: Registry;
-  collector: GarbageCollector;
+  /** Collections the UI starts run in the background; the page shows their progress. */
+  collections: CollectionRuns;
   browser: RepositoryBrowser;
   inspector: ImageInspector;
   graceMs: number;
@@ -111,9 +112,14 @@ export function webUi(deps: UiDependencies): Endpoint & { sessions: SessionStore
     if (path.startsWith('/ui/repositories/')) return repositoryRoute(req, res, path.slice('/ui/repositories/'.length), query, viewer, caller, form);
     if (path === '/ui/gc') {
       await require({ kind: 'administrator' });
-      if (!form) return render(req, res, 200, 'Garbage collection', viewer, pages.gcPage(viewer, deps.collector.lastReport, false));
-      const report = await collectNow(deps.collector, { dryRun: form.get('dryRun') === 'true', deleteUntagged: form.get('deleteUntagged') === 'true', graceMs: deps.graceMs });
-      return render(req, res, 200, 'Garbage collection', viewer, pages.gcPage(viewer, report, true));
+      if (!form) return render(req, res, 200, 'Garbage collection', viewer, pages.gcPage(viewer, deps.collections.status()));
+      try {
+        deps.collections.start({ dryRun: form.get('dryRun') === 'true', deleteUntagged: form.get('deleteUntagged') === 'true', graceMs: deps.graceMs });
+      } catch (error) {
+        if (error instanceof CollectionInProgressError) throw new AdminError('CONFLICT', 'a garbage collection is already running; watch it on this page');
+        throw error;
+      }
+      return redirect(res, '/ui/gc');
     }
     if (path === '/ui/usage') {
       await require({ kind: 'administrator' });
