@@ -4,7 +4,7 @@ import type { AccessGate } from '../auth/gate.js';
 import { ANONYMOUS, type Principal } from '../auth/principal.js';
 import { RepositorySearch, SEARCH_DEFAULT_PAGE_SIZE, SEARCH_MAX_PAGE_SIZE, type VisibleFilter } from '../core/search.js';
 import { RegistryError } from '../oci/errors.js';
-import { credentialsOf, type Endpoint } from './access.js';
+import { credentialsOf, originOf, type Endpoint } from './access.js';
 import { sendError, sendJson } from './respond.js';
 
 /**
@@ -57,7 +57,7 @@ export function searchApi(search: RepositorySearch, gate: AccessGate | undefined
   async function visibleTo(req: IncomingMessage): Promise<VisibleFilter> {
     if (!gate) return async (names) => names;
     const result = await gate.authenticate(credentialsOf(req));
-    if (result.outcome === 'rejected') throw gate.rejection(result, [], `http://${req.headers.host ?? 'localhost'}`, /^bearer(?: |$)/i.test(req.headers.authorization ?? ''));
+    if (result.outcome === 'rejected') throw gate.rejection(result, [], originOf(req), /^bearer(?: |$)/i.test(req.headers.authorization ?? ''));
     const principal: Principal = result.outcome === 'authenticated' ? result.principal : ANONYMOUS;
     return async (names) => (await gate.pullable(principal, names)) as typeof names;
   }
