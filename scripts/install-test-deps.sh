@@ -12,6 +12,8 @@ suite=(
   openssl:openssl                  # TLS certificates (test/integration)
   apache2-utils:htpasswd           # htpasswd files Apache's tool writes and verifies
   tar:tar                          # image layers (test/support/images.ts)
+  docker.io:dockerd                # docker search / login against Berth (test/clients/search.test.ts)
+  chromium:/usr/bin/chromium       # browser tests, driven by playwright-core (test/browser)
 )
 bench=(
   docker-registry:/usr/bin/docker-registry   # CNCF Distribution: the baseline, and the registry:2 trees the import test adopts

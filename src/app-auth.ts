@@ -1,6 +1,3 @@
-import type { IncomingMessage } from 'node:http';
-import { credentialsOf } from './http/access.js';
-import { AccessDeniedError } from './auth/errors.js';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AuthConfig } from './config/config.js';
@@ -113,21 +110,4 @@ export function openAccounts(databasePath: string): { accounts: Accounts; close(
       await metadata.close();
     },
   };
-}
-
-/**
- * For operations outside `/v2` that need an administrator (lifecycle API): an `admin` on `*`
- * with roles, or any htpasswd user (registry:2 gives them everything).
- */
-export async function requireAdministrator(access: AccessControl, req: IncomingMessage): Promise<void> {
-  const challenge = { scheme: 'Basic' as const, params: { realm: 'berth admin' } };
-  const result = await access.gate.authenticate(credentialsOf(req));
-  if (result.outcome === 'rejected') {
-    if (result.throttled) throw new AccessDeniedError('TOOMANYREQUESTS', result.reason, null, undefined, result.throttled.retryAfterSeconds);
-    throw new AccessDeniedError('UNAUTHORIZED', result.reason, null, challenge);
-  }
-  const principal = result.outcome === 'authenticated' ? result.principal : undefined;
-  if (!principal || principal.kind === 'anonymous') throw new AccessDeniedError('UNAUTHORIZED', 'authentication required', null, challenge);
-  const administrator = access.authorizer instanceof RoleAuthorizer ? await access.authorizer.isAdministrator(principal) : !principal.claims;
-  if (!administrator) throw new AccessDeniedError('DENIED', 'this operation needs an administrator', null);
 }

@@ -13,7 +13,7 @@ import type { Clock, Scheduler } from './core/time.js';
 import type { Endpoint } from './http/access.js';
 import { createDebugServer, type DebugServer } from './http/debug-server.js';
 import type { RequestStats } from './http/handler.js';
-import type { AdminCheck } from './http/maintenance-api.js';
+import type { AdminAccess } from './http/admin-access.js';
 import { Metrics } from './http/metrics.js';
 import { operationsApi } from './http/operations-api.js';
 import { webhooksRoute } from './http/webhooks-api.js';
@@ -64,9 +64,9 @@ export function createMetrics(config: Config, driver: StorageDriver): { metrics?
 
 export function createOperations(
   config: Config,
-  deps: { registry: Registry; collector: GarbageCollector; health: HealthMonitor; stats: RequestStats; audit: AuditTrail; outbox?: Outbox; requireAdmin?: AdminCheck; metrics?: Metrics },
+  deps: { registry: Registry; collector: GarbageCollector; health: HealthMonitor; stats: RequestStats; audit: AuditTrail; outbox?: Outbox; access: AdminAccess; metrics?: Metrics },
 ): Operations {
-  const endpoints = [operationsApi([webhooksRoute(deps.outbox), ...auditRoutes(deps.audit)], deps.requireAdmin)];
+  const endpoints = [operationsApi([webhooksRoute(deps.outbox), ...auditRoutes(deps.audit)], deps.access)];
   const debug = config.http.debug;
   if (!debug) return { endpoints };
   const { registry, stats, outbox, metrics } = deps;

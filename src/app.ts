@@ -11,20 +11,25 @@ import { Registry2Import } from './core/import/registry2-import.js';
 import { startMaintenance } from './core/maintenance.js';
 import { PolicyBook } from './core/repository-policies.js';
 import { Registry } from './core/registry.js';
+import { RepositorySearch } from './core/search.js';
+import { RepositoryBrowser } from './core/browse.js';
+import { CollectionRuns } from './core/collection-runs.js';
+import { ImageInspector } from './core/image-details.js';
 import { systemClock, timerScheduler, type Clock, type Scheduler } from './core/time.js';
-import { createAccessControl, requireAdministrator, type AccessControl } from './app-auth.js';
+import { createAccessControl, type AccessControl } from './app-auth.js';
 import { createAudit, createMetrics, createNotifications, createOperations, reloadConfiguration, type ReloadResult } from './app-operations.js';
 import type { AuditTrail } from './core/audit.js';
 import { audited, describeAdminChange } from './http/audit-hooks.js';
 import { tlsSetupEndpoint } from './http/tls-setup-endpoint.js';
 import { autoTlsPaths, ensureAutoTls } from './tls/auto-tls.js';
-import { RoleAuthorizer } from './auth/authorizer.js';
 import type { Endpoint } from './http/access.js';
+import { AdminAccess } from './http/admin-access.js';
 import { adminApi } from './http/admin-api.js';
-import { maintenanceApi } from './http/maintenance-api.js';
 import { createControlServer, listenOnSocket } from './http/control-api.js';
 import { createRequestHandler, RequestStats } from './http/handler.js';
+import { searchApi } from './http/search-api.js';
 import { tokenEndpoint } from './http/token-endpoint.js';
+import { webUi } from './http/ui/ui.js';
 import { createServer } from './http/server.js';
 import type { MetadataStore } from './metadata/store.js';
 import { SqliteMetadataStore } from './metadata/sqlite/sqlite-store.js';
@@ -44,6 +49,8 @@ export interface App {
   readonly log: Logger;
   readonly registry: Registry;
   readonly collector: GarbageCollector;
+  /** Collections started from the web UI, running in the background. */
+  readonly collections: CollectionRuns;
   readonly server: Server;
   /** `initialAdmin` is set once, on the first start with accounts: print it, never log it. */
   listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { user: string; password: string; file: string }; debugUrl?: string; tlsAuto?: { caPath: string; caFingerprint: string } }>;
@@ -104,16 +111,30 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   const stats = new RequestStats();
   // http.tls.auto: the certificate files exist before the HTTPS server reads them.
   const autoTls = config.http.tlsAuto && { ...ensureAutoTls(config.http.tlsAuto), caPath: autoTlsPaths(config.http.tlsAuto.directory).ca };
-  const requireAdmin = access && ((req: IncomingMessage) => requireAdministrator(access, req));
+  const adminAccess = new AdminAccess(access?.gate);
+  const browser = new RepositoryBrowser(metadata);
+  const collections = new CollectionRuns(collector, log);
   const audit = createAudit(config, { metadata, registry, collector, clock, log });
-  const operations = createOperations(config, { registry, collector, health, stats, audit, outbox: notifications.outbox, requireAdmin, metrics });
+  const operations = createOperations(config, { registry, collector, health, stats, audit, outbox: notifications.outbox, access: adminAccess, metrics });
   const handler = createRequestHandler({
     registry, health, log, stats, metrics: operations.metrics, audit, headers: config.http.headers, accessLog: config.log.accessLog,
     access: access?.gate,
     endpoints: [
-      maintenanceApi(registry, collector, config.storage.gc.graceMs, requireAdmin),
       ...operations.endpoints,
       ...(autoTls ? [tlsSetupEndpoint(autoTls.caPath)] : []),
+      searchApi(new RepositorySearch(metadata), access?.gate),
+      audited(
+        adminApi({
+          access: adminAccess, registry, collector, browser,
+          graceMs: config.storage.gc.graceMs, ...(access?.accounts ? { accounts: access.accounts } : {}),
+        }),
+        audit,
+        describeAdminChange,
+      ),
+      webUi({
+        access: adminAccess, registry, collections, browser, inspector: new ImageInspector(metadata, blobs), now: clock,
+        graceMs: config.storage.gc.graceMs, ...(access ? { gate: access.gate } : {}), ...(access?.accounts ? { accounts: access.accounts } : {}),
+      }),
       ...(access ? accessEndpoints(access, audit) : []),
     ],
   });
@@ -143,6 +164,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     log,
     registry,
     collector,
+    collections,
     server: http.server,
     async listen() {
       const initialAdmin = await access?.bootstrap();
@@ -179,6 +201,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       audit.stop();
       await registry2Import?.stop();
       await stopMaintenance?.();
+      await collections.settled();
       control.close();
       control.closeAllConnections();
       await http.close(config.http.drainTimeoutMs);
@@ -202,19 +225,15 @@ function renewAutoTls(auto: NonNullable<Config['http']['tlsAuto']>, server: Serv
   });
 }
 
-/** The token service and admin API, when the access configuration has them. */
+/** The token service, when the access configuration has one; token issuance is audited. */
 function accessEndpoints(access: AccessControl, audit: AuditTrail): Endpoint[] {
-  const endpoints: Endpoint[] = [];
-  if (access.tokens) {
-    // Token issuance is audited where the principal is known; refused logins by the wrapper.
-    const service = Object.create(access.tokens.service) as typeof access.tokens.service;
-    service.issue = async (principal, requested, offline) => {
-      const issued = await access.tokens!.service.issue(principal, requested, offline);
-      audit.record(principal.kind === 'user' ? principal.name : 'anonymous', 'token.issue', {}, { detail: { scopes: requested.length, offline } });
-      return issued;
-    };
-    endpoints.push(audited(tokenEndpoint(service, access.tokens.passwords, 'berth token service'), audit, () => undefined));
-  }
-  if (access.accounts && access.authorizer instanceof RoleAuthorizer) endpoints.push(audited(adminApi(access.gate, access.authorizer, access.accounts), audit, describeAdminChange));
-  return endpoints;
+  if (!access.tokens) return [];
+  // Token issuance is audited where the principal is known; refused logins by the wrapper.
+  const service = Object.create(access.tokens.service) as typeof access.tokens.service;
+  service.issue = async (principal, requested, offline) => {
+    const issued = await access.tokens!.service.issue(principal, requested, offline);
+    audit.record(principal.kind === 'user' ? principal.name : 'anonymous', 'token.issue', {}, { detail: { scopes: requested.length, offline } });
+    return issued;
+  };
+  return [audited(tokenEndpoint(service, access.tokens.passwords, 'berth token service'), audit, () => undefined)];
 }

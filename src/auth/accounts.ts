@@ -1,4 +1,4 @@
-import { rm, writeFile } from 'node:fs/promises';
+import { access, rm, writeFile } from 'node:fs/promises';
 import { RegistryError } from '../oci/errors.js';
 import { ADMIN_ROLE, ANONYMOUS_ROLE, ROLE_ACTIONS, UnknownRoleError, type AccessStore, type Permission, type Role, type RoleAction } from './access-store.js';
 import { isValidUserName } from './htpasswd.js';
@@ -63,6 +63,12 @@ export class Accounts {
     if (roles) await this.setRolesChecked(name, roles);
     this.changed();
     return created;
+  }
+
+  /** The first start's generated password is still in use: the UI has the administrator replace it first. */
+  async mustChangePassword(name: string): Promise<boolean> {
+    if (name !== INITIAL_ADMIN) return false;
+    return access(this.initialPasswordFile).then(() => true, () => false);
   }
 
   async setPassword(name: string, password: string): Promise<void> {

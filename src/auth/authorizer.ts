@@ -10,6 +10,8 @@ import type { Principal } from './principal.js';
  */
 export interface Authorizer {
   grant(principal: Principal, requested: ResourceAccess[]): Promise<ResourceAccess[]>;
+  /** May manage the registry (users, roles, collection, every repository). */
+  isAdministrator(principal: Principal): Promise<boolean>;
 }
 
 function none(requested: ResourceAccess[]): ResourceAccess[] {
@@ -27,6 +29,11 @@ export class AuthenticatedFullAccess implements Authorizer {
     const fromToken = bounded(principal, requested);
     if (fromToken) return fromToken;
     return principal.kind === 'anonymous' ? none(requested) : requested.map((entry) => ({ ...entry, actions: [...entry.actions] }));
+  }
+
+  /** Every password or certificate login may do everything; a token only what it claims. */
+  async isAdministrator(principal: Principal): Promise<boolean> {
+    return principal.kind === 'user' && !principal.claims;
   }
 }
 

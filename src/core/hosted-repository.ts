@@ -11,6 +11,7 @@ import type { ManifestRecord, MetadataStore, Page } from '../metadata/store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { ObjectNotFoundError } from '../storage/driver.js';
 import type { KeyedMutex } from './keyed-mutex.js';
+import { manifestFacts, type DescriptionSources } from './image-description.js';
 import { manifestEntry } from './manifest-entry.js';
 import type { ManifestCache } from './manifest-cache.js';
 import { requireDeletable, requireWritable, type RegistryPolicy } from './policy.js';
@@ -208,7 +209,7 @@ export class HostedRepository implements RepositoryHandle {
     }
 
     const entry = {
-      ...manifestEntry(this.name, digest, body.length, parsed),
+      ...manifestEntry(this.name, digest, body.length, parsed, await manifestFacts(parsed, body, this.descriptionSources())),
       tag: reference.tag as Tag | undefined,
       keepExistingTag: this.rules?.deployment === 'disable-redeploy',
       quota: quotaFor(this.rules),
@@ -244,6 +245,20 @@ export class HostedRepository implements RepositoryHandle {
     this.deps.manifests.set(digest, body);
     this.deps.recorder.committed();
     return { digest, subject: parsed.subject?.digest };
+  }
+
+  /** Only content linked here is read: a description never comes from another repository's blob. */
+  private descriptionSources(): DescriptionSources {
+    return {
+      openBlob: async (digest) => {
+        if ((await this.deps.metadata.linkedBlobSize(this.name, digest)) === undefined) return undefined;
+        return this.deps.blobs.read(digest).catch((error: unknown) => {
+          if (error instanceof ObjectNotFoundError) return undefined;
+          throw error;
+        });
+      },
+      childDescription: async (digest) => (await this.deps.metadata.getManifest(this.name, digest))?.description,
+    };
   }
 
   async deleteManifest(reference: ManifestReference): Promise<void> {

@@ -4,6 +4,7 @@ import { AccessDeniedError, formatChallenge } from '../auth/errors.js';
 import { TokenRequestError } from '../auth/token-service.js';
 import { ERROR_TABLE, RegistryError } from '../oci/errors.js';
 import { RangeNotSatisfiableError } from '../oci/ranges.js';
+import { ADMIN_ERROR_TABLE, adminErrorOf } from './admin-errors.js';
 
 /**
  * The one place a `/v2` error becomes a response: the status comes from the error table,
@@ -43,20 +44,21 @@ function errorHeaders(res: ServerResponse, error: RegistryError | undefined): vo
 
 /**
  * The admin API's error envelope (`/api/v1/…`): `{"error":{"code","message","detail"}}`, the
- * status from the same error table; untyped errors are logged once and answered `UNKNOWN`.
+ * status from the admin error table (`admin-errors.ts`); untyped errors are logged once and
+ * answered `UNKNOWN`.
  */
 export function sendAdminError(req: IncomingMessage, res: ServerResponse, error: unknown, log: Logger): void {
-  const registryError = error instanceof RegistryError ? error : undefined;
-  if (!registryError) log.error({ err: error }, 'admin request failed');
+  const adminError = adminErrorOf(error);
+  if (!adminError) log.error({ err: error }, 'admin request failed');
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const code = registryError?.code ?? 'UNKNOWN';
-  const message = registryError?.message ?? ERROR_TABLE.UNKNOWN.message;
-  errorHeaders(res, registryError);
+  const code = adminError?.code ?? 'UNKNOWN';
+  const message = adminError?.message ?? ADMIN_ERROR_TABLE.UNKNOWN.message;
+  for (const [name, value] of Object.entries(adminError?.headers ?? {})) res.setHeader(name, value);
   res.setHeader('Cache-Control', 'no-store');
-  endError(req, res, ERROR_TABLE[code].status, { error: { code, message, detail: registryError?.detail ?? null } });
+  endError(req, res, ADMIN_ERROR_TABLE[code].status, { error: { code, message, detail: adminError?.detail ?? null } });
 }
 
 /**

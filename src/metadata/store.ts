@@ -14,6 +14,10 @@ export interface ManifestRecord {
   artifactType?: string;
   annotations?: Record<string, string>;
   subject?: Digest;
+  /** The image's `org.opencontainers.image.description` (annotation or config label), for search. */
+  description?: string;
+  /** `os/architecture[/variant]` of an image, or of an index's children. */
+  platforms?: string[];
   createdAt: number;
 }
 
@@ -314,6 +318,61 @@ export interface LifecycleIndex {
   recordPulls(pulls: { repository: RepositoryName; digest: Digest; at: number }[]): Promise<void>;
 }
 
+/** A repository a search matched, best matches first. */
+export interface RepositoryMatch {
+  name: RepositoryName;
+  description?: string;
+}
+
+/** Search over repository names and descriptions, answered by the database (never a scan in JS). */
+export interface SearchIndex {
+  /**
+   * Listed repositories whose name contains `term` or whose description contains it (case-insensitive):
+   * the exact name first, then names starting with it, names containing it, descriptions containing it;
+   * by name within each. An empty term matches every listed repository.
+   */
+  searchRepositories(term: string): Promise<RepositoryMatch[]>;
+}
+
+/** A listed repository with what a browser sorts by. */
+export interface RepositorySummary {
+  name: RepositoryName;
+  description?: string;
+  tags: number;
+  manifests: number;
+  /** Distinct blobs and manifests it holds, each once. */
+  bytes: number;
+  /** The newest manifest stored or tag moved; undefined for a repository with neither (blobs only). */
+  pushedAt?: number;
+  /** The newest pull of any of its manifests. */
+  pulledAt?: number;
+}
+
+/** A tag with what a browser shows of the manifest it points at. */
+export interface TagSummary {
+  tag: Tag;
+  digest: Digest;
+  mediaType: string;
+  /** The manifest, the blobs it references and the manifests it lists (not their blobs). */
+  bytes: number;
+  platforms: string[];
+  updatedAt: number;
+  lastPulledAt?: number;
+}
+
+/** What the admin API and the UI browse. */
+export interface BrowseIndex {
+  /**
+   * Every listed repository (holding a manifest), by name. `bytes` is computed only when asked
+   * (it costs most); otherwise it is 0 and `repositoryBytes` fills in the rows shown.
+   */
+  repositorySummaries(options: { bytes: boolean }): Promise<RepositorySummary[]>;
+  repositoryBytes(names: RepositoryName[]): Promise<Map<RepositoryName, number>>;
+  tagSummaries(repository: RepositoryName): Promise<TagSummary[]>;
+  /** Sizes of stored objects among `digests` (for a manifest page's layers). */
+  blobSizes(digests: Digest[]): Promise<Map<Digest, number>>;
+}
+
 /** Imports of another registry's data (registry:2's tree), so a server starts one only once. */
 export interface ImportIndex {
   /** When the import from `source` last finished, if it ever did. */
@@ -322,7 +381,7 @@ export interface ImportIndex {
   recordImportFinished(source: string, at: number, summary: string): Promise<void>;
 }
 
-export interface MetadataStore extends RepositoryIndex, BlobIndex, ManifestIndex, UploadIndex, GcIndex, LifecycleIndex, ImportIndex, OutboxIndex, AuditIndex {
+export interface MetadataStore extends RepositoryIndex, BlobIndex, ManifestIndex, UploadIndex, GcIndex, LifecycleIndex, ImportIndex, OutboxIndex, AuditIndex, SearchIndex, BrowseIndex {
   readonly description: string;
   /** A cheap query that proves the database answers (health checks). */
   ping(): Promise<void>;

@@ -220,6 +220,11 @@ describe('adopting a registry:2 data directory', () => {
     assert.deepEqual(arm.layerDigests, multi.images[1]!.layers.map((layer) => layer.digest));
     assert.equal((await skopeo.pull(at('docker/v2s2:v1'))).manifestDigest, v2s2Digest);
 
+    // What a push records is recorded for imported manifests too: an index's platforms, an image's from its config.
+    const tagsOf = async (name: string) => ((await (await fetch(`${berthServer!.url}/api/v1/repositories/${name}/tags`)).json()) as { tags: { tag: string; platforms: string[] }[] }).tags;
+    assert.deepEqual((await tagsOf('multi')).find((tag) => tag.tag === 'all')?.platforms, ['linux/amd64', 'linux/arm64/v8']);
+    assert.deepEqual((await tagsOf('library/single')).find((tag) => tag.tag === '1.0')?.platforms, ['linux/amd64']);
+
     // The bytes are registry:2's own files, shared (hard-linked), not copied.
     const layer = single.layers[0]!.digest;
     assert.equal((await stat(berthBlob(root, layer))).ino, (await stat(blobData(root, layer))).ino);

@@ -3,14 +3,15 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startInProcess, startWithClient, type TestRegistry } from '../support/in-process.js';
-import { OciClient, sha256 } from '../support/oci-client.js';
+import { OciClient } from '../support/oci-client.js';
 import { CLI } from '../support/server.js';
 import { AuthorizedClient, basic, htpasswdEntry } from './auth-support.js';
 
 interface GcReport {
   dryRun: boolean;
-  details: { blobs: { digest: string }[] };
   bytesFreed: number;
+  removed: { blobs: number };
+  details?: { blobs: { digest: string }[] };
 }
 
 describe('lifecycle API without access control', () => {
@@ -22,20 +23,29 @@ describe('lifecycle API without access control', () => {
   it('when a loopback client asks for a collection, then it runs now and returns the report; a dry run changes nothing', async () => {
     const image = await client.pushImage('api/app', 'v1', ['api-layer-one', 'api-layer-two']);
     await client.request(`/v2/api/app/manifests/${image.digest}`, { method: 'DELETE' });
-    const preview = await client.request('/api/v1/gc?dryRun=true', { method: 'POST' });
+    const preview = await client.request('/api/v1/gc?dryRun=true&details=true', { method: 'POST' });
     assert.equal(preview.status, 200);
     const previewed = (await preview.json()) as GcReport;
     assert.equal(previewed.dryRun, true);
-    // The default 1h grace protects only pushes in progress: the deleted image's layers, config and manifest all go.
-    const config = (image.manifest.config as { digest: string; size: number });
-    const expected = [image.digest, config.digest, sha256('api-layer-one'), sha256('api-layer-two')].sort();
-    assert.deepEqual(previewed.details.blobs.map((blob) => blob.digest).sort(), expected);
-    const again = (await (await client.request('/api/v1/gc?dryRun=true', { method: 'POST' })).json()) as GcReport;
-    assert.deepEqual(again.details.blobs, previewed.details.blobs, 'the dry run removed nothing');
+    // The delete left the manifest, its config and its layers unreferenced (nothing touched them since).
+    const manifest = image.manifest as { config: { digest: string; size: number }; layers: { digest: string; size: number }[] };
+    const content = [manifest.config, ...manifest.layers, { digest: image.digest, size: image.body.length }].map(({ digest, size }) => ({ digest, size })).sort((a, b) => a.digest.localeCompare(b.digest));
+    assert.deepEqual(previewed.details!.blobs.map((blob) => blob.digest).sort(), content.map((blob) => blob.digest));
+    const again = (await (await client.request('/api/v1/gc?dryRun=true&details=true', { method: 'POST' })).json()) as GcReport;
+    assert.deepEqual(again.details!.blobs, previewed.details!.blobs, 'the dry run removed nothing');
 
     const real = (await (await client.request('/api/v1/gc', { method: 'POST' })).json()) as GcReport;
     assert.equal(real.dryRun, false);
-    assert.equal(real.bytesFreed, image.body.length + config.size + 'api-layer-one'.length + 'api-layer-two'.length);
+    assert.equal(real.bytesFreed, content.reduce((sum, blob) => sum + blob.size, 0));
+    assert.equal(real.details, undefined, 'the summary by default; details on request');
+
+    const pageOf = async (offset: number) => (await (await client.request(`/api/v1/gc/last?list=blobs&offset=${offset}&limit=3`)).json()) as { total: number; items: { digest: string; size: number }[] };
+    const [first, second, beyond] = [await pageOf(0), await pageOf(3), await pageOf(6)];
+    assert.equal(first.total, 4);
+    assert.deepEqual([...first.items, ...second.items].sort((a, b) => a.digest.localeCompare(b.digest)), content);
+    assert.deepEqual(beyond.items, []);
+    assert.equal(((await (await client.request('/api/v1/gc/last')).json()) as GcReport).removed.blobs, 4);
+    assert.equal((await client.request('/api/v1/gc/last?list=everything')).status, 400);
   });
 
   it('when usage is asked for, then each repository reports its bytes', async () => {
@@ -44,9 +54,10 @@ describe('lifecycle API without access control', () => {
     assert.equal(body.repositories.find((row) => row.repository === 'api/usage')?.bytes, 1000);
   });
 
-  it('when the wrong method is used, then UNSUPPORTED in the admin envelope', async () => {
+  it('when the wrong method is used, then UNSUPPORTED in the admin envelope, with Allow', async () => {
     const response = await client.request('/api/v1/gc');
     assert.equal(response.status, 405);
+    assert.equal(response.headers.get('allow'), 'POST');
     assert.equal(((await response.json()) as { error: { code: string } }).error.code, 'UNSUPPORTED');
   });
 });

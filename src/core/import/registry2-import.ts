@@ -7,6 +7,7 @@ import type { BlobIndex, ImportIndex, ManifestIndex, NewManifest } from '../../m
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { Registry2Repository, Registry2Tree } from '../../storage/registry2-tree.js';
 import type { KeyedMutex } from '../keyed-mutex.js';
+import { manifestFacts } from '../image-description.js';
 import { manifestEntry } from '../manifest-entry.js';
 
 /**
@@ -276,7 +277,13 @@ class ImportRun {
     const actual = digestOf(bytes, digestAlgorithm(digest));
     if (actual !== digest) return { reason: `its bytes digest to ${actual}: the file is corrupted` };
     try {
-      return { digest, bytes, entry: manifestEntry(repository, digest, bytes.length, parseManifest(bytes, undefined)) };
+      const parsed = parseManifest(bytes, undefined);
+      // What a push records too (search, the UI's platforms); configs come from registry:2's files, already verified.
+      const facts = await manifestFacts(parsed, bytes, {
+        openBlob: async (blob) => ((await this.deps.tree.statBlob(blob)) ? this.deps.tree.readBlob(blob) : undefined),
+        childDescription: async (child) => (await this.deps.metadata.getManifest(repository, child))?.description,
+      });
+      return { digest, bytes, entry: manifestEntry(repository, digest, bytes.length, parsed, facts) };
     } catch (error) {
       if (error instanceof RegistryError) return { reason: error.message };
       throw error;

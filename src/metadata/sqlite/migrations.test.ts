@@ -4,9 +4,12 @@ import Database from 'better-sqlite3';
 import { MIGRATIONS } from './migrations.js';
 
 describe('schema migrations', () => {
-  it('when listed, then versions start at 1 and strictly increase (a number reserved by another branch may be missing)', () => {
-    assert.equal(MIGRATIONS[0]!.version, 1);
-    MIGRATIONS.slice(1).forEach((migration, index) => assert.ok(migration.version > MIGRATIONS[index]!.version, migration.description));
+  // Parallel branches reserve their numbers (6, 7, 8 …), so a branch may have a gap until they merge.
+  it('when listed, then versions are unique and strictly increasing from 1', () => {
+    assert.equal(MIGRATIONS[0]?.version, 1);
+    MIGRATIONS.forEach((migration, index) => {
+      if (index > 0) assert.ok(migration.version > MIGRATIONS[index - 1]!.version, migration.description);
+    });
   });
 
   it('when applied in order to an empty database, then every one succeeds', () => {

@@ -168,7 +168,7 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
-    // 6 is reserved for another branch (issue 12); versions are applied in order, gaps allowed.
+    // 6 is reserved for another branch (issue 11); versions are applied in order, gaps allowed.
     version: 7,
     description: 'operations: the webhook outbox with per-endpoint delivery state, and the audit trail',
     sql: `
@@ -208,6 +208,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX audit_events_repository ON audit_events(repository, at);
       CREATE TRIGGER audit_events_append_only BEFORE UPDATE ON audit_events
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    `,
+  },
+  {
+    version: 8,
+    description: 'search and browsing: the description and platforms of each manifest, the description of each repository (its latest tagged push)',
+    sql: `
+      -- From the org.opencontainers.image.description annotation or config label (core/image-description.ts).
+      ALTER TABLE manifests ADD COLUMN description TEXT;
+      -- os/architecture[/variant], comma-separated: an image's own, an index's children's.
+      ALTER TABLE manifests ADD COLUMN platforms TEXT;
+      -- The description of the manifest a tag was last pushed to; what docker search shows.
+      ALTER TABLE repositories ADD COLUMN description TEXT;
     `,
   },
 ];

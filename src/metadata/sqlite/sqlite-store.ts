@@ -24,6 +24,9 @@ import type {
   Page,
   RemovedLink,
   RemovedManifest,
+  RepositoryMatch,
+  RepositorySummary,
+  TagSummary,
   StoredBlob,
   UploadSession,
 } from '../store.js';
@@ -36,6 +39,8 @@ interface ManifestRow {
   artifact_type: string | null;
   annotations: string | null;
   subject: string | null;
+  description: string | null;
+  platforms: string | null;
   created_at: number;
 }
 
@@ -47,7 +52,7 @@ interface UploadRow {
   updated_at: number;
 }
 
-const MANIFEST_COLUMNS = 'm.digest, m.media_type, m.size, m.artifact_type, m.annotations, m.subject, m.created_at';
+const MANIFEST_COLUMNS = 'm.digest, m.media_type, m.size, m.artifact_type, m.annotations, m.subject, m.description, m.platforms, m.created_at';
 
 /**
  * The embedded metadata store. WAL journal with `synchronous=FULL`: a transaction that has
@@ -303,6 +308,8 @@ export class SqliteMetadataStore implements MetadataStore {
         manifest.artifactType ?? null,
         manifest.annotations ? JSON.stringify(manifest.annotations) : null,
         manifest.subject ?? null,
+        manifest.description ?? null,
+        manifest.platforms && manifest.platforms.length > 0 ? manifest.platforms.join(',') : null,
         now,
       );
       if (inserted.changes > 0) {
@@ -311,7 +318,11 @@ export class SqliteMetadataStore implements MetadataStore {
       }
       // Its layers are referenced as of now: touches before this no longer protect them once unreferenced.
       for (const digest of unique(entry.blobReferences)) this.statements.referenceLink.run(now, repositoryId, digest);
-      if (entry.tag !== undefined) this.statements.upsertTag.run(repositoryId, entry.tag, manifest.digest, now);
+      if (entry.tag !== undefined) {
+        this.statements.upsertTag.run(repositoryId, entry.tag, manifest.digest, now);
+        // The repository is described by its latest tagged push, as a registry's search shows it.
+        this.statements.describeRepository.run(manifest.description ?? null, repositoryId);
+      }
       this.writeJournal(entry.journal);
       return { missing };
     })();
@@ -328,6 +339,52 @@ export class SqliteMetadataStore implements MetadataStore {
   async listTags(repository: RepositoryName, limit: number, last?: string): Promise<Page<Tag>> {
     const rows = this.statements.listTags.all(repository, last ?? '', limit + 1) as { name: string }[];
     return page(rows.map((row) => row.name as Tag), limit);
+  }
+
+  async repositorySummaries(options: { bytes: boolean }): Promise<RepositorySummary[]> {
+    const rows = (options.bytes ? this.statements.repositorySummariesWithBytes : this.statements.repositorySummaries).all() as {
+      name: string; description: string | null; tags: number; manifests: number; bytes: number; pushed_at: number | null; pulled_at: number | null;
+    }[];
+    return rows.map((row) => {
+      const summary: RepositorySummary = { name: row.name as RepositoryName, tags: row.tags, manifests: row.manifests, bytes: row.bytes };
+      if (row.description !== null) summary.description = row.description;
+      if (row.pushed_at !== null) summary.pushedAt = row.pushed_at;
+      if (row.pulled_at !== null) summary.pulledAt = row.pulled_at;
+      return summary;
+    });
+  }
+
+  async repositoryBytes(names: RepositoryName[]): Promise<Map<RepositoryName, number>> {
+    return new Map(names.map((name) => [name, this.statements.repositoryBytes.get(name, name) as number]));
+  }
+
+  async tagSummaries(repository: RepositoryName): Promise<TagSummary[]> {
+    const rows = this.statements.tagSummaries.all(repository) as {
+      name: string; digest: string; media_type: string; platforms: string | null; bytes: number; updated_at: number; last_pulled_at: number | null;
+    }[];
+    return rows.map((row) => ({
+      tag: row.name as Tag,
+      digest: row.digest as Digest,
+      mediaType: row.media_type,
+      bytes: row.bytes,
+      platforms: row.platforms === null ? [] : row.platforms.split(','),
+      updatedAt: row.updated_at,
+      ...(row.last_pulled_at !== null ? { lastPulledAt: row.last_pulled_at } : {}),
+    }));
+  }
+
+  async blobSizes(digests: Digest[]): Promise<Map<Digest, number>> {
+    const sizes = new Map<Digest, number>();
+    for (const digest of unique(digests)) {
+      const size = this.statements.blobSize.get(digest) as number | undefined;
+      if (size !== undefined) sizes.set(digest, size);
+    }
+    return sizes;
+  }
+
+  async searchRepositories(term: string): Promise<RepositoryMatch[]> {
+    const rows = this.statements.searchRepositories.all({ term: term.toLowerCase() }) as { name: string; description: string | null }[];
+    return rows.map((row) => (row.description === null ? { name: row.name as RepositoryName } : { name: row.name as RepositoryName, description: row.description }));
   }
 
   async listReferrers(repository: RepositoryName, digest: Digest): Promise<ManifestRecord[]> {
@@ -625,8 +682,50 @@ function prepare(db: Database.Database) {
        WHERE t.repository_id = ${repo} AND t.name = ?`,
     ),
     insertManifest: db.prepare(
-      `INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, annotations, subject, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      `INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, annotations, subject, description, platforms, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    ),
+    // One grouped pass per table rather than subqueries per repository. Sizes (a distinct-union
+    // per repository, the expensive part) only when asked for: to sort by size, or for one page.
+    ...(() => {
+      const stats = `manifest_stats AS (SELECT repository_id, COUNT(*) AS manifests, MAX(created_at) AS created_at, MAX(last_pulled_at) AS pulled_at
+                                        FROM manifests GROUP BY repository_id),
+            tag_stats AS (SELECT repository_id, COUNT(*) AS tags, MAX(updated_at) AS updated_at FROM tags GROUP BY repository_id)`;
+      const columns = `r.name, r.description, COALESCE(t.tags, 0) AS tags, m.manifests,
+                       max(m.created_at, COALESCE(t.updated_at, 0)) AS pushed_at, m.pulled_at`;
+      const joins = `FROM repositories r JOIN manifest_stats m ON m.repository_id = r.id LEFT JOIN tag_stats t ON t.repository_id = r.id`;
+      return {
+        repositorySummaries: db.prepare(`WITH ${stats} SELECT ${columns}, 0 AS bytes ${joins} ORDER BY r.name`),
+        repositorySummariesWithBytes: db.prepare(
+          `WITH ${stats},
+                content AS (SELECT repository_id, digest FROM repository_blobs UNION SELECT repository_id, digest FROM manifests),
+                sizes AS (SELECT c.repository_id, SUM(b.size) AS bytes FROM content c JOIN blobs b ON b.digest = c.digest GROUP BY c.repository_id)
+           SELECT ${columns}, COALESCE(s.bytes, 0) AS bytes ${joins} LEFT JOIN sizes s ON s.repository_id = r.id ORDER BY r.name`,
+        ),
+        repositoryBytes: db.prepare(
+          `SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN
+             (SELECT digest FROM repository_blobs WHERE repository_id = ${repo} UNION SELECT digest FROM manifests WHERE repository_id = ${repo})`,
+        ).pluck(),
+      };
+    })(),
+    tagSummaries: db.prepare(
+      `SELECT t.name, t.manifest_digest AS digest, m.media_type, m.platforms, t.updated_at, m.last_pulled_at,
+              m.size + (SELECT COALESCE(SUM(b.size), 0) FROM manifest_references mr JOIN blobs b ON b.digest = mr.child_digest
+                        WHERE mr.repository_id = m.repository_id AND mr.manifest_digest = m.digest) AS bytes
+       FROM tags t JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
+       WHERE t.repository_id = ${repo} ORDER BY t.name`,
+    ),
+    blobSize: db.prepare('SELECT size FROM blobs WHERE digest = ?').pluck(),
+    describeRepository: db.prepare('UPDATE repositories SET description = ? WHERE id = ?'),
+    // instr() rather than LIKE: a term holding % or _ means itself. Names are lower case (OCI grammar).
+    searchRepositories: db.prepare(
+      `SELECT r.name, r.description FROM repositories r
+       WHERE (instr(r.name, :term) > 0 OR instr(lower(r.description), :term) > 0)
+         AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+       ORDER BY CASE WHEN r.name = :term THEN 0
+                     WHEN substr(r.name, 1, length(:term)) = :term THEN 1
+                     WHEN instr(r.name, :term) > 0 THEN 2
+                     ELSE 3 END, r.name`,
     ),
     insertReference: db.prepare(
       'INSERT INTO manifest_references (repository_id, manifest_digest, child_digest, child_kind) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
@@ -765,6 +864,8 @@ function toManifest(row: ManifestRow): ManifestRecord {
   if (row.artifact_type !== null) record.artifactType = row.artifact_type;
   if (row.annotations !== null) record.annotations = JSON.parse(row.annotations) as Record<string, string>;
   if (row.subject !== null) record.subject = row.subject as Digest;
+  if (row.description !== null) record.description = row.description;
+  if (row.platforms !== null) record.platforms = row.platforms.split(',');
   return record;
 }
 

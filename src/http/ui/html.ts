@@ -1,0 +1,40 @@
+/**
+ * Typed HTML templates with escaping by default: `html\`<p>${value}</p>\`` escapes every
+ * interpolated value unless it is already `SafeHtml` (another template's output); arrays are
+ * joined, `undefined`, `null` and `false` render nothing. Nothing else in the UI builds markup
+ * from strings, so a value from the registry (a tag, a label, a description) cannot become markup.
+ *
+ * The escaper is the five-character set OWASP gives for HTML text and quoted attribute values;
+ * every attribute in these templates is quoted. (An escaping library would replace `escape`
+ * and nothing else; none is a dependency yet.)
+ */
+export class SafeHtml {
+  constructor(readonly value: string) {}
+
+  toString(): string {
+    return this.value;
+  }
+}
+
+export type HtmlValue = SafeHtml | string | number | boolean | null | undefined | readonly HtmlValue[];
+
+const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+export function escape(text: string): string {
+  return text.replace(/[&<>"']/g, (character) => ENTITIES[character]!);
+}
+
+function render(value: HtmlValue): string {
+  if (value instanceof SafeHtml) return value.value;
+  if (Array.isArray(value)) return value.map(render).join('');
+  if (value === undefined || value === null || value === false) return '';
+  return escape(String(value));
+}
+
+export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): SafeHtml {
+  let out = strings[0]!;
+  values.forEach((value, index) => {
+    out += render(value) + strings[index + 1]!;
+  });
+  return new SafeHtml(out);
+}
