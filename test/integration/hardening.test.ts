@@ -19,7 +19,8 @@ describe('hardening: abandoned and hostile requests', { timeout: 60_000 }, () =>
     server = await startServer({
       config: {
         log: { level: 'info' },
-        http: { timeouts: { idle: '400ms' }, maxconnectionsperclient: 6 },
+        // Short enough to end a stalled body quickly, long enough for a loaded machine's honest requests.
+        http: { timeouts: { idle: '2s' }, maxconnectionsperclient: 6 },
         policies: [{ match: 'quota/*', quota: { limit: '1MiB' } }],
       },
     });
