@@ -90,7 +90,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   const registry = new Registry(metadata, blobs, {
     deleteEnabled: config.storage.deleteEnabled,
     readOnly: config.storage.readOnly,
-  }, new PolicyBook(config.policies), clock);
+  }, new PolicyBook(config.policies), clock, config.repositories);
   const collector = new GarbageCollector(metadata, blobs, registry.locks, registry.touches, instanceId, log, clock);
   const health = new HealthMonitor(driver, metadata, config.health.storageDriver, scheduler);
   const access = config.auth ? createAccessControl(config.auth, config.database.path, log, clock) : undefined;

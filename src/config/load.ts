@@ -6,6 +6,7 @@ import { normaliseAuth } from './auth-config.js';
 import { parseDuration } from './duration.js';
 import { openAccessWarning } from './open-access.js';
 import { parseSize } from './size.js';
+import { normaliseRepositories } from './repositories.js';
 import { IGNORED_SECTIONS, REFUSED_SECTIONS, findUnknownKeys, rawConfigSchema, type RawConfig } from './schema.js';
 
 /** A configuration problem that must stop startup; the message names the key. */
@@ -157,6 +158,7 @@ function normalise(raw: RawConfig, warnings: string[]): Config {
       },
     },
     policies: (raw.policies ?? []).map(normalisePolicy),
+    repositories: normaliseRepositories(raw.repositories, raw.proxy, (message) => new ConfigError(message), warnings),
     database: { kind: 'sqlite', path: databasePath },
     http: {
       host,

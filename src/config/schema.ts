@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { isValidPattern } from '../auth/patterns.js';
 import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
+import { registry2ProxySchema, repositoriesSchema } from './repositories.js';
 
 /**
  * The config.yml schema, in registry:2's key shape. It is the single source of the raw
@@ -168,6 +169,10 @@ export const rawConfigSchema = z.object({
     })
     .optional(),
   policies: z.array(policy).optional(),
+  /** Berth: hosted, proxy and group repositories (see repositories.ts). */
+  repositories: repositoriesSchema.optional(),
+  /** registry:2: the whole registry as a pull-through cache of one upstream. */
+  proxy: registry2ProxySchema.optional(),
   /** Berth: where metadata lives. Default: SQLite inside the storage root. */
   database: z
     .object({
@@ -228,7 +233,6 @@ export const REFUSED_SECTIONS: Record<string, string> = {};
 export const IGNORED_SECTIONS: Record<string, string> = {
   notifications: 'webhooks are not implemented yet',
   redis: 'Berth does not need Redis for caching',
-  proxy: 'pull-through cache repositories are not implemented yet',
   validation: 'manifest URL validation is not implemented',
   compatibility: 'schema 1 is not supported',
   reporting: 'error reporting services are not supported',

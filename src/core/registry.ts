@@ -11,12 +11,17 @@ import { BatchedTimes } from './batched-times.js';
 import type { PolicyBook } from './repository-policies.js';
 import { RetentionRunner } from './retention.js';
 import type { RepositoryHandle } from './repository.js';
+import { RepositoryResolver, type Resolved, type SpaceFactory } from './repository-resolver.js';
+import { filteredPage } from './catalog.js';
+import { ProxySpace } from './proxy/proxy-space.js';
+import type { RepositoriesConfig } from '../config/repositories.js';
 import { systemClock, type Clock } from './time.js';
 import { UploadService } from './uploads.js';
 
 /**
- * The registry as the HTTP layer sees it: repositories by name, and the catalog.
- * Every repository is hosted for now; proxy and group kinds will be chosen here by name.
+ * The registry as the HTTP layer sees it: repositories by name, and the catalog. A name is
+ * resolved to its repository's kind by `RepositoryResolver`; the repositories live as long as
+ * the registry does.
  */
 export class Registry {
   readonly uploads: UploadService;
@@ -28,6 +33,7 @@ export class Registry {
   readonly touches: BatchedTimes;
   readonly retention: RetentionRunner;
   private readonly manifests = new ManifestCache();
+  private readonly resolver: RepositoryResolver;
 
   constructor(
     readonly metadata: MetadataStore,
@@ -35,14 +41,30 @@ export class Registry {
     readonly policy: RegistryPolicy,
     readonly policies: PolicyBook,
     clock: Clock = systemClock,
+    repositories: RepositoriesConfig = { items: [] },
   ) {
     this.uploads = new UploadService(metadata, blobs, this.locks, clock);
     this.pulls = new BatchedTimes((batch) => metadata.recordPulls(batch), clock);
     this.touches = new BatchedTimes((batch) => metadata.recordTouches(batch), clock);
     this.retention = new RetentionRunner(metadata, policies, this.pulls, clock);
+    const factory: SpaceFactory = {
+      hosted: (prefix) => (image) => this.hosted(`${prefix}${image}` as RepositoryName),
+      proxy: (name, settings, prefix) => new ProxySpace(name, settings, prefix, (image) => this.hosted(image), blobs, clock),
+    };
+    this.resolver = new RepositoryResolver(repositories, factory);
+  }
+
+  /** The repository a `/v2/<name>/…` request addresses; `namespace` is containerd's `?ns=`. */
+  resolve(name: RepositoryName, namespace?: string): Resolved {
+    return this.resolver.resolve(name, namespace);
   }
 
   repository(name: RepositoryName): RepositoryHandle {
+    return this.resolver.resolve(name).handle;
+  }
+
+  /** Content stored under exactly this name in the registry's one hosted space. */
+  hosted(name: RepositoryName): HostedRepository {
     return new HostedRepository(name, {
       metadata: this.metadata,
       blobs: this.blobs,
@@ -70,7 +92,13 @@ export class Registry {
     return { repository: name, uploadsCancelled: uploads.length };
   }
 
-  catalog(limit: number, last?: string): Promise<Page<RepositoryName>> {
-    return this.metadata.listRepositories(limit, last);
+  /**
+   * Repositories holding at least one manifest, by the names they are stored under; `allow`
+   * keeps those one caller may see (paging through the full list, so `n` and `last` keep
+   * their meaning).
+   */
+  catalog(limit: number, last?: string, allow?: (names: string[]) => Promise<string[]>): Promise<Page<RepositoryName>> {
+    if (!allow) return this.metadata.listRepositories(limit, last);
+    return filteredPage((size, cursor) => this.metadata.listRepositories(size, cursor), allow, limit, last);
   }
 }

@@ -6,9 +6,9 @@ import type { HealthMonitor } from '../core/health.js';
 import { RegistryError } from '../oci/errors.js';
 import { parseRoute, type Route } from '../oci/routes.js';
 import type { AccessGate } from '../auth/gate.js';
-import { catalogView, credentialsOf, originOf, type Endpoint } from './access.js';
+import { credentialsOf, originOf, type Endpoint } from './access.js';
 import { sendError, sendJson } from './respond.js';
-import { V2_HANDLERS } from './v2-handlers.js';
+import { V2_HANDLERS, type V2Request } from './v2-handlers.js';
 
 export interface HandlerOptions {
   registry: Registry;
@@ -90,14 +90,14 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
     for (const endpoint of endpoints) if (endpoint.matches(path)) return endpoint.handle(req, res, path, query, logger());
     const route = parseRoute(path);
     if (!route) throw new RegistryError('NOT_FOUND', 'no such endpoint: the registry API is under /v2/');
-    let view = registry;
+    let catalogFilter: V2Request['catalogFilter'];
     if (access) {
       const decision = await access.check(credentialsOf(req), method, route, query, originOf(req));
       if (decision.dropMount) {
         query.delete('mount');
         query.delete('from');
       }
-      if (route.kind === 'catalog') view = catalogView(registry, (names) => access.pullable(decision.principal, names));
+      if (route.kind === 'catalog') catalogFilter = (names) => access.pullable(decision.principal, names);
     }
     if (!health.status().healthy) throw new RegistryError('UNAVAILABLE', 'the storage driver is failing its health checks');
     const handler = V2_HANDLERS[route.kind][method] as ((...args: unknown[]) => Promise<void>) | undefined;
@@ -105,7 +105,7 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
       res.setHeader('Allow', Object.keys(V2_HANDLERS[route.kind]).join(', '));
       throw new RegistryError('UNSUPPORTED', `${method} is not supported on ${describe(route)}`);
     }
-    await handler(view, route, { req, res, query, signal });
+    await handler(registry, route, { req, res, query, signal, catalogFilter });
   }
 }
 

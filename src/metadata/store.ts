@@ -42,6 +42,8 @@ export interface NewManifest {
   /** Refuse to move an existing tag to another manifest (disable-redeploy). */
   keepExistingTag?: boolean;
   quota?: QuotaLimit;
+  /** A pull-through cache stores a manifest before the content it references, which is fetched on demand. */
+  partial?: boolean;
 }
 
 /** What a manifest PUT found missing; empty when it was stored. */

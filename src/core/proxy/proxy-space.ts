@@ -1,0 +1,95 @@
+import type { ProxySettings } from '../../config/repositories.js';
+import type { Digest } from '../../oci/digest.js';
+import type { RegistryError } from '../../oci/errors.js';
+import type { RepositoryName } from '../../oci/names.js';
+import type { BlobStore } from '../../storage/blob-store.js';
+import { RegistryClient } from '../../upstream/registry-client.js';
+import type { HostedRepository } from '../hosted-repository.js';
+import type { RepositorySpace } from '../repository-resolver.js';
+import type { Clock } from '../time.js';
+import { BlobFill, type FillSource } from './blob-fill.js';
+import { ProxyRepository } from './proxy-repository.js';
+
+/** How long an upstream "not found" is remembered. */
+const NEGATIVE_TTL_MS = 30_000;
+
+/**
+ * A proxy repository's long-lived state: the upstream client (tokens, circuit breaker,
+ * connection cap), the fills in flight, when each tag was last checked, and brief
+ * "not found" answers. One per configured proxy, for the server's life.
+ */
+export class ProxySpace implements RepositorySpace {
+  readonly kind = 'proxy';
+  readonly client: RegistryClient;
+  readonly upstreamHost: string;
+  readonly upstreamUrl: string;
+  private readonly fills = new Map<Digest, Promise<BlobFill>>();
+  private readonly checkedAt = new Map<string, number>();
+  private readonly absent = new Map<string, number>();
+  private readonly dockerHub: boolean;
+
+  constructor(
+    readonly name: string,
+    private readonly settings: ProxySettings,
+    private readonly storagePrefix: string,
+    private readonly hosted: (name: RepositoryName) => HostedRepository,
+    private readonly blobs: BlobStore,
+    private readonly clock: Clock,
+  ) {
+    this.client = new RegistryClient(settings.upstream, { now: clock });
+    this.upstreamUrl = settings.upstream.url;
+    this.upstreamHost = new URL(settings.upstream.url).hostname;
+    this.dockerHub = /(^|\.)docker\.io$/.test(this.upstreamHost);
+  }
+
+  image(image: RepositoryName, visible: RepositoryName): ProxyRepository {
+    // Docker Hub's official images live under library/: `alpine` is `library/alpine` there.
+    const upstreamName = this.dockerHub && !image.includes('/') ? `library/${image}` : image;
+    return new ProxyRepository(visible, this, this.hosted(`${this.storagePrefix}${image}` as RepositoryName), upstreamName);
+  }
+
+  /** Joins the fill in flight for `digest`, or starts one with `fetch` (see blob-fill.ts). */
+  async fill(digest: Digest, cache: HostedRepository, fetch: () => Promise<FillSource>): Promise<BlobFill> {
+    let pending = this.fills.get(digest);
+    if (!pending) {
+      pending = fetch().then(({ size, body }) => new BlobFill(digest, size, this.blobs, body, (d, s, adopt) => cache.cacheBlob(d, s, adopt)));
+      this.fills.set(digest, pending);
+      const forget = () => {
+        if (this.fills.get(digest) === pending) this.fills.delete(digest);
+      };
+      pending.then((fill) => fill.finished.then(forget, forget), forget);
+    }
+    return pending;
+  }
+
+  fresh(cacheName: RepositoryName, tag: string): boolean {
+    const at = this.checkedAt.get(`${cacheName}:${tag}`);
+    return at !== undefined && this.clock() - at < this.settings.revalidateMs;
+  }
+
+  withinStale(cacheName: RepositoryName, tag: string): boolean {
+    // Never checked since this server started: the cached tag is as old as the last check we cannot see.
+    const at = this.checkedAt.get(`${cacheName}:${tag}`) ?? this.clock();
+    return this.clock() - at <= this.settings.staleIfErrorMs;
+  }
+
+  checked(cacheName: RepositoryName, tag: string): void {
+    this.checkedAt.set(`${cacheName}:${tag}`, this.clock());
+  }
+
+  forgetTag(cacheName: RepositoryName, tag: string): void {
+    this.checkedAt.delete(`${cacheName}:${tag}`);
+  }
+
+  requireNotKnownAbsent(key: string, error: () => RegistryError): void {
+    const until = this.absent.get(key);
+    if (until === undefined) return;
+    if (until > this.clock()) throw error();
+    this.absent.delete(key);
+  }
+
+  rememberAbsent(key: string, error: RegistryError): RegistryError {
+    this.absent.set(key, this.clock() + NEGATIVE_TTL_MS);
+    return error;
+  }
+}
