@@ -38,8 +38,9 @@ export class ProxySpace implements RepositorySpace {
   ) {
     this.client = new RegistryClient(settings.upstream, { now: clock });
     this.upstreamUrl = settings.upstream.url;
-    this.upstreamHost = new URL(settings.upstream.url).hostname;
-    this.dockerHub = /(^|\.)docker\.io$/.test(this.upstreamHost);
+    // host:port, as containerd writes `?ns=` for a registry on another port.
+    this.upstreamHost = new URL(settings.upstream.url).host;
+    this.dockerHub = /(^|\.)docker\.io$/.test(new URL(settings.upstream.url).hostname);
   }
 
   image(image: RepositoryName, visible: RepositoryName): ProxyRepository {
