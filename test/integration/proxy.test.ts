@@ -145,6 +145,26 @@ describe('proxy and group repositories', () => {
     assert.equal(fault.blobBytes - before, blob.length, 'fetched again: the broken fill committed nothing');
   });
 
+  it('when the only client disconnects mid-fill, then the fill goes on: a later pull joins it and the blob is cached', async () => {
+    const blob = randomBytes(8 * MIB);
+    const digest = await publisher.pushBlob('abandoned/layer', blob);
+    const leaving = new AbortController();
+    const first = await client.request(`/v2/hub/abandoned/layer/blobs/${digest}`, { signal: leaving.signal });
+    const reader = (first.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    leaving.abort();
+    await reader.cancel().catch(() => undefined);
+
+    assert.equal(await digestOfBody(await client.request(`/v2/hub/abandoned/layer/blobs/${digest}`)), digest);
+    assert.equal(fault.count('GET', new RegExp(`/blobs/${digest}$`)), 1, 'fetched once: the fill outlived the client that started it');
+    await fault.stop();
+    try {
+      assert.equal(await digestOfBody(await client.request(`/v2/hub/abandoned/layer/blobs/${digest}`)), digest);
+    } finally {
+      await fault.restart();
+    }
+  });
+
   it('when a client pushes to the proxy, then DENIED says why', async () => {
     const response = await client.request('/v2/hub/team/app/blobs/uploads/', { method: 'POST' });
     assert.equal(response.status, 403);

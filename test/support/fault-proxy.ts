@@ -1,4 +1,4 @@
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -15,6 +15,7 @@ export type Fault =
 export interface LoggedRequest {
   method: string;
   path: string;
+  authorization?: string;
 }
 
 export class FaultProxy {
@@ -24,6 +25,8 @@ export class FaultProxy {
   /** Applies to requests whose path matches; `undefined` passes everything through. */
   fault?: { match: RegExp; fault: Fault };
   private server?: Server;
+  /** Its own pool, closed by `stop`, so the upstream can stop without waiting for idle connections. */
+  private agent = new Agent({ keepAlive: true });
   url = '';
 
   constructor(private readonly upstream: string) {}
@@ -45,6 +48,8 @@ export class FaultProxy {
   async stop(): Promise<void> {
     if (!this.server) return;
     this.server.closeAllConnections();
+    this.agent.destroy();
+    this.agent = new Agent({ keepAlive: true });
     await new Promise<void>((resolve) => this.server!.close(() => resolve()));
     this.server = undefined;
   }
@@ -55,7 +60,7 @@ export class FaultProxy {
 
   private forward(req: IncomingMessage, res: ServerResponse): void {
     const path = req.url ?? '/';
-    this.requests.push({ method: req.method ?? 'GET', path });
+    this.requests.push({ method: req.method ?? 'GET', path, authorization: req.headers.authorization });
     const fault = this.fault && this.fault.match.test(path) ? this.fault.fault : undefined;
     if (fault?.kind === 'status') {
       res.writeHead(fault.status, { 'Content-Type': 'application/json', ...fault.headers });
@@ -64,7 +69,8 @@ export class FaultProxy {
       return;
     }
     const target = new URL(path, this.upstream);
-    const upstream = request(target, { method: req.method, headers: { ...req.headers, host: target.host } }, (answer) => {
+    // The Host header is kept, so an upstream that builds URLs from it (a token realm) points back here.
+    const upstream = request(target, { method: req.method, headers: req.headers, agent: this.agent }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       const isBlob = req.method === 'GET' && /\/blobs\/sha256:/.test(path);
       let sent = 0;
