@@ -49,7 +49,7 @@ export class Registry {
     this.retention = new RetentionRunner(metadata, policies, this.pulls, clock);
     const factory: SpaceFactory = {
       hosted: (prefix) => (image) => this.hosted(`${prefix}${image}` as RepositoryName),
-      proxy: (name, settings, prefix) => new ProxySpace(name, settings, prefix, (image) => this.hosted(image), blobs, clock),
+      proxy: (name, settings, prefix) => new ProxySpace(name, settings, prefix, (image) => this.hosted(image), blobs, clock, { metadata, pulls: this.pulls }),
     };
     this.resolver = new RepositoryResolver(repositories, factory);
   }

@@ -237,3 +237,38 @@ describe('repositories introduced over existing content', () => {
   });
 });
 
+
+describe('a proxy with maxsize', () => {
+  it('when cached images exceed maxsize, then the least recently pulled image is evicted and the newer ones stay', async () => {
+    const upstream = await startInProcess();
+    const fault = await new FaultProxy(upstream.url).start();
+    const registry = await startInProcess({
+      repositories: { items: [{ name: 'hub', kind: 'proxy', upstream: { url: fault.url }, maxsize: '25KiB' }] },
+    });
+    try {
+      const publisher = new OciClient(upstream.url);
+      const client = new OciClient(registry.url);
+      const pullAll = async (name: string) => {
+        const manifest = await client.request(`/v2/hub/${name}/manifests/v1`);
+        assert.equal(manifest.status, 200);
+        const body = (await manifest.json()) as { config: { digest: string }; layers: { digest: string }[] };
+        for (const { digest } of [body.config, ...body.layers]) assert.equal(await digestOfBody(await client.request(`/v2/hub/${name}/blobs/${digest}`)), digest);
+      };
+      for (const name of ['first/app', 'second/app', 'third/app']) {
+        await publisher.pushImage(name, 'v1', [randomBytes(10 * 1024).toString('base64').slice(0, 10 * 1024)]);
+        await pullAll(name);
+      }
+      const metadata = registry.app.registry.metadata;
+      assert.equal(await metadata.repositoryExists('hub/first/app' as never), false, 'least recently pulled: evicted');
+      assert.equal(await metadata.repositoryExists('hub/second/app' as never), true);
+      assert.equal(await metadata.repositoryExists('hub/third/app' as never), true);
+      const fetchesBefore = fault.count('GET', /\/first\/app\/manifests\//);
+      await pullAll('first/app');
+      assert.equal(fault.count('GET', /\/first\/app\/manifests\//), fetchesBefore + 1, 'an evicted image is fetched again');
+    } finally {
+      await registry.destroy();
+      await fault.stop();
+      await upstream.destroy();
+    }
+  });
+});

@@ -19,12 +19,16 @@ import type { BlobBody } from '../repository.js';
  * - Before commit the digest and length are verified; then, under the digest's lock (the same
  *   lock uploads and garbage collection take), the file becomes the blob and is linked. On any
  *   failure (upstream error mid-body, mismatch) nothing is committed, the file is deleted and
- *   every reader still reading fails.
+ *   every reader still reading fails. Readers get the blob's last byte only after the commit,
+ *   so no client ever receives a complete body that was not verified.
  */
 export interface FillSource {
   size: number;
   body: Readable;
 }
+
+/** Readers are woken at least this often while a fill is writing. */
+const NOTIFY_BYTES = 1024 * 1024;
 
 export type Commit = (digest: Digest, size: number, adopt: () => Promise<void>) => Promise<void>;
 
@@ -48,13 +52,21 @@ export class BlobFill {
 
   private async run(body: Readable, commit: Commit): Promise<void> {
     const digester = new Digester(digestAlgorithm(this.digest));
+    let received = 0;
+    let notified = 0;
     try {
       const size = await this.blobs.driver.append(this.uploadKey, body, {
         offset: 0,
         sync: true,
         onChunk: (chunk) => {
           digester.update(chunk);
-          this.notify();
+          // Readers are woken for the first bytes (time to first byte), then once per MiB:
+          // each wake-up costs every reader a stat and an open, so they read in large pieces.
+          received += chunk.length;
+          if (received - notified >= NOTIFY_BYTES || notified === 0) {
+            notified = received;
+            this.notify();
+          }
         },
       });
       if (size !== this.size) throw new RegistryError('UNAVAILABLE', `upstream sent ${size} bytes of ${this.digest}, not the ${this.size} it announced`);
@@ -87,7 +99,10 @@ export class BlobFill {
       if (this.state === 'failed') throw this.failure!;
       const changed = new Promise<void>((resolve) => this.waiters.add(resolve));
       const state = this.state;
-      const available = state === 'done' ? end : Math.min(end, (await this.blobs.driver.stat(this.uploadKey))?.size ?? sent);
+      // While filling, the blob's last byte is held back: a client sees a complete body only
+      // once the fill is verified and committed (and never one that turns out not to match).
+      const written = state === 'done' ? end : Math.min(end, this.size - 1, (await this.blobs.driver.stat(this.uploadKey))?.size ?? sent);
+      const available = Math.max(written, sent);
       if (available > sent) {
         const source = state === 'done'
           ? await this.blobs.read(this.digest, { start: sent, end: available - 1 })

@@ -8,6 +8,9 @@ import type { HostedRepository } from '../hosted-repository.js';
 import type { RepositorySpace } from '../repository-resolver.js';
 import type { Clock } from '../time.js';
 import { BlobFill, type FillSource } from './blob-fill.js';
+import { CacheBudget } from './cache-budget.js';
+import type { MetadataStore } from '../../metadata/store.js';
+import type { BatchedTimes } from '../batched-times.js';
 import { ProxyRepository } from './proxy-repository.js';
 
 /** How long an upstream "not found" is remembered. */
@@ -27,6 +30,7 @@ export class ProxySpace implements RepositorySpace {
   private readonly checkedAt = new Map<string, number>();
   private readonly absent = new Map<string, number>();
   private readonly dockerHub: boolean;
+  private readonly budget?: CacheBudget;
 
   constructor(
     readonly name: string,
@@ -35,7 +39,9 @@ export class ProxySpace implements RepositorySpace {
     private readonly hosted: (name: RepositoryName) => HostedRepository,
     private readonly blobs: BlobStore,
     private readonly clock: Clock,
+    budget?: { metadata: MetadataStore; pulls: BatchedTimes },
   ) {
+    if (budget && settings.maxSizeBytes !== undefined) this.budget = new CacheBudget(budget.metadata, budget.pulls, storagePrefix, settings.maxSizeBytes);
     this.client = new RegistryClient(settings.upstream, { now: clock });
     this.upstreamUrl = settings.upstream.url;
     // host:port, as containerd writes `?ns=` for a registry on another port.
@@ -53,7 +59,11 @@ export class ProxySpace implements RepositorySpace {
   async fill(digest: Digest, cache: HostedRepository, fetch: () => Promise<FillSource>): Promise<BlobFill> {
     let pending = this.fills.get(digest);
     if (!pending) {
-      pending = fetch().then(({ size, body }) => new BlobFill(digest, size, this.blobs, body, (d, s, adopt) => cache.cacheBlob(d, s, adopt)));
+      pending = fetch().then(({ size, body }) => new BlobFill(digest, size, this.blobs, body, async (d, s, adopt) => {
+        await cache.cacheBlob(d, s, adopt);
+        // The blob is cached either way; an eviction that fails is tried again after the next fill.
+        await this.budget?.enforce(cache.name).catch(() => undefined);
+      }));
       this.fills.set(digest, pending);
       const forget = () => {
         if (this.fills.get(digest) === pending) this.fills.delete(digest);
@@ -61,6 +71,11 @@ export class ProxySpace implements RepositorySpace {
       pending.then((fill) => fill.finished.then(forget, forget), forget);
     }
     return pending;
+  }
+
+  /** After a manifest is cached (awaited, so a pull that fills the cache finds it within budget). */
+  async cached(cacheName: RepositoryName): Promise<void> {
+    await this.budget?.enforce(cacheName);
   }
 
   fresh(cacheName: RepositoryName, tag: string): boolean {
