@@ -167,13 +167,17 @@ export class RegistryClient {
 
 /**
  * A realm on the upstream's own domain (Docker Hub: registry-1.docker.io → auth.docker.io): the
- * same host, or the same last two labels of a DNS name. An IP address matches only itself.
+ * same host, or a host under the upstream's parent domain when that parent still has two labels
+ * (so `ghcr.io` trusts only itself, never all of `.io`). An IP address matches only itself.
  */
 export function sameDomain(realmHost: string, upstreamHost: string): boolean {
   if (realmHost === upstreamHost) return true;
-  if (/^[\d.]+$|:/.test(realmHost) || /^[\d.]+$|:/.test(upstreamHost)) return false;
-  const suffix = (host: string) => host.split('.').slice(-2).join('.');
-  return upstreamHost.includes('.') && suffix(realmHost) === suffix(upstreamHost);
+  const isAddress = (host: string) => /^[\d.]+$/.test(host) || host.includes(':');
+  if (isAddress(realmHost) || isAddress(upstreamHost)) return false;
+  const parent = upstreamHost.split('.').slice(1);
+  if (parent.length < 2) return false;
+  const domain = parent.join('.');
+  return realmHost === domain || realmHost.endsWith(`.${domain}`);
 }
 
 function retryAfterMs(header: string | null, now: () => number): number | undefined {

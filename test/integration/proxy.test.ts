@@ -165,6 +165,42 @@ describe('proxy and group repositories', () => {
     }
   });
 
+  it('when a client asks for a range of a cold blob, then 206 streams that range from the fill and the whole blob is cached', async () => {
+    const blob = randomBytes(3 * MIB);
+    const digest = await publisher.pushBlob('ranged/layer', blob);
+    const response = await client.request(`/v2/hub/ranged/layer/blobs/${digest}`, { headers: { Range: 'bytes=1048576-1048585' } });
+    assert.equal(response.status, 206);
+    assert.equal(response.headers.get('content-range'), `bytes 1048576-1048585/${blob.length}`);
+    assert.deepEqual(Buffer.from(await response.arrayBuffer()), blob.subarray(1048576, 1048586));
+    assert.equal(await digestOfBody(await client.request(`/v2/hub/ranged/layer/blobs/${digest}`)), digest);
+    assert.equal(fault.count('GET', new RegExp(`/blobs/${digest}$`)), 1);
+  });
+
+  it('when the upstream keeps failing, then the circuit opens: further misses fail at once without reaching it, until the backoff has passed', async () => {
+    fault.fault = { match: /\/manifests\/|\/blobs\//, fault: { kind: 'status', status: 503 } };
+    try {
+      for (let attempt = 0; attempt < 3; attempt++) assert.equal((await client.request(`/v2/hub/dead/image${attempt}/manifests/v1`)).status, 503);
+      const reached = fault.requests.length;
+      const refused = await client.request('/v2/hub/dead/other/manifests/v1');
+      assert.equal(refused.status, 503);
+      assert.equal(await errorCode(refused), 'UNAVAILABLE');
+      assert.equal(fault.requests.length, reached, 'the open circuit did not reach the upstream');
+      clock.advance(61_000);
+      fault.fault = undefined;
+      assert.equal((await client.request('/v2/hub/library/alpine/manifests/3.20')).status, 200, 'the probe after the backoff closes it');
+    } finally {
+      fault.fault = undefined;
+    }
+  });
+
+  it('when a push to the group checks a layer the proxy cached, then HEAD finds it and links it into the writable member', async () => {
+    const layer = (alpine.manifest.layers as { digest: string }[])[0]!.digest;
+    await client.request(`/v2/hub/library/alpine/blobs/${layer}`).then((r) => r.arrayBuffer());
+    assert.equal((await client.request(`/v2/internal/library/alpine/blobs/${layer}`, { method: 'HEAD' })).status, 404);
+    assert.equal((await client.request(`/v2/all/library/alpine/blobs/${layer}`, { method: 'HEAD' })).status, 200);
+    assert.equal((await client.request(`/v2/internal/library/alpine/blobs/${layer}`, { method: 'HEAD' })).status, 200);
+  });
+
   it('when a client pushes to the proxy, then DENIED says why', async () => {
     const response = await client.request('/v2/hub/team/app/blobs/uploads/', { method: 'POST' });
     assert.equal(response.status, 403);
@@ -237,6 +273,26 @@ describe('repositories introduced over existing content', () => {
   });
 });
 
+
+describe('registry:2\'s proxy section', () => {
+  it('when proxy.remoteurl is set, then bare names are a pull-through cache of that upstream, as registry:2 mirrors', async () => {
+    const upstream = await startInProcess();
+    const registry = await startInProcess({ proxy: { remoteurl: upstream.url } });
+    try {
+      const pushed = await new OciClient(upstream.url).pushImage('library/busybox', 'latest', ['busybox-layer']);
+      const client = new OciClient(registry.url);
+      const response = await client.request('/v2/library/busybox/manifests/latest');
+      assert.equal(response.status, 200);
+      assert.equal(response.headers.get('docker-content-digest'), pushed.digest);
+      const layer = (pushed.manifest.layers as { digest: string }[])[0]!.digest;
+      assert.equal(await digestOfBody(await client.request(`/v2/library/busybox/blobs/${layer}`)), layer);
+      assert.equal((await client.request('/v2/library/busybox/blobs/uploads/', { method: 'POST' })).status, 403);
+    } finally {
+      await registry.destroy();
+      await upstream.destroy();
+    }
+  });
+});
 
 describe('a proxy with maxsize', () => {
   it('when cached images exceed maxsize, then the least recently pulled image is evicted and the newer ones stay', async () => {
