@@ -24,3 +24,18 @@ export async function filteredPage<T extends string>(
     cursor = page.items.at(-1);
   }
 }
+
+/**
+ * Stored names plus the names groups show them under: `internal/team/app` in a group `all` whose
+ * members include `internal` is also `all/team/app`. Sorted in byte order, without duplicates.
+ */
+export function withGroupNames(stored: readonly string[], groups: readonly { name: string; prefixes: readonly string[] }[]): string[] {
+  const names = new Set(stored);
+  for (const name of stored) {
+    for (const group of groups) {
+      const prefix = group.prefixes.find((candidate) => name.startsWith(candidate));
+      if (prefix) names.add(`${group.name}/${name.slice(prefix.length)}`);
+    }
+  }
+  return [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}

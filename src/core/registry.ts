@@ -12,7 +12,7 @@ import type { PolicyBook } from './repository-policies.js';
 import { RetentionRunner } from './retention.js';
 import type { RepositoryHandle } from './repository.js';
 import { RepositoryResolver, type Resolved, type SpaceFactory } from './repository-resolver.js';
-import { filteredPage } from './catalog.js';
+import { filteredPage, withGroupNames } from './catalog.js';
 import { ProxySpace } from './proxy/proxy-space.js';
 import type { RepositoriesConfig } from '../config/repositories.js';
 import { systemClock, type Clock } from './time.js';
@@ -98,7 +98,24 @@ export class Registry {
    * their meaning).
    */
   catalog(limit: number, last?: string, allow?: (names: string[]) => Promise<string[]>): Promise<Page<RepositoryName>> {
-    if (!allow) return this.metadata.listRepositories(limit, last);
-    return filteredPage((size, cursor) => this.metadata.listRepositories(size, cursor), allow, limit, last);
+    const groups = this.resolver.groups();
+    const list = groups.length === 0
+      ? (size: number, cursor?: string) => this.metadata.listRepositories(size, cursor)
+      : (size: number, cursor?: string) => this.namesWithGroups(groups, size, cursor);
+    if (!allow) return list(limit, last);
+    return filteredPage(list, allow, limit, last);
+  }
+
+  /** With groups the catalog also shows each member image under the group's name; the list is built whole. */
+  private async namesWithGroups(groups: ReturnType<RepositoryResolver['groups']>, limit: number, last?: string): Promise<Page<RepositoryName>> {
+    const stored: string[] = [];
+    for (let cursor: string | undefined; ;) {
+      const page = await this.metadata.listRepositories(10_000, cursor);
+      stored.push(...page.items);
+      if (!page.more || page.items.length === 0) break;
+      cursor = page.items.at(-1);
+    }
+    const names = withGroupNames(stored, groups).filter((name) => last === undefined || name > last) as RepositoryName[];
+    return { items: names.slice(0, limit), more: names.length > limit };
   }
 }

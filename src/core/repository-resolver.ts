@@ -17,6 +17,8 @@ export interface RepositorySpace {
   writable?(image: RepositoryName, visible: RepositoryName): RepositoryHandle | undefined;
   /** Proxies: the upstream's host, matched against containerd's `?ns=`. */
   readonly upstreamHost?: string;
+  /** Groups: the stored-name prefixes of every member, in order (for the catalog). */
+  readonly memberPrefixes?: readonly string[];
 }
 
 export interface SpaceFactory {
@@ -84,6 +86,11 @@ export class RepositoryResolver {
     return { handle: new GroupRepository(name, this.fallback.name, [legacy, this.fallback.image(name, name)], writable) };
   }
 
+  /** Each group with the stored-name prefixes its members' images live under. */
+  groups(): { name: string; prefixes: readonly string[] }[] {
+    return [...this.spaces.values()].filter((space) => space.kind === 'group').map((space) => ({ name: space.name, prefixes: space.memberPrefixes ?? [] }));
+  }
+
   /** The handle a mount's `from` names, when it is a valid name. */
   resolveName(name: string): RepositoryHandle {
     return this.resolve(parseRepositoryName(name)).handle;
@@ -106,13 +113,9 @@ export function canonicalHost(host: string): string {
   return DOCKER_HUB_HOSTS.has(lower) ? 'docker.io' : lower;
 }
 
+/** `open` already stores under the repository's prefix. */
 function hostedSpace(name: string, open: (image: RepositoryName) => RepositoryHandle): RepositorySpace {
-  return {
-    name,
-    kind: 'hosted',
-    image: (image) => open(`${name}/${image}` as RepositoryName),
-    writable: (image) => open(`${name}/${image}` as RepositoryName),
-  };
+  return { name, kind: 'hosted', image: (image) => open(image), writable: (image) => open(image) };
 }
 
 function groupSpace(name: string, members: RepositorySpace[], writableMember: string | undefined): RepositorySpace {
@@ -120,6 +123,7 @@ function groupSpace(name: string, members: RepositorySpace[], writableMember: st
   return {
     name,
     kind: 'group',
+    memberPrefixes: members.flatMap((member) => (member.kind === 'group' ? member.memberPrefixes ?? [] : [`${member.name}/`])),
     image: (image, visible) => {
       const handles = members.map((member) => member.image(image, visible));
       return new GroupRepository(visible, name, handles, writableIndex < 0 ? undefined : handles[writableIndex]);

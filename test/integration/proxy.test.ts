@@ -217,6 +217,7 @@ describe('proxy and group repositories', () => {
       assert.equal(response.headers.get('docker-content-digest'), pushed.digest);
     }
     assert.equal((await client.request('/v2/hub/team/app/manifests/1.0')).status, 404);
+    assert.ok(await registry.app.registry.metadata.repositoryExists('internal/team/app' as never), 'stored under the name it would have had without repositories');
   });
 
   it('when a group pulls a tag only the proxy member has, then it comes from the upstream; tags/list is the sorted union, paged', async () => {
@@ -236,6 +237,14 @@ describe('proxy and group repositories', () => {
     const mount = await client.request(`/v2/all/team/base/blobs/uploads/?mount=${layer}&from=all/library/alpine`, { method: 'POST' });
     assert.equal(mount.status, 201);
     assert.equal((await client.request(`/v2/internal/team/base/blobs/${layer}`, { method: 'HEAD' })).status, 200);
+  });
+
+  it('when the catalog is listed, then each member image also appears under the group\'s name', async () => {
+    const body = (await (await client.request('/v2/_catalog')).json()) as { repositories: string[] };
+    for (const name of ['internal/team/app', 'all/team/app', 'hub/library/alpine', 'all/library/alpine']) assert.ok(body.repositories.includes(name), `${name} in ${body.repositories.join(' ')}`);
+    assert.deepEqual(body.repositories, [...body.repositories].sort());
+    const page = await client.request('/v2/_catalog?n=1&last=all/library/alpine');
+    assert.deepEqual(((await page.json()) as { repositories: string[] }).repositories, [body.repositories[body.repositories.indexOf('all/library/alpine') + 1]]);
   });
 
   it('when a bare name is used, then the default group answers (dockerd registry-mirrors), and a push lands in its writable member', async () => {
