@@ -12,6 +12,7 @@ suite=(
   openssl:openssl                  # TLS certificates (test/integration)
   apache2-utils:htpasswd           # htpasswd files Apache's tool writes and verifies
   tar:tar                          # image layers (test/support/images.ts)
+  containerd:ctr                   # ctr --hosts-dir through a proxy repository (?ns=, test/clients)
 )
 bench=(
   docker-registry:/usr/bin/docker-registry   # CNCF Distribution: the baseline, and the registry:2 trees the import test adopts
