@@ -38,7 +38,7 @@ export interface App {
   readonly collector: GarbageCollector;
   readonly server: Server;
   /** `initialAdmin` is set once, on the first start with accounts: print it, never log it. */
-  listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { user: string; password: string; file: string } }>;
+  listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { user: string; password: string; file: string }; repositories?: Record<string, string> }>;
   /** Settles when the registry:2 import started by `listen` has finished, failed or was not needed. */
   importSettled(): Promise<void>;
   close(): Promise<void>;
@@ -95,23 +95,29 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   const health = new HealthMonitor(driver, metadata, config.health.storageDriver, scheduler);
   const access = config.auth ? createAccessControl(config.auth, config.database.path, log, clock) : undefined;
   const stats = new RequestStats();
-  const handler = createRequestHandler({
+  const handlerOptions = {
     registry, health, log, stats, headers: config.http.headers, accessLog: config.log.accessLog,
     access: access?.gate,
     endpoints: [
       maintenanceApi(registry, collector, config.storage.gc.graceMs, access && ((req) => requireAdministrator(access, req))),
       ...(access ? accessEndpoints(access) : []),
     ],
-  });
-  const http = createServer(handler, {
+  };
+  const handler = createRequestHandler(handlerOptions);
+  const serverOptions = {
     tls: config.http.tls,
     timeouts: config.http.timeouts,
     maxConnectionsPerClient: config.http.maxConnectionsPerClient,
-    onRefused: (remoteAddress) => {
+    onRefused: (remoteAddress: string) => {
       stats.refusedConnections += 1;
       log.debug({ remote: remoteAddress }, 'connection refused: too many connections from this client');
     },
-  });
+  };
+  const http = createServer(handler, serverOptions);
+  // Repositories with an `addr` of their own are served at that listener's root, with the same auth, TLS and limits.
+  const repositoryListeners = config.repositories.items.flatMap((item) => item.listen
+    ? [{ name: item.name, listen: item.listen, http: createServer(createRequestHandler({ ...handlerOptions, root: item.name }), serverOptions) }]
+    : []);
   const importer = new Registry2Import({ metadata, blobs, tree: new Registry2Tree(driver), locks: registry.locks });
   let stopMaintenance: (() => Promise<void>) | undefined;
   let registry2Import: BackgroundImport | undefined;
@@ -131,13 +137,22 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     async listen() {
       const initialAdmin = await access?.bootstrap();
       const address = await http.listen(config.http.host, config.http.port);
+      const repositoryUrls: Record<string, string> = {};
+      for (const listener of repositoryListeners) {
+        const bound = await listener.http.listen(listener.listen.host, listener.listen.port);
+        repositoryUrls[listener.name] = urlOf(config.http.tls !== undefined, bound);
+        log.info({ repository: listener.name, url: repositoryUrls[listener.name] }, 'repository listening');
+      }
       health.start();
       stopMaintenance = startMaintenance({ config: config.storage, registry, collector, instanceId, log, clock, scheduler });
       registry2Import = importAtStart(importer, log);
       await listenOnSocket(control, controlPath);
-      const scheme = config.http.tls ? 'https' : 'http';
-      const host = address.host.includes(':') ? `[${address.host}]` : address.host;
-      return { ...address, url: `${scheme}://${host}:${address.port}`, ...(initialAdmin ? { initialAdmin } : {}) };
+      return {
+        ...address,
+        url: urlOf(config.http.tls !== undefined, address),
+        ...(initialAdmin ? { initialAdmin } : {}),
+        ...(repositoryListeners.length > 0 ? { repositories: repositoryUrls } : {}),
+      };
     },
     async importSettled() {
       await registry2Import?.finished;
@@ -148,12 +163,17 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       await stopMaintenance?.();
       control.close();
       control.closeAllConnections();
-      await http.close(config.http.drainTimeoutMs);
+      await Promise.all([http, ...repositoryListeners.map((listener) => listener.http)].map((server) => server.close(config.http.drainTimeoutMs)));
       await access?.close();
       await metadata.close();
       directoryLock.release();
     },
   };
+}
+
+function urlOf(tls: boolean, address: { host: string; port: number }): string {
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+  return `${tls ? 'https' : 'http'}://${host}:${address.port}`;
 }
 
 /** The token service and admin API, when the access configuration has them. */

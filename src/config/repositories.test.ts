@@ -76,6 +76,13 @@ describe('repositories configuration', () => {
     assert.match(problems({ repositories: { items: [{ name: 'hub', kind: 'proxy', upstream: { url: 'http://127.0.0.1:1' }, revalidate: 'soon' }] } }), /revalidate: expected a duration/);
   });
 
+  it('when a repository has its own addr, then it is parsed like http.addr; a bad one or a port used twice stops startup', () => {
+    const { config } = load({ repositories: { items: [{ name: 'internal', kind: 'hosted', addr: ':8000' }] } });
+    assert.deepEqual(config.repositories.items[0]!.listen, { host: '0.0.0.0', port: 8000 });
+    assert.match(problems({ repositories: { items: [{ name: 'internal', kind: 'hosted', addr: 'nope' }] } }), /repositories\.items\.0\.addr: expected \[host\]:port/);
+    assert.match(problems({ repositories: { items: [{ name: 'a', kind: 'hosted', addr: ':8000' }, { name: 'b', kind: 'hosted', addr: '127.0.0.1:8000' }] } }), /two repositories listen on the same port/);
+  });
+
   it('when registry:2\'s proxy section is set, then bare names mirror that upstream with its credentials, and ttl is reported as ignored', () => {
     const { config, warnings } = load({ proxy: { remoteurl: 'https://registry-1.docker.io', username: 'me', password: 'pw', ttl: '168h' } }, { REGISTRY_PROXY_PASSWORD: 'from-env' });
     assert.deepEqual(config.repositories.mirror?.upstream, { url: 'https://registry-1.docker.io', username: 'me', password: 'from-env' });

@@ -41,6 +41,8 @@ const itemSchema = z.object({
   maxsize: size.optional(),
   members: z.array(z.string()).optional(),
   writablemember: z.string().optional(),
+  /** A listener of its own, where the repository is served at the root (`:8001`). */
+  addr: z.string().min(1).optional(),
 });
 
 type RawItem = z.infer<typeof itemSchema>;
@@ -134,10 +136,11 @@ export interface ProxySettings {
   maxSizeBytes?: number;
 }
 
-export type RepositoryConfig =
+export type RepositoryConfig = (
   | { kind: 'hosted'; name: string }
   | ({ kind: 'proxy'; name: string } & ProxySettings)
-  | { kind: 'group'; name: string; members: string[]; writableMember?: string };
+  | { kind: 'group'; name: string; members: string[]; writableMember?: string }
+) & { listen?: { host: string; port: number } };
 
 export interface RepositoriesConfig {
   items: RepositoryConfig[];
@@ -155,28 +158,15 @@ export function normaliseRepositories(
   proxy: z.infer<typeof registry2ProxySchema> | undefined,
   fail: (message: string) => Error,
   warnings: string[],
+  parseAddress: (addr: string, key: string) => { host: string; port: number },
 ): RepositoriesConfig {
-  const items = (raw?.items ?? []).map((item): RepositoryConfig => {
-    if (item.kind === 'hosted') return { kind: 'hosted', name: item.name };
-    if (item.kind === 'group') return { kind: 'group', name: item.name, members: item.members!, ...(item.writablemember ? { writableMember: item.writablemember } : {}) };
-    const upstream = item.upstream!;
-    let password = upstream.password;
-    if (upstream.passwordfile !== undefined) {
-      try {
-        password = readFileSync(upstream.passwordfile, 'utf8').replace(/\r?\n$/, '');
-      } catch (error) {
-        throw fail(`repositories: proxy "${item.name}": cannot read upstream.passwordfile ${upstream.passwordfile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-      }
-    }
-    return {
-      kind: 'proxy',
-      name: item.name,
-      upstream: { url: upstream.url.replace(/\/+$/, ''), ...(upstream.username ? { username: upstream.username, password: password ?? '' } : {}) },
-      revalidateMs: item.revalidate === undefined ? DEFAULT_REVALIDATE_MS : parseDuration(item.revalidate)!,
-      staleIfErrorMs: item.staleiferror === undefined ? DEFAULT_STALE_IF_ERROR_MS : parseDuration(item.staleiferror)!,
-      ...(item.maxsize === undefined ? {} : { maxSizeBytes: parseSize(item.maxsize)! }),
-    };
+  const items = (raw?.items ?? []).map((item, index): RepositoryConfig => {
+    const config = repositoryConfig(item, fail);
+    return item.addr === undefined ? config : { ...config, listen: parseAddress(item.addr, `repositories.items.${index}.addr`) };
   });
+  const ports = items.flatMap((item) => (item.listen && item.listen.port !== 0 ? [item.listen.port] : []));
+  if (new Set(ports).size !== ports.length) throw fail('repositories: two repositories listen on the same port');
+
   const config: RepositoriesConfig = { items, ...(raw?.default ? { default: raw.default } : {}) };
   if (proxy) {
     if (raw?.default !== undefined) throw fail('proxy: registry:2\'s proxy section makes bare names a cache of one upstream, which repositories.default also decides; declare a proxy in repositories.items instead');
@@ -188,4 +178,26 @@ export function normaliseRepositories(
     };
   }
   return config;
+}
+
+function repositoryConfig(item: z.infer<typeof itemSchema>, fail: (message: string) => Error): RepositoryConfig {
+  if (item.kind === 'hosted') return { kind: 'hosted', name: item.name };
+  if (item.kind === 'group') return { kind: 'group', name: item.name, members: item.members!, ...(item.writablemember ? { writableMember: item.writablemember } : {}) };
+  const upstream = item.upstream!;
+  let password = upstream.password;
+  if (upstream.passwordfile !== undefined) {
+    try {
+      password = readFileSync(upstream.passwordfile, 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      throw fail(`repositories: proxy "${item.name}": cannot read upstream.passwordfile ${upstream.passwordfile}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+  }
+  return {
+    kind: 'proxy',
+    name: item.name,
+    upstream: { url: upstream.url.replace(/\/+$/, ''), ...(upstream.username ? { username: upstream.username, password: password ?? '' } : {}) },
+    revalidateMs: item.revalidate === undefined ? DEFAULT_REVALIDATE_MS : parseDuration(item.revalidate)!,
+    staleIfErrorMs: item.staleiferror === undefined ? DEFAULT_STALE_IF_ERROR_MS : parseDuration(item.staleiferror)!,
+    ...(item.maxsize === undefined ? {} : { maxSizeBytes: parseSize(item.maxsize)! }),
+  };
 }

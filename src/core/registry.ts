@@ -93,17 +93,27 @@ export class Registry {
   }
 
   /**
-   * Repositories holding at least one manifest, by the names they are stored under; `allow`
-   * keeps those one caller may see (paging through the full list, so `n` and `last` keep
-   * their meaning).
+   * Repositories holding at least one manifest, by the names they are stored under (and, with
+   * groups, the names groups show them under); `allow` keeps those one caller may see (paging
+   * through the full list, so `n` and `last` keep their meaning). With `root` (a repository's
+   * own listener), the names inside that repository, without its prefix.
    */
-  catalog(limit: number, last?: string, allow?: (names: string[]) => Promise<string[]>): Promise<Page<RepositoryName>> {
+  catalog(limit: number, last?: string, allow?: (names: string[]) => Promise<string[]>, root?: string): Promise<Page<RepositoryName>> {
     const groups = this.resolver.groups();
-    const list = groups.length === 0
+    const all = groups.length === 0 && root === undefined
       ? (size: number, cursor?: string) => this.metadata.listRepositories(size, cursor)
       : (size: number, cursor?: string) => this.namesWithGroups(groups, size, cursor);
-    if (!allow) return list(limit, last);
-    return filteredPage(list, allow, limit, last);
+    const prefix = root === undefined ? '' : `${root}/`;
+    const inside = async (size: number, cursor?: string): Promise<Page<RepositoryName>> => {
+      if (root === undefined) return all(size, cursor);
+      const page = await all(Number.MAX_SAFE_INTEGER, cursor === undefined ? undefined : `${prefix}${cursor}`);
+      const names = page.items.filter((name) => name.startsWith(prefix)).map((name) => name.slice(prefix.length) as RepositoryName);
+      return { items: names.slice(0, size), more: names.length > size };
+    };
+    if (!allow) return inside(limit, last);
+    // Access is decided on the full names.
+    const allowInside = async (names: string[]) => (await allow(names.map((name) => `${prefix}${name}`))).map((name) => name.slice(prefix.length));
+    return filteredPage(inside, allowInside, limit, last);
   }
 
   /** With groups the catalog also shows each member image under the group's name; the list is built whole. */

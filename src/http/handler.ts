@@ -8,7 +8,7 @@ import { parseRoute, type Route } from '../oci/routes.js';
 import type { AccessGate } from '../auth/gate.js';
 import { credentialsOf, originOf, type Endpoint } from './access.js';
 import { sendError, sendJson } from './respond.js';
-import { V2_HANDLERS, type V2Request } from './v2-handlers.js';
+import { V2_HANDLERS, qualifiedQuery, qualifiedRoute, type V2Request } from './v2-handlers.js';
 
 export interface HandlerOptions {
   registry: Registry;
@@ -23,6 +23,8 @@ export interface HandlerOptions {
   endpoints?: Endpoint[];
   /** Counters the handler keeps (client aborts); created here when not given. */
   stats?: RequestStats;
+  /** A repository's own listener: names are inside this repository (`app` means `<root>/app`). */
+  root?: string;
 }
 
 /** What the request pipeline counts, for logs now and metrics later. */
@@ -39,7 +41,7 @@ export class RequestStats {
  * 401 + challenge / 403 DENIED / 429) → health gate → handler → one error path → access log.
  */
 export function createRequestHandler(options: HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { registry, health, log, headers, accessLog, access, endpoints = [], stats = new RequestStats() } = options;
+  const { registry, health, log, headers, accessLog, access, endpoints = [], stats = new RequestStats(), root } = options;
   const staticHeaders = Object.entries({ 'Docker-Distribution-API-Version': ['registry/2.0'], ...headers });
 
   return (req, res) => {
@@ -92,7 +94,10 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
     if (!route) throw new RegistryError('NOT_FOUND', 'no such endpoint: the registry API is under /v2/');
     let catalogFilter: V2Request['catalogFilter'];
     if (access) {
-      const decision = await access.check(credentialsOf(req), method, route, query, originOf(req));
+      // Rights are those on the repository's own names, whichever listener the request came to.
+      const decision = root === undefined
+        ? await access.check(credentialsOf(req), method, route, query, originOf(req))
+        : await access.check(credentialsOf(req), method, qualifiedRoute(route, root), qualifiedQuery(query, root), originOf(req));
       if (decision.dropMount) {
         query.delete('mount');
         query.delete('from');
@@ -105,7 +110,7 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
       res.setHeader('Allow', Object.keys(V2_HANDLERS[route.kind]).join(', '));
       throw new RegistryError('UNSUPPORTED', `${method} is not supported on ${describe(route)}`);
     }
-    await handler(registry, route, { req, res, query, signal, catalogFilter });
+    await handler(registry, route, { req, res, query, signal, catalogFilter, root });
   }
 }
 

@@ -24,6 +24,26 @@ export interface V2Request {
   signal: AbortSignal;
   /** Keeps the catalog names this caller may see (when access control is on). */
   catalogFilter?: (names: string[]) => Promise<string[]>;
+  /** On a repository's own listener, the repository names are inside. */
+  root?: string;
+}
+
+/** A name as the registry knows it: on a repository's own listener, `app` is `<root>/app`. */
+export function qualified(name: string, root: string | undefined): RepositoryName {
+  return (root === undefined ? name : `${root}/${name}`) as RepositoryName;
+}
+
+export function qualifiedRoute(route: Route, root: string): Route {
+  return 'name' in route ? { ...route, name: qualified(route.name, root) } as Route : route;
+}
+
+/** A mount's `from` names a repository on the same listener. */
+export function qualifiedQuery(query: URLSearchParams, root: string): URLSearchParams {
+  const from = query.get('from');
+  if (from === null) return query;
+  const copy = new URLSearchParams(query);
+  copy.set('from', qualified(from, root));
+  return copy;
 }
 
 type Handler<K extends RouteKind> = (registry: Registry, route: Extract<Route, { kind: K }>, request: V2Request) => Promise<void>;
@@ -39,9 +59,9 @@ export const V2_HANDLERS: MethodTable = {
   },
 
   catalog: {
-    GET: async (registry, _route, { req, res, query, catalogFilter }) => {
+    GET: async (registry, _route, { req, res, query, catalogFilter, root }) => {
       const { limit, last } = pagination(query);
-      const page = await registry.catalog(limit, last, catalogFilter);
+      const page = await registry.catalog(limit, last, catalogFilter, root);
       const link = nextLink('/v2/_catalog', page, limit);
       if (link) res.setHeader('Link', link);
       sendJson(req, res, 200, { repositories: page.items });
@@ -103,7 +123,7 @@ export const V2_HANDLERS: MethodTable = {
       const digest = query.get('digest');
       if (mount !== null) {
         const from = query.get('from');
-        const result = await repository.mountBlob(parseDigest(mount), from === null ? undefined : registry.repository(parseRepositoryName(from)));
+        const result = await repository.mountBlob(parseDigest(mount), from === null ? undefined : registry.repository(parseRepositoryName(qualified(from, request.root))));
         if ('mounted' in result) return blobCreated(res, route.name, result.mounted);
         drain(req);
         return uploadAccepted(res, route.name, result.upload, 202);
@@ -205,7 +225,7 @@ export const V2_HANDLERS: MethodTable = {
  */
 function repositoryFor(registry: Registry, name: RepositoryName, request: V2Request): RepositoryHandle {
   const namespace = request.query.get('ns');
-  const resolved = registry.resolve(name, namespace ?? undefined);
+  const resolved = registry.resolve(qualified(name, request.root), namespace ?? undefined);
   if (resolved.namespace !== undefined) request.res.setHeader('OCI-Namespace', resolved.namespace);
   return resolved.handle;
 }

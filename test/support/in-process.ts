@@ -13,6 +13,8 @@ import { OciClient } from './oci-client.js';
  */
 export interface TestRegistry {
   url: string;
+  /** Repositories with an `addr` of their own: name → URL. */
+  repositories: Record<string, string>;
   app: App;
   dataDir: string;
   close(): Promise<void>;
@@ -33,14 +35,14 @@ export async function startInProcess(config: Record<string, unknown> = {}, dataD
   await writeFile(path, stringify(document));
   const { config: loaded } = loadConfig(path, {});
   const app = createApp(loaded, pino({ level: 'silent' }), time);
-  const { url } = await app.listen();
+  const { url, repositories = {} } = await app.listen();
   let closed = false;
   const close = async () => {
     if (closed) return;
     closed = true;
     await app.close();
   };
-  return { url, app, dataDir: dir, close, destroy: async () => { await close(); await rm(dir, { recursive: true, force: true }); } };
+  return { url, repositories, app, dataDir: dir, close, destroy: async () => { await close(); await rm(dir, { recursive: true, force: true }); } };
 }
 
 /** A registry and a client for it, for a suite's `before` hook. */
