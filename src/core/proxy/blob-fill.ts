@@ -10,8 +10,8 @@ import type { BlobBody } from '../repository.js';
 
 /**
  * Single-flight cache fills. Invariant:
- * - At most one upstream fetch per digest is in flight per proxy; a request for a digest being
- *   filled joins that fill instead of fetching again.
+ * - At most one upstream fetch per (image, digest) is in flight per proxy; a request for a blob
+ *   being filled joins that fill instead of fetching again.
  * - The fill appends the upstream body to an upload file, hashing it on the way; readers follow
  *   that file as it grows (each at its own pace: nothing is buffered for a slow reader) and
  *   switch to the committed blob once it is stored.

@@ -26,7 +26,8 @@ export class ProxySpace implements RepositorySpace {
   readonly client: RegistryClient;
   readonly upstreamHost: string;
   readonly upstreamUrl: string;
-  private readonly fills = new Map<Digest, Promise<BlobFill>>();
+  /** Keyed by cached image and digest: a fill answers for the image the upstream confirmed it for. */
+  private readonly fills = new Map<string, Promise<BlobFill>>();
   private readonly checkedAt = new Map<string, number>();
   private readonly absent = new Map<string, number>();
   private readonly dockerHub: boolean;
@@ -55,18 +56,23 @@ export class ProxySpace implements RepositorySpace {
     return new ProxyRepository(visible, this, this.hosted(`${this.storagePrefix}${image}` as RepositoryName), upstreamName);
   }
 
-  /** Joins the fill in flight for `digest`, or starts one with `fetch` (see blob-fill.ts). */
+  /**
+   * Joins the fill in flight for `digest` in this image, or starts one with `fetch` (see
+   * blob-fill.ts). Another image's fill of the same digest is not joined: the upstream has not
+   * said this image holds it, and each image's blobs are linked only where they were fetched.
+   */
   async fill(digest: Digest, cache: HostedRepository, fetch: () => Promise<FillSource>): Promise<BlobFill> {
-    let pending = this.fills.get(digest);
+    const key = `${cache.name}@${digest}`;
+    let pending = this.fills.get(key);
     if (!pending) {
       pending = fetch().then(({ size, body }) => new BlobFill(digest, size, this.blobs, body, async (d, s, adopt) => {
         await cache.cacheBlob(d, s, adopt);
         // The blob is cached either way; an eviction that fails is tried again after the next fill.
         await this.budget?.enforce(cache.name).catch(() => undefined);
       }));
-      this.fills.set(digest, pending);
+      this.fills.set(key, pending);
       const forget = () => {
-        if (this.fills.get(digest) === pending) this.fills.delete(digest);
+        if (this.fills.get(key) === pending) this.fills.delete(key);
       };
       pending.then((fill) => fill.finished.then(forget, forget), forget);
     }
