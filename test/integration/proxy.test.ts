@@ -145,6 +145,21 @@ describe('proxy and group repositories', () => {
     assert.equal(fault.blobBytes - before, blob.length, 'fetched again: the broken fill committed nothing');
   });
 
+  it('when the upstream sends a blob slowly, then readers that join mid-fill stream it as it arrives and all get the right bytes from one fetch', async () => {
+    const blob = randomBytes(2 * MIB);
+    const digest = await publisher.pushBlob('slow/layer', blob);
+    fault.fault = { match: new RegExp(`/blobs/${digest}$`), fault: { kind: 'slow', delayMs: 5 } };
+    try {
+      const first = await client.request(`/v2/hub/slow/layer/blobs/${digest}`);
+      const firstDigest = digestOfBody(first);
+      const later = await Promise.all(Array.from({ length: 3 }, () => client.request(`/v2/hub/slow/layer/blobs/${digest}`).then(digestOfBody)));
+      assert.deepEqual([await firstDigest, ...later], Array(4).fill(digest));
+      assert.equal(fault.count('GET', new RegExp(`/blobs/${digest}$`)), 1);
+    } finally {
+      fault.fault = undefined;
+    }
+  });
+
   it('when the only client disconnects mid-fill, then the fill goes on: a later pull joins it and the blob is cached', async () => {
     const blob = randomBytes(8 * MIB);
     const digest = await publisher.pushBlob('abandoned/layer', blob);

@@ -4,13 +4,14 @@ import type { AddressInfo } from 'node:net';
 /**
  * A small HTTP proxy in front of an upstream registry, for tests: it counts what passes
  * (requests by method and path, blob body bytes) and injects faults — a status with headers
- * (429 + Retry-After, 503), a connection reset after part of a body, a slow body, or no
+ * (429 + Retry-After, 503), a connection reset after part of a body, a slow body (a pause after
+ * each upstream chunk), or no
  * upstream at all (refusing is done by stopping it).
  */
 export type Fault =
   | { kind: 'status'; status: number; headers?: Record<string, string> }
   | { kind: 'reset-after'; bytes: number }
-  | { kind: 'slow'; chunkBytes: number; delayMs: number };
+  | { kind: 'slow'; delayMs: number };
 
 export interface LoggedRequest {
   method: string;
