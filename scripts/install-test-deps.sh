@@ -13,6 +13,7 @@ suite=(
   apache2-utils:htpasswd           # htpasswd files Apache's tool writes and verifies
   tar:tar                          # image layers (test/support/images.ts)
   containerd:ctr                   # ctr --hosts-dir through a proxy repository (?ns=, test/clients)
+  docker.io:/usr/sbin/dockerd      # the Docker engine with registry-mirrors pointing at Berth (test/clients)
 )
 bench=(
   docker-registry:/usr/bin/docker-registry   # CNCF Distribution: the baseline, and the registry:2 trees the import test adopts
