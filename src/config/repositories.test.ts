@@ -42,7 +42,7 @@ describe('repositories configuration', () => {
     assert.deepEqual(config.repositories, {
       default: 'all',
       items: [
-        { kind: 'proxy', name: 'hub', upstream: { url: 'https://registry-1.docker.io', username: 'me', password: 'secret' }, revalidateMs: 300_000, staleIfErrorMs: 86_400_000, maxSizeBytes: 50 * 1024 ** 3 },
+        { kind: 'proxy', name: 'hub', upstream: { url: 'https://registry-1.docker.io', timeoutMs: 30_000, username: 'me', password: 'secret' }, revalidateMs: 300_000, staleIfErrorMs: 86_400_000, maxSizeBytes: 50 * 1024 ** 3 },
         { kind: 'hosted', name: 'internal' },
         { kind: 'group', name: 'all', members: ['internal', 'hub'], writableMember: 'internal' },
       ],
@@ -85,7 +85,7 @@ describe('repositories configuration', () => {
 
   it('when registry:2\'s proxy section is set, then bare names mirror that upstream with its credentials, and ttl is reported as ignored', () => {
     const { config, warnings } = load({ proxy: { remoteurl: 'https://registry-1.docker.io', username: 'me', password: 'pw', ttl: '168h' } }, { REGISTRY_PROXY_PASSWORD: 'from-env' });
-    assert.deepEqual(config.repositories.mirror?.upstream, { url: 'https://registry-1.docker.io', username: 'me', password: 'from-env' });
+    assert.deepEqual(config.repositories.mirror?.upstream, { url: 'https://registry-1.docker.io', timeoutMs: 30_000, username: 'me', password: 'from-env' });
     assert.ok(warnings.some((warning) => warning.startsWith('proxy.ttl is ignored')));
     assert.ok(!warnings.some((warning) => warning.includes('section "proxy" is ignored')));
   });

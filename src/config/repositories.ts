@@ -30,6 +30,8 @@ const upstreamSchema = z.object({
   username: z.string().min(1).optional(),
   password: z.string().optional(),
   passwordfile: z.string().min(1).optional(),
+  /** How long the upstream may take to send response headers, and how long a body may stall (default 30s). */
+  timeout: duration.optional(),
 });
 
 const itemSchema = z.object({
@@ -124,7 +126,11 @@ export interface UpstreamConfig {
   url: string;
   username?: string;
   password?: string;
+  /** Until response headers arrive, and the longest pause within a body. */
+  timeoutMs: number;
 }
+
+const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000;
 
 export interface ProxySettings {
   upstream: UpstreamConfig;
@@ -172,7 +178,7 @@ export function normaliseRepositories(
     if (raw?.default !== undefined) throw fail('proxy: registry:2\'s proxy section makes bare names a cache of one upstream, which repositories.default also decides; declare a proxy in repositories.items instead');
     if (proxy.ttl !== undefined) warnings.push('proxy.ttl is ignored: cached content is kept until evicted (repositories.items[].maxsize) or garbage collected');
     config.mirror = {
-      upstream: { url: proxy.remoteurl.replace(/\/+$/, ''), ...(proxy.username ? { username: proxy.username, password: proxy.password ?? '' } : {}) },
+      upstream: { url: proxy.remoteurl.replace(/\/+$/, ''), timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS, ...(proxy.username ? { username: proxy.username, password: proxy.password ?? '' } : {}) },
       revalidateMs: DEFAULT_REVALIDATE_MS,
       staleIfErrorMs: DEFAULT_STALE_IF_ERROR_MS,
     };
@@ -195,7 +201,11 @@ function repositoryConfig(item: z.infer<typeof itemSchema>, fail: (message: stri
   return {
     kind: 'proxy',
     name: item.name,
-    upstream: { url: upstream.url.replace(/\/+$/, ''), ...(upstream.username ? { username: upstream.username, password: password ?? '' } : {}) },
+    upstream: {
+      url: upstream.url.replace(/\/+$/, ''),
+      timeoutMs: upstream.timeout === undefined ? DEFAULT_UPSTREAM_TIMEOUT_MS : parseDuration(upstream.timeout)!,
+      ...(upstream.username ? { username: upstream.username, password: password ?? '' } : {}),
+    },
     revalidateMs: item.revalidate === undefined ? DEFAULT_REVALIDATE_MS : parseDuration(item.revalidate)!,
     staleIfErrorMs: item.staleiferror === undefined ? DEFAULT_STALE_IF_ERROR_MS : parseDuration(item.staleiferror)!,
     ...(item.maxsize === undefined ? {} : { maxSizeBytes: parseSize(item.maxsize)! }),

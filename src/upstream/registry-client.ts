@@ -22,8 +22,6 @@ export interface UpstreamResponse {
 }
 
 export interface UpstreamOptions {
-  /** Until the response headers arrive. */
-  timeoutMs?: number;
   maxConnections?: number;
   now?: () => number;
 }
@@ -48,7 +46,7 @@ export class RegistryClient {
   constructor(private readonly config: UpstreamConfig, options: UpstreamOptions = {}) {
     this.host = new URL(config.url).host;
     this.now = options.now ?? Date.now;
-    this.timeoutMs = options.timeoutMs ?? 30_000;
+    this.timeoutMs = config.timeoutMs;
     this.slots = new Semaphore(options.maxConnections ?? 32);
     this.breaker = new CircuitBreaker(this.now);
   }

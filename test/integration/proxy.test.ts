@@ -318,6 +318,31 @@ describe('registry:2\'s proxy section', () => {
   });
 });
 
+describe('a proxy whose upstream stalls', () => {
+  it('when the upstream body stops arriving for upstream.timeout, then the fill fails its readers, caches nothing, and the next pull fetches afresh', async () => {
+    const upstream = await startInProcess();
+    const fault = await new FaultProxy(upstream.url).start();
+    const registry = await startInProcess({ repositories: { items: [{ name: 'hub', kind: 'proxy', upstream: { url: fault.url, timeout: '300ms' } }] } });
+    try {
+      const blob = randomBytes(2 * MIB);
+      const digest = await new OciClient(upstream.url).pushBlob('stalling/layer', blob);
+      const client = new OciClient(registry.url);
+      fault.fault = { match: new RegExp(`/blobs/${digest}$`), fault: { kind: 'slow', delayMs: 5_000 } };
+      // Depending on whether bytes had reached the client when the fill failed: a broken body, or a 503.
+      const stalled = await client.request(`/v2/hub/stalling/layer/blobs/${digest}`);
+      if (stalled.status === 200) await assert.rejects(digestOfBody(stalled));
+      else assert.equal(await errorCode(stalled), 'UNAVAILABLE');
+      fault.fault = undefined;
+      assert.equal(await digestOfBody(await client.request(`/v2/hub/stalling/layer/blobs/${digest}`)), digest);
+      assert.equal(fault.count('GET', new RegExp(`/blobs/${digest}$`)), 2, 'the stalled fill was abandoned, not joined');
+    } finally {
+      await registry.destroy();
+      await fault.stop();
+      await upstream.destroy();
+    }
+  });
+});
+
 describe('a proxy with maxsize', () => {
   it('when cached images exceed maxsize, then the least recently pulled image is evicted and the newer ones stay', async () => {
     const upstream = await startInProcess();

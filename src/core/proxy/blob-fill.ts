@@ -7,6 +7,7 @@ import type { ByteRange } from '../../oci/ranges.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import { layout } from '../../storage/layout.js';
 import type { BlobBody } from '../repository.js';
+import { UpstreamUnavailable } from '../../upstream/unavailable.js';
 
 /**
  * Single-flight cache fills. Invariant:
@@ -40,8 +41,16 @@ export class BlobFill {
   private readonly uploadId = randomUUID();
   private readonly uploadKey = layout.upload(this.uploadId);
 
-  constructor(readonly digest: Digest, readonly size: number, private readonly blobs: BlobStore, body: Readable, commit: Commit) {
-    this.finished = this.run(body, commit);
+  constructor(
+    readonly digest: Digest,
+    readonly size: number,
+    private readonly blobs: BlobStore,
+    body: Readable,
+    commit: Commit,
+    /** A body that sends nothing for this long fails the fill (and every reader). */
+    stallMs: number,
+  ) {
+    this.finished = this.run(body, commit, stallMs);
     this.finished.catch(() => undefined);
   }
 
@@ -50,15 +59,17 @@ export class BlobFill {
     this.waiters.clear();
   }
 
-  private async run(body: Readable, commit: Commit): Promise<void> {
+  private async run(body: Readable, commit: Commit, stallMs: number): Promise<void> {
     const digester = new Digester(digestAlgorithm(this.digest));
     let received = 0;
     let notified = 0;
+    const stalled = setTimeout(() => body.destroy(new UpstreamUnavailable(`upstream sent nothing of ${this.digest} for ${stallMs} ms`)), stallMs).unref();
     try {
       const size = await this.blobs.driver.append(this.uploadKey, body, {
         offset: 0,
         sync: true,
         onChunk: (chunk) => {
+          stalled.refresh();
           digester.update(chunk);
           // Readers are woken for the first bytes (time to first byte), then once per MiB:
           // each wake-up costs every reader a stat and an open, so they read in large pieces.
@@ -69,6 +80,7 @@ export class BlobFill {
           }
         },
       });
+      clearTimeout(stalled);
       if (size !== this.size) throw new RegistryError('UNAVAILABLE', `upstream sent ${size} bytes of ${this.digest}, not the ${this.size} it announced`);
       const actual = digester.digest();
       if (actual !== this.digest) throw new RegistryError('UNAVAILABLE', `upstream sent content digesting to ${actual}, not ${this.digest}; nothing was cached`);
@@ -81,6 +93,7 @@ export class BlobFill {
       await this.blobs.driver.delete(this.uploadKey).catch(() => undefined);
       throw this.failure;
     } finally {
+      clearTimeout(stalled);
       this.notify();
     }
   }

@@ -69,7 +69,7 @@ export class ProxySpace implements RepositorySpace {
         await cache.cacheBlob(d, s, adopt);
         // The blob is cached either way; an eviction that fails is tried again after the next fill.
         await this.budget?.enforce(cache.name).catch(() => undefined);
-      }));
+      }, this.settings.upstream.timeoutMs));
       this.fills.set(key, pending);
       const forget = () => {
         if (this.fills.get(key) === pending) this.fills.delete(key);
