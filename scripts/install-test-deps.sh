@@ -12,7 +12,8 @@ suite=(
   openssl:openssl                  # TLS certificates (test/integration)
   apache2-utils:htpasswd           # htpasswd files Apache's tool writes and verifies
   tar:tar                          # image layers (test/support/images.ts)
-  docker.io:dockerd                # docker search / login against Berth (test/clients/search.test.ts)
+  containerd:ctr                   # ctr --hosts-dir through a proxy repository (?ns=, test/clients)
+  docker.io:/usr/sbin/dockerd      # the Docker engine: registry-mirrors through Berth, docker search / login (test/clients)
   chromium:/usr/bin/chromium       # browser tests, driven by playwright-core (test/browser)
 )
 bench=(

@@ -53,7 +53,7 @@ export interface App {
   readonly collections: CollectionRuns;
   readonly server: Server;
   /** `initialAdmin` is set once, on the first start with accounts: print it, never log it. */
-  listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { user: string; password: string; file: string }; debugUrl?: string; tlsAuto?: { caPath: string; caFingerprint: string } }>;
+  listen(): Promise<{ url: string; host: string; port: number; initialAdmin?: { user: string; password: string; file: string }; debugUrl?: string; tlsAuto?: { caPath: string; caFingerprint: string }; repositories?: Record<string, string> }>;
   /** Settles when the registry:2 import started by `listen` has finished, failed or was not needed. */
   importSettled(): Promise<void>;
   /** Applies a re-read configuration (SIGHUP) where it can without a restart. */
@@ -104,7 +104,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   const registry = new Registry(metadata, blobs, {
     deleteEnabled: config.storage.deleteEnabled,
     readOnly: config.storage.readOnly,
-  }, new PolicyBook(config.policies), clock, notifications.recorder);
+  }, new PolicyBook(config.policies), clock, notifications.recorder, config.repositories);
   const collector = new GarbageCollector(metadata, blobs, registry.locks, registry.touches, instanceId, log, clock);
   const health = new HealthMonitor(driver, metadata, config.health.storageDriver, scheduler);
   const access = config.auth ? createAccessControl(config.auth, config.database.path, log, clock) : undefined;
@@ -116,7 +116,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   const collections = new CollectionRuns(collector, log);
   const audit = createAudit(config, { metadata, registry, collector, clock, log });
   const operations = createOperations(config, { registry, collector, health, stats, audit, outbox: notifications.outbox, access: adminAccess, metrics });
-  const handler = createRequestHandler({
+  const handlerOptions = {
     registry, health, log, stats, metrics: operations.metrics, audit, headers: config.http.headers, accessLog: config.log.accessLog,
     access: access?.gate,
     endpoints: [
@@ -137,16 +137,22 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       }),
       ...(access ? accessEndpoints(access, audit) : []),
     ],
-  });
-  const http = createServer(handler, {
+  };
+  const handler = createRequestHandler(handlerOptions);
+  const serverOptions = {
     tls: config.http.tls,
     timeouts: config.http.timeouts,
     maxConnectionsPerClient: config.http.maxConnectionsPerClient,
-    onRefused: (remoteAddress) => {
+    onRefused: (remoteAddress: string) => {
       stats.refusedConnections += 1;
       log.debug({ remote: remoteAddress }, 'connection refused: too many connections from this client');
     },
-  });
+  };
+  const http = createServer(handler, serverOptions);
+  // Repositories with an `addr` of their own are served at that listener's root, with the same auth, TLS and limits.
+  const repositoryListeners = config.repositories.items.flatMap((item) => item.listen
+    ? [{ name: item.name, listen: item.listen, http: createServer(createRequestHandler({ ...handlerOptions, root: item.name }), serverOptions) }]
+    : []);
   const importer = new Registry2Import({ metadata, blobs, tree: new Registry2Tree(driver), locks: registry.locks });
   let stopMaintenance: (() => Promise<void>) | undefined;
   let registry2Import: BackgroundImport | undefined;
@@ -170,6 +176,12 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       const initialAdmin = await access?.bootstrap();
       const address = await http.listen(config.http.host, config.http.port);
       const debugAddress = config.http.debug && (await operations.debug?.listen(config.http.debug.host, config.http.debug.port));
+      const repositoryUrls: Record<string, string> = {};
+      for (const listener of repositoryListeners) {
+        const bound = await listener.http.listen(listener.listen.host, listener.listen.port);
+        repositoryUrls[listener.name] = urlOf(config.http.tls !== undefined, bound);
+        log.info({ repository: listener.name, url: repositoryUrls[listener.name] }, 'repository listening');
+      }
       health.start();
       await notifications.outbox.start();
       audit.start(scheduler);
@@ -177,14 +189,13 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       stopMaintenance = startMaintenance({ config: config.storage, registry, collector, instanceId, log, clock, scheduler });
       registry2Import = importAtStart(importer, log);
       await listenOnSocket(control, controlPath);
-      const scheme = config.http.tls ? 'https' : 'http';
-      const host = address.host.includes(':') ? `[${address.host}]` : address.host;
       return {
         ...address,
-        url: `${scheme}://${host}:${address.port}`,
+        url: urlOf(config.http.tls !== undefined, address),
         ...(initialAdmin ? { initialAdmin } : {}),
+        ...(repositoryListeners.length > 0 ? { repositories: repositoryUrls } : {}),
         ...(autoTls ? { tlsAuto: { caPath: autoTls.caPath, caFingerprint: autoTls.caFingerprint } } : {}),
-        ...(debugAddress ? { debugUrl: `http://${debugAddress.host.includes(':') ? `[${debugAddress.host}]` : debugAddress.host}:${debugAddress.port}` } : {}),
+        ...(debugAddress ? { debugUrl: urlOf(false, debugAddress) } : {}),
       };
     },
     async reload(next) {
@@ -204,7 +215,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       await collections.settled();
       control.close();
       control.closeAllConnections();
-      await http.close(config.http.drainTimeoutMs);
+      await Promise.all([http, ...repositoryListeners.map((listener) => listener.http)].map((server) => server.close(config.http.drainTimeoutMs)));
       await notifications.outbox.stop();
       await operations.debug?.close();
       await access?.close();
@@ -212,6 +223,11 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       directoryLock.release();
     },
   };
+}
+
+function urlOf(tls: boolean, address: { host: string; port: number }): string {
+  const host = address.host.includes(':') ? `[${address.host}]` : address.host;
+  return `${tls ? 'https' : 'http'}://${host}:${address.port}`;
 }
 
 /** Checks the automatic certificate daily; a renewed one is served to new connections at once. */

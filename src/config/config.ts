@@ -1,3 +1,5 @@
+import type { RepositoriesConfig } from './repositories.js';
+
 /** The typed configuration every other module receives (never the raw YAML). */
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
 
@@ -45,6 +47,8 @@ export interface Config {
     gc: { enabled: boolean; intervalMs: number; graceMs: number; deleteUntagged: boolean; dryRun: boolean };
   };
   policies: RepositoryPolicy[];
+  /** Hosted, proxy and group repositories; empty items and no mirror: one hosted space, as today. */
+  repositories: RepositoriesConfig;
   database: { kind: 'sqlite'; path: string };
   http: {
     host: string;

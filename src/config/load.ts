@@ -7,6 +7,7 @@ import { normaliseAuth } from './auth-config.js';
 import { parseDuration } from './duration.js';
 import { openAccessWarning } from './open-access.js';
 import { parseSize } from './size.js';
+import { normaliseRepositories } from './repositories.js';
 import { IGNORED_SECTIONS, REFUSED_SECTIONS, findUnknownKeys, rawConfigSchema, type RawConfig } from './schema.js';
 
 /** A configuration problem that must stop startup; the message names the key. */
@@ -160,6 +161,7 @@ function normalise(raw: RawConfig, warnings: string[]): Config {
       },
     },
     policies: (raw.policies ?? []).map(normalisePolicy),
+    repositories: normaliseRepositories(raw.repositories, raw.proxy, (message) => new ConfigError(message), warnings, (addr, key) => parseAddress(addr, key)),
     database: { kind: 'sqlite', path: databasePath },
     http: {
       host,
@@ -255,11 +257,11 @@ function durationOr(value: string | number | undefined, fallback: number): numbe
 }
 
 /** `:5000`, `0.0.0.0:5000`, `localhost:5000`, `[::1]:5000`. An empty host means every interface. */
-export function parseAddress(addr: string): { host: string; port: number } {
+export function parseAddress(addr: string, key = 'http.addr'): { host: string; port: number } {
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(addr.trim());
   const port = match ? Number(match[3]) : NaN;
   if (!match || port > 65535) {
-    throw new ConfigError(`http.addr: expected [host]:port such as ":5000" or "127.0.0.1:5000", got "${addr}"`);
+    throw new ConfigError(`${key}: expected [host]:port such as ":5000" or "127.0.0.1:5000", got "${addr}"`);
   }
   const host = match[1] ?? match[2] ?? '';
   return { host: host === '' ? '0.0.0.0' : host, port };

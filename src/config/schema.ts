@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { isValidPattern } from '../auth/patterns.js';
 import { parseDuration } from './duration.js';
 import { parseSize } from './size.js';
+import { registry2ProxySchema, repositoriesSchema } from './repositories.js';
 
 /**
  * The config.yml schema, in registry:2's key shape. It is the single source of the raw
@@ -212,6 +213,10 @@ export const rawConfigSchema = z.object({
   notifications: notifications.optional(),
   /** Berth: the audit trail (who did what, when, from where); entries older than `retention` are dropped. */
   audit: z.object({ retention: duration.optional() }).optional(),
+  /** Berth: hosted, proxy and group repositories (see repositories.ts). */
+  repositories: repositoriesSchema.optional(),
+  /** registry:2: the whole registry as a pull-through cache of one upstream. */
+  proxy: registry2ProxySchema.optional(),
   /** Berth: where metadata lives. Default: SQLite inside the storage root. */
   database: z
     .object({
@@ -271,7 +276,6 @@ export type RawConfig = z.infer<typeof rawConfigSchema>;
 export const REFUSED_SECTIONS: Record<string, string> = {};
 export const IGNORED_SECTIONS: Record<string, string> = {
   redis: 'Berth does not need Redis for caching',
-  proxy: 'pull-through cache repositories are not implemented yet',
   validation: 'manifest URL validation is not implemented',
   compatibility: 'schema 1 is not supported',
   reporting: 'error reporting services are not supported',

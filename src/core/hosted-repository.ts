@@ -4,7 +4,7 @@ import { digestAlgorithm, digestOf, type Digest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { MAX_MANIFEST_BYTES, parseManifest } from '../oci/manifest.js';
 import type { RepositoryName, Tag } from '../oci/names.js';
-import { parseRangeHeader } from '../oci/ranges.js';
+import { resolveRange, type RangeRequest } from '../oci/ranges.js';
 import type { ManifestReference } from '../oci/routes.js';
 import type { RepositoryPolicy } from '../config/config.js';
 import type { ManifestRecord, MetadataStore, Page } from '../metadata/store.js';
@@ -83,14 +83,19 @@ export class HostedRepository implements RepositoryHandle {
   }
 
   private async linkedBlob(digest: Digest): Promise<BlobInfo> {
-    const size = await this.deps.metadata.linkedBlobSize(this.name, digest);
-    if (size === undefined) throw blobUnknown(this.name, digest);
-    return { digest, size };
+    const blob = await this.localBlob(digest);
+    if (!blob) throw blobUnknown(this.name, digest);
+    return blob;
   }
 
-  async openBlob(digest: Digest, rangeHeader?: string): Promise<BlobContent> {
+  async localBlob(digest: Digest): Promise<BlobInfo | undefined> {
+    const size = await this.deps.metadata.linkedBlobSize(this.name, digest);
+    return size === undefined ? undefined : { digest, size };
+  }
+
+  async openBlob(digest: Digest, rangeRequest: RangeRequest | undefined): Promise<BlobContent> {
     const { size } = await this.linkedBlob(digest);
-    const range = rangeHeader === undefined ? undefined : parseRangeHeader(rangeHeader, size);
+    const range = resolveRange(rangeRequest, size);
     try {
       return { digest, size, range, body: await this.deps.blobs.open(digest, range) };
     } catch (error) {
@@ -114,15 +119,15 @@ export class HostedRepository implements RepositoryHandle {
     return this.deps.uploads.start(this.name);
   }
 
-  async mountBlob(digest: Digest, from: RepositoryName | undefined): Promise<MountResult> {
+  async mountBlob(digest: Digest, from: RepositoryHandle | undefined): Promise<MountResult> {
     this.requireWritable();
     if (from !== undefined) {
       const mounted = await this.deps.locks.run(digest, async () => {
-        const size = await this.deps.metadata.linkedBlobSize(from, digest);
+        const size = (await from.localBlob(digest))?.size;
         if (size === undefined || !(await this.deps.blobs.stat(digest))) return undefined;
         const quota = this.quota();
         const journal = this.events.journal(
-          this.events.event('mount', { mediaType: BLOB_MEDIA_TYPE, size, length: size, digest, repository: this.name, fromRepository: from }, this.context),
+          this.events.event('mount', { mediaType: BLOB_MEDIA_TYPE, size, length: size, digest, repository: this.name, fromRepository: from.name }, this.context),
         );
         const exceeded = await this.deps.metadata.linkBlob(this.name, digest, size, quota?.limit, journal);
         if (exceeded) throw quota!.denied(exceeded);
@@ -259,6 +264,29 @@ export class HostedRepository implements RepositoryHandle {
       },
       childDescription: async (digest) => (await this.deps.metadata.getManifest(this.name, digest))?.description,
     };
+  }
+
+  /**
+   * A pull-through cache's fill: stores upstream manifest bytes (already verified against
+   * `digest`) and its tag, before the content it references, under the digest's lock like a push.
+   */
+  async cacheManifest(digest: Digest, body: Buffer, contentType: string | undefined, tag?: Tag): Promise<ManifestRecord> {
+    const parsed = parseManifest(body, contentType);
+    const entry = { ...manifestEntry(this.name, digest, body.length, parsed), tag, partial: true };
+    await this.deps.locks.run(digest, async () => {
+      await this.deps.blobs.putVerified(digest, body);
+      await this.deps.metadata.putManifest(entry);
+    });
+    this.deps.manifests.set(digest, body);
+    return { ...entry.manifest, createdAt: 0 } as ManifestRecord;
+  }
+
+  /** A pull-through cache's fill: links a blob whose bytes `adopt` makes present, under the digest's lock. */
+  async cacheBlob(digest: Digest, size: number, adopt: () => Promise<void>): Promise<void> {
+    await this.deps.locks.run(digest, async () => {
+      await adopt();
+      await this.deps.metadata.linkBlob(this.name, digest, size);
+    });
   }
 
   async deleteManifest(reference: ManifestReference): Promise<void> {

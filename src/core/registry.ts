@@ -11,14 +11,19 @@ import { BatchedTimes } from './batched-times.js';
 import type { PolicyBook } from './repository-policies.js';
 import { RetentionRunner } from './retention.js';
 import type { RepositoryHandle } from './repository.js';
+import { RepositoryResolver, type Resolved, type SpaceFactory } from './repository-resolver.js';
+import { filteredPage, withGroupNames } from './catalog.js';
+import { ProxySpace } from './proxy/proxy-space.js';
+import type { RepositoriesConfig } from '../config/repositories.js';
 import { systemClock, type Clock } from './time.js';
 import { UploadService } from './uploads.js';
 import type { RequestContext } from './notifications/events.js';
 import { auditOnlyRecorder, type ChangeRecorder } from './notifications/recorder.js';
 
 /**
- * The registry as the HTTP layer sees it: repositories by name, and the catalog.
- * Every repository is hosted for now; proxy and group kinds will be chosen here by name.
+ * The registry as the HTTP layer sees it: repositories by name, and the catalog. A name is
+ * resolved to its repository's kind by `RepositoryResolver`; the repositories live as long as
+ * the registry does.
  */
 export class Registry {
   readonly uploads: UploadService;
@@ -30,6 +35,7 @@ export class Registry {
   readonly touches: BatchedTimes;
   readonly retention: RetentionRunner;
   private readonly manifests = new ManifestCache();
+  private readonly resolver: RepositoryResolver;
 
   constructor(
     readonly metadata: MetadataStore,
@@ -39,15 +45,33 @@ export class Registry {
     clock: Clock = systemClock,
     /** Webhook events and audit entries; by default audit entries only. */
     readonly recorder: ChangeRecorder = auditOnlyRecorder('', clock),
+    repositories: RepositoriesConfig = { items: [] },
   ) {
     this.uploads = new UploadService(metadata, blobs, this.locks, clock);
     this.pulls = new BatchedTimes((batch) => metadata.recordPulls(batch), clock);
     this.touches = new BatchedTimes((batch) => metadata.recordTouches(batch), clock);
     this.retention = new RetentionRunner(metadata, policies, this.pulls, clock);
+    const factory: SpaceFactory = {
+      hosted: (prefix) => (image, context) => this.hosted(`${prefix}${image}` as RepositoryName, context),
+      proxy: (name, settings, prefix) => new ProxySpace(name, settings, prefix, (image) => this.hosted(image), blobs, clock, { metadata, pulls: this.pulls }),
+    };
+    this.resolver = new RepositoryResolver(repositories, factory);
   }
 
-  /** `context`: who is asking, for the events and audit entries of changes (absent: Berth itself). */
+  /**
+   * The repository a `/v2/<name>/…` request addresses; `namespace` is containerd's `?ns=`;
+   * `context`: who is asking, for the events and audit entries of changes (absent: Berth itself).
+   */
+  resolve(name: RepositoryName, namespace?: string, context?: RequestContext): Resolved {
+    return this.resolver.resolve(name, namespace, context);
+  }
+
   repository(name: RepositoryName, context?: RequestContext): RepositoryHandle {
+    return this.resolver.resolve(name, undefined, context).handle;
+  }
+
+  /** Content stored under exactly this name in the registry's one hosted space. */
+  hosted(name: RepositoryName, context?: RequestContext): HostedRepository {
     return new HostedRepository(name, {
       metadata: this.metadata,
       blobs: this.blobs,
@@ -81,7 +105,40 @@ export class Registry {
     return { repository: name, uploadsCancelled: uploads.length };
   }
 
-  catalog(limit: number, last?: string): Promise<Page<RepositoryName>> {
-    return this.metadata.listRepositories(limit, last);
+  /**
+   * Repositories holding at least one manifest, by the names they are stored under (and, with
+   * groups, the names groups show them under); `allow` keeps those one caller may see (paging
+   * through the full list, so `n` and `last` keep their meaning). With `root` (a repository's
+   * own listener), the names inside that repository, without its prefix.
+   */
+  catalog(limit: number, last?: string, allow?: (names: string[]) => Promise<string[]>, root?: string): Promise<Page<RepositoryName>> {
+    const groups = this.resolver.groups();
+    const all = groups.length === 0 && root === undefined
+      ? (size: number, cursor?: string) => this.metadata.listRepositories(size, cursor)
+      : (size: number, cursor?: string) => this.namesWithGroups(groups, size, cursor);
+    const prefix = root === undefined ? '' : `${root}/`;
+    const inside = async (size: number, cursor?: string): Promise<Page<RepositoryName>> => {
+      if (root === undefined) return all(size, cursor);
+      const page = await all(Number.MAX_SAFE_INTEGER, cursor === undefined ? undefined : `${prefix}${cursor}`);
+      const names = page.items.filter((name) => name.startsWith(prefix)).map((name) => name.slice(prefix.length) as RepositoryName);
+      return { items: names.slice(0, size), more: names.length > size };
+    };
+    if (!allow) return inside(limit, last);
+    // Access is decided on the full names.
+    const allowInside = async (names: string[]) => (await allow(names.map((name) => `${prefix}${name}`))).map((name) => name.slice(prefix.length));
+    return filteredPage(inside, allowInside, limit, last);
+  }
+
+  /** With groups the catalog also shows each member image under the group's name; the list is built whole. */
+  private async namesWithGroups(groups: ReturnType<RepositoryResolver['groups']>, limit: number, last?: string): Promise<Page<RepositoryName>> {
+    const stored: string[] = [];
+    for (let cursor: string | undefined; ;) {
+      const page = await this.metadata.listRepositories(10_000, cursor);
+      stored.push(...page.items);
+      if (!page.more || page.items.length === 0) break;
+      cursor = page.items.at(-1);
+    }
+    const names = withGroupNames(stored, groups).filter((name) => last === undefined || name > last) as RepositoryName[];
+    return { items: names.slice(0, limit), more: names.length > limit };
   }
 }

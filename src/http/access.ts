@@ -3,8 +3,6 @@ import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ClientCredentials } from '../auth/principal.js';
-import type { Registry } from '../core/registry.js';
-import type { RepositoryName } from '../oci/names.js';
 
 /**
  * HTTP facts the access check needs, made protocol-neutral for `auth/`: the Authorization
@@ -48,30 +46,6 @@ export interface Endpoint {
   matches(path: string): boolean;
   /** Must answer every request itself, errors included. */
   handle(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, log: Logger): Promise<void>;
-}
-
-/**
- * The registry as one caller sees it: `catalog` lists only repositories `allow` keeps, paging
- * through the full list so `n` and `last` keep their meaning.
- */
-export function catalogView(registry: Registry, allow: (names: string[]) => Promise<string[]>): Registry {
-  const view = Object.create(registry) as Registry;
-  view.catalog = async (limit: number, last?: string) => {
-    const items: RepositoryName[] = [];
-    let cursor = last;
-    for (;;) {
-      const page = await registry.catalog(Math.max(limit, 1), cursor);
-      const allowed = new Set(await allow(page.items));
-      for (const name of page.items) {
-        if (!allowed.has(name)) continue;
-        if (items.length >= limit) return { items, more: true };
-        items.push(name);
-      }
-      if (!page.more || page.items.length === 0) return { items, more: false };
-      cursor = page.items.at(-1);
-    }
-  };
-  return view;
 }
 
 /** Reads a small request body (token and admin requests), refusing more than `limit` bytes. */

@@ -6,9 +6,9 @@ import type { HealthMonitor } from '../core/health.js';
 import { RegistryError } from '../oci/errors.js';
 import { parseRoute, type Route } from '../oci/routes.js';
 import type { AccessGate } from '../auth/gate.js';
-import { catalogView, credentialsOf, originOf, type Endpoint } from './access.js';
+import { credentialsOf, originOf, type Endpoint } from './access.js';
 import { sendError, sendJson } from './respond.js';
-import { V2_HANDLERS } from './v2-handlers.js';
+import { V2_HANDLERS, qualifiedQuery, qualifiedRoute, type V2Request } from './v2-handlers.js';
 import { handlerOf, type Metrics } from './metrics.js';
 import { PROBES, answerProbe } from './probes.js';
 import type { AuditTrail } from '../core/audit.js';
@@ -31,6 +31,8 @@ export interface HandlerOptions {
   metrics?: Metrics;
   /** Records refused credentials and logins (`GET /v2/` with a user, as `docker login` does). */
   audit?: AuditTrail;
+  /** A repository's own listener: names are inside this repository (`app` means `<root>/app`). */
+  root?: string;
 }
 
 /** What the request pipeline counts, for logs now and metrics later. */
@@ -47,7 +49,7 @@ export class RequestStats {
  * 401 + challenge / 403 DENIED / 429) → health gate → handler → one error path → access log.
  */
 export function createRequestHandler(options: HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { registry, health, log, headers, accessLog, access, endpoints = [], stats = new RequestStats(), metrics, audit } = options;
+  const { registry, health, log, headers, accessLog, access, endpoints = [], stats = new RequestStats(), metrics, audit, root } = options;
   const staticHeaders = Object.entries({ 'Docker-Distribution-API-Version': ['registry/2.0'], ...headers });
 
   return (req, res) => {
@@ -103,12 +105,15 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
     for (const endpoint of endpoints) if (endpoint.matches(path)) return endpoint.handle(req, res, path, query, logger());
     const route = parseRoute(path);
     if (!route) throw new RegistryError('NOT_FOUND', 'no such endpoint: the registry API is under /v2/');
-    let view = registry;
+    let catalogFilter: V2Request['catalogFilter'];
     let actor: string | undefined;
     if (access) {
       let decision: Awaited<ReturnType<AccessGate['check']>>;
       try {
-        decision = await access.check(credentialsOf(req), method, route, query, originOf(req));
+        // Rights are those on the repository's own names, whichever listener the request came to.
+        decision = root === undefined
+          ? await access.check(credentialsOf(req), method, route, query, originOf(req))
+          : await access.check(credentialsOf(req), method, qualifiedRoute(route, root), qualifiedQuery(query, root), originOf(req));
       } catch (error) {
         if (audit) auditRefusal(audit, req, id, error);
         throw error;
@@ -121,7 +126,7 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
         query.delete('mount');
         query.delete('from');
       }
-      if (route.kind === 'catalog') view = catalogView(registry, (names) => access.pullable(decision.principal, names));
+      if (route.kind === 'catalog') catalogFilter = (names) => access.pullable(decision.principal, names);
     }
     if (!health.status().healthy) throw new RegistryError('UNAVAILABLE', 'the storage driver is failing its health checks');
     const handler = V2_HANDLERS[route.kind][method] as ((...args: unknown[]) => Promise<void>) | undefined;
@@ -129,7 +134,7 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
       res.setHeader('Allow', Object.keys(V2_HANDLERS[route.kind]).join(', '));
       throw new RegistryError('UNSUPPORTED', `${method} is not supported on ${describe(route)}`);
     }
-    await handler(view, route, { req, res, query, signal, id, actor });
+    await handler(registry, route, { req, res, query, signal, catalogFilter, root, id, actor });
   }
 }
 

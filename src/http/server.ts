@@ -90,7 +90,14 @@ function serving(server: Server, unsorted: Set<Socket>): HttpServer {
     listen: (host, port) => listen(server, host, port),
     close: (drainMs) =>
       new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        // node:http closes the connections idle at this call; one whose response ends later
+        // (a proxied blob ends after its fill commits) stays open for keep-alive, so idle
+        // connections are closed again until the server is closed or the drain time is up.
+        const sweep = setInterval(() => server.closeIdleConnections(), 100).unref();
+        server.close(() => {
+          clearInterval(sweep);
+          resolve();
+        });
         for (const socket of unsorted) socket.destroy();
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), drainMs).unref();

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from '../core/registry.js';
-import type { BlobInfo } from '../core/repository.js';
+import type { BlobInfo, RepositoryHandle } from '../core/repository.js';
 import type { UploadProgress, WriteOptions } from '../core/uploads.js';
 import { parseAccept } from '../oci/accept.js';
 import { parseDigest, type Digest } from '../oci/digest.js';
@@ -8,7 +8,7 @@ import { RegistryError } from '../oci/errors.js';
 import { MAX_MANIFEST_BYTES } from '../oci/manifest.js';
 import { MediaType, bareMediaType } from '../oci/media-types.js';
 import { parseRepositoryName, type RepositoryName } from '../oci/names.js';
-import { parseContentRange } from '../oci/ranges.js';
+import { parseContentRange, parseRangeRequest } from '../oci/ranges.js';
 import { referenceToRead, referenceToWrite, type Route, type RouteKind } from '../oci/routes.js';
 import { contentLength, hasBody, readBoundedBody } from './body.js';
 import { sendEmpty, sendJson } from './respond.js';
@@ -28,6 +28,10 @@ export interface V2Request {
   id: string;
   /** The authenticated user, if any. */
   actor?: string;
+  /** Keeps the catalog names this caller may see (when access control is on). */
+  catalogFilter?: (names: string[]) => Promise<string[]>;
+  /** On a repository's own listener, the repository names are inside. */
+  root?: string;
 }
 
 /** Who asks for a change, for its webhook event and audit entry. Built on write paths only. */
@@ -44,6 +48,24 @@ function contextOf({ req, id, actor }: V2Request): RequestContext {
   };
 }
 
+/** A name as the registry knows it: on a repository's own listener, `app` is `<root>/app`. */
+export function qualified(name: string, root: string | undefined): RepositoryName {
+  return (root === undefined ? name : `${root}/${name}`) as RepositoryName;
+}
+
+export function qualifiedRoute(route: Route, root: string): Route {
+  return 'name' in route ? { ...route, name: qualified(route.name, root) } as Route : route;
+}
+
+/** A mount's `from` names a repository on the same listener. */
+export function qualifiedQuery(query: URLSearchParams, root: string): URLSearchParams {
+  const from = query.get('from');
+  if (from === null) return query;
+  const copy = new URLSearchParams(query);
+  copy.set('from', qualified(from, root));
+  return copy;
+}
+
 type Handler<K extends RouteKind> = (registry: Registry, route: Extract<Route, { kind: K }>, request: V2Request) => Promise<void>;
 type MethodTable = { [K in RouteKind]: Partial<Record<string, Handler<K>>> };
 
@@ -57,9 +79,9 @@ export const V2_HANDLERS: MethodTable = {
   },
 
   catalog: {
-    GET: async (registry, _route, { req, res, query }) => {
+    GET: async (registry, _route, { req, res, query, catalogFilter, root }) => {
       const { limit, last } = pagination(query);
-      const page = await registry.catalog(limit, last);
+      const page = await registry.catalog(limit, last, catalogFilter, root);
       const link = nextLink('/v2/_catalog', page, limit);
       if (link) res.setHeader('Link', link);
       sendJson(req, res, 200, { repositories: page.items });
@@ -67,9 +89,10 @@ export const V2_HANDLERS: MethodTable = {
   },
 
   tags: {
-    GET: async (registry, route, { req, res, query }) => {
+    GET: async (registry, route, request) => {
+      const { req, res, query } = request;
       const { limit, last } = pagination(query);
-      const page = await registry.repository(route.name).listTags(limit, last);
+      const page = await repositoryFor(registry, route.name, request).listTags(limit, last);
       const link = nextLink(`/v2/${route.name}/tags/list`, page, limit);
       if (link) res.setHeader('Link', link);
       sendJson(req, res, 200, { name: route.name, tags: page.items });
@@ -77,21 +100,23 @@ export const V2_HANDLERS: MethodTable = {
   },
 
   blob: {
-    HEAD: async (registry, route, { res, req }) => {
-      const blob = await registry.repository(route.name).statBlob(route.digest);
+    HEAD: async (registry, route, request) => {
+      const { res, req } = request;
+      const blob = await repositoryFor(registry, route.name, request).statBlob(route.digest);
       blobHeaders(res, blob);
       if (notModified(req, route.digest)) return sendEmpty(res, 304);
       res.statusCode = 200;
       res.setHeader('Content-Length', blob.size);
       res.end();
     },
-    GET: async (registry, route, { req, res, signal }) => {
-      const repository = registry.repository(route.name);
+    GET: async (registry, route, request) => {
+      const { req, res, signal } = request;
+      const repository = repositoryFor(registry, route.name, request);
       if (notModified(req, route.digest)) {
         blobHeaders(res, await repository.statBlob(route.digest));
         return sendEmpty(res, 304);
       }
-      const blob = await repository.openBlob(route.digest, req.headers.range);
+      const blob = await repository.openBlob(route.digest, req.headers.range === undefined ? undefined : parseRangeRequest(req.headers.range));
       blobHeaders(res, blob);
       if (blob.range) {
         res.statusCode = 206;
@@ -105,7 +130,7 @@ export const V2_HANDLERS: MethodTable = {
     },
     DELETE: async (registry, route, request) => {
       const { res } = request;
-      await registry.repository(route.name, contextOf(request)).deleteBlob(route.digest);
+      await repositoryFor(registry, route.name, request, contextOf(request)).deleteBlob(route.digest);
       sendEmpty(res, 202, { 'Docker-Content-Digest': route.digest });
     },
   },
@@ -113,12 +138,12 @@ export const V2_HANDLERS: MethodTable = {
   'upload-start': {
     POST: async (registry, route, request) => {
       const { res, query, req } = request;
-      const repository = registry.repository(route.name, contextOf(request));
+      const repository = repositoryFor(registry, route.name, request, contextOf(request));
       const mount = query.get('mount');
       const digest = query.get('digest');
       if (mount !== null) {
         const from = query.get('from');
-        const result = await repository.mountBlob(parseDigest(mount), from === null ? undefined : parseRepositoryName(from));
+        const result = await repository.mountBlob(parseDigest(mount), from === null ? undefined : registry.repository(parseRepositoryName(qualified(from, request.root))));
         if ('mounted' in result) return blobCreated(res, route.name, result.mounted);
         drain(req);
         return uploadAccepted(res, route.name, result.upload, 202);
@@ -133,13 +158,14 @@ export const V2_HANDLERS: MethodTable = {
   },
 
   upload: {
-    GET: async (registry, route, { res }) => {
-      uploadAccepted(res, route.name, await registry.repository(route.name).uploadStatus(route.uploadId), 204);
+    GET: async (registry, route, request) => {
+      const { res } = request;
+      uploadAccepted(res, route.name, await repositoryFor(registry, route.name, request).uploadStatus(route.uploadId), 204);
     },
     PATCH: async (registry, route, request) => {
       const header = request.req.headers['content-range'];
       const options = { ...writeOptions(request), contentRange: header === undefined ? undefined : parseContentRange(header) };
-      const progress = await registry.repository(route.name).uploadChunk(route.uploadId, request.req, options);
+      const progress = await repositoryFor(registry, route.name, request).uploadChunk(route.uploadId, request.req, options);
       uploadAccepted(request.res, route.name, progress, 202);
     },
     PUT: async (registry, route, request) => {
@@ -147,18 +173,20 @@ export const V2_HANDLERS: MethodTable = {
       if (digest === null) throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required to complete an upload');
       const body = hasBody(request.req) ? request.req : undefined;
       if (!body) drain(request.req);
-      const blob = await registry.repository(route.name, contextOf(request)).completeUpload(route.uploadId, parseDigest(digest), body, writeOptions(request));
+      const blob = await repositoryFor(registry, route.name, request, contextOf(request)).completeUpload(route.uploadId, parseDigest(digest), body, writeOptions(request));
       blobCreated(request.res, route.name, blob);
     },
-    DELETE: async (registry, route, { res }) => {
-      await registry.repository(route.name).cancelUpload(route.uploadId);
+    DELETE: async (registry, route, request) => {
+      const { res } = request;
+      await repositoryFor(registry, route.name, request).cancelUpload(route.uploadId);
       sendEmpty(res, 204);
     },
   },
 
   manifest: {
-    HEAD: async (registry, route, { req, res }) => {
-      const record = await registry.repository(route.name).statManifest(referenceToRead(route.name, route.reference), parseAccept(req.headers.accept));
+    HEAD: async (registry, route, request) => {
+      const { req, res } = request;
+      const record = await repositoryFor(registry, route.name, request).statManifest(referenceToRead(route.name, route.reference), parseAccept(req.headers.accept));
       manifestHeaders(res, record.digest, record.mediaType);
       if (notModified(req, record.digest)) return sendEmpty(res, 304);
       res.statusCode = 200;
@@ -167,7 +195,7 @@ export const V2_HANDLERS: MethodTable = {
     },
     GET: async (registry, route, request) => {
       const { req, res } = request;
-      const { record, bytes } = await registry.repository(route.name, registry.recorder.pullEvents ? contextOf(request) : undefined).getManifest(referenceToRead(route.name, route.reference), parseAccept(req.headers.accept));
+      const { record, bytes } = await repositoryFor(registry, route.name, request, registry.recorder.pullEvents ? contextOf(request) : undefined).getManifest(referenceToRead(route.name, route.reference), parseAccept(req.headers.accept));
       manifestHeaders(res, record.digest, record.mediaType);
       if (notModified(req, record.digest)) return sendEmpty(res, 304);
       res.statusCode = 200;
@@ -178,7 +206,7 @@ export const V2_HANDLERS: MethodTable = {
       const { req, res } = request;
       const reference = referenceToWrite(route.reference);
       const body = await readBoundedBody(req, MAX_MANIFEST_BYTES);
-      const stored = await registry.repository(route.name, contextOf(request)).putManifest(reference, body, bareMediaType(req.headers['content-type']));
+      const stored = await repositoryFor(registry, route.name, request, contextOf(request)).putManifest(reference, body, bareMediaType(req.headers['content-type']));
       const headers: Record<string, string> = {
         Location: `/v2/${route.name}/manifests/${stored.digest}`,
         'Docker-Content-Digest': stored.digest,
@@ -188,15 +216,16 @@ export const V2_HANDLERS: MethodTable = {
     },
     DELETE: async (registry, route, request) => {
       const { res } = request;
-      await registry.repository(route.name, contextOf(request)).deleteManifest(referenceToWrite(route.reference));
+      await repositoryFor(registry, route.name, request, contextOf(request)).deleteManifest(referenceToWrite(route.reference));
       sendEmpty(res, 202);
     },
   },
 
   referrers: {
-    GET: async (registry, route, { req, res, query }) => {
+    GET: async (registry, route, request) => {
+      const { req, res, query } = request;
       const artifactType = query.get('artifactType') ?? undefined;
-      const referrers = await registry.repository(route.name).referrers(route.digest, artifactType);
+      const referrers = await repositoryFor(registry, route.name, request).referrers(route.digest, artifactType);
       if (artifactType !== undefined) res.setHeader('OCI-Filters-Applied', 'artifactType');
       const manifests = referrers.map((record) => ({
         mediaType: record.mediaType,
@@ -209,6 +238,18 @@ export const V2_HANDLERS: MethodTable = {
     },
   },
 };
+
+/**
+ * The repository a request addresses. containerd names the upstream registry in `?ns=`; when a
+ * proxy of that host answers, the response says so in `OCI-Namespace`.
+ */
+/** `context` is given on write paths (and pulls when pull events are on): who asks, for events and audit. */
+function repositoryFor(registry: Registry, name: RepositoryName, request: V2Request, context?: RequestContext): RepositoryHandle {
+  const namespace = request.query.get('ns');
+  const resolved = registry.resolve(qualified(name, request.root), namespace ?? undefined, context);
+  if (resolved.namespace !== undefined) request.res.setHeader('OCI-Namespace', resolved.namespace);
+  return resolved.handle;
+}
 
 /**
  * `n` and `last` as registry:2 reads them: an `n` that is not a whole number (negative,

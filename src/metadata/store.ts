@@ -48,6 +48,8 @@ export interface NewManifest {
   quota?: QuotaLimit;
   /** Written in the manifest's transaction, only if it is stored. */
   journal?: ChangeJournal;
+  /** A pull-through cache stores a manifest before the content it references, which is fetched on demand. */
+  partial?: boolean;
 }
 
 /**

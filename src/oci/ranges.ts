@@ -19,28 +19,46 @@ export class RangeNotSatisfiableError extends RegistryError {
 }
 
 /**
- * `Range` on a blob GET, resolved against the blob's size (RFC 9110 §14.2). Returns the one
- * byte range to serve, or undefined to serve the whole blob (200): a header in another unit,
- * one that does not parse, an invalid range (end before start) and a multi-range request are
- * ignored, which RFC 9110 allows (and requires for other units). Throws
- * `RangeNotSatisfiableError` when the single range asks for nothing the blob has.
+ * A `Range` header on a blob GET, parsed before the blob's size is known (a proxy may not
+ * know it yet): `first-[last]` or the last `suffix` bytes. `resolveRange` applies it.
  */
-export function parseRangeHeader(header: string, size: number): ByteRange | undefined {
+export type RangeRequest = { first: number; last?: number; text: string } | { suffix: number; text: string };
+
+/**
+ * RFC 9110 §14.2: undefined means "serve the whole blob" (200): a header in another unit, one
+ * that does not parse, an invalid range (end before start) and a multi-range request are
+ * ignored, which RFC 9110 allows (and requires for other units).
+ */
+export function parseRangeRequest(header: string): RangeRequest | undefined {
   const match = /^bytes=[ \t]*(\d*)-(\d*)[ \t]*$/i.exec(header.trim());
   if (!match) return undefined;
   const [, first, last] = match as unknown as [string, string, string];
-  if (first === '') {
-    if (last === '') return undefined;
-    const suffix = Number(last);
-    if (suffix === 0) throw new RangeNotSatisfiableError(header, size);
+  const text = printable(header);
+  if (first === '') return last === '' ? undefined : { suffix: Math.min(Number(last), Number.MAX_SAFE_INTEGER), text };
+  if (last !== '' && BigInt(last) < BigInt(first)) return undefined;
+  const clamp = (digits: string) => Math.min(Number(digits), Number.MAX_SAFE_INTEGER);
+  return last === '' ? { first: clamp(first), text } : { first: clamp(first), last: clamp(last), text };
+}
+
+/**
+ * The one byte range to serve of a blob of `size` bytes, or undefined to serve it whole. Throws
+ * `RangeNotSatisfiableError` when the range asks for nothing the blob has.
+ */
+export function resolveRange(request: RangeRequest | undefined, size: number): ByteRange | undefined {
+  if (!request) return undefined;
+  if ('suffix' in request) {
+    if (request.suffix === 0) throw new RangeNotSatisfiableError(request.text, size);
     // An empty blob has no bytes to name: serving it whole says the same thing.
     if (size === 0) return undefined;
-    return { start: Math.max(0, size - suffix), end: size - 1 };
+    return { start: Math.max(0, size - request.suffix), end: size - 1 };
   }
-  if (last !== '' && BigInt(last) < BigInt(first)) return undefined;
-  const start = Number(first);
-  if (start >= size) throw new RangeNotSatisfiableError(header, size);
-  return { start, end: last === '' ? size - 1 : Math.min(Number(last), size - 1) };
+  if (request.first >= size) throw new RangeNotSatisfiableError(request.text, size);
+  return { start: request.first, end: request.last === undefined ? size - 1 : Math.min(request.last, size - 1) };
+}
+
+/** `parseRangeRequest` then `resolveRange`, for a size known up front. */
+export function parseRangeHeader(header: string, size: number): ByteRange | undefined {
+  return resolveRange(parseRangeRequest(header), size);
 }
 
 /**

@@ -227,7 +227,7 @@ function assertImageManifest(inspected: InspectedManifest, image: BuiltImage, fo
  * pushed manifest names them — the built ones, for a client that keeps bytes; checked by
  * `assertImageManifest`) and every layer's uncompressed content (always the built one).
  */
-function assertPulledImage(pulled: PulledImage, image: BuiltImage, expected: { format: ManifestFormat; manifestDigest: string; layerDigests: string[] }): void {
+export function assertPulledImage(pulled: PulledImage, image: BuiltImage, expected: { format: ManifestFormat; manifestDigest: string; layerDigests: string[] }): void {
   assert.equal(pulled.manifestDigest, expected.manifestDigest, 'manifest digest');
   assert.equal(pulled.mediaType, MEDIA_TYPES[expected.format].manifest, 'manifest media type');
   assert.equal(pulled.configDigest, image.config.digest, 'config digest');
@@ -235,7 +235,7 @@ function assertPulledImage(pulled: PulledImage, image: BuiltImage, expected: { f
   assert.deepEqual(pulled.diffIds, image.layers.map((layer) => layer.diffId), 'uncompressed layer digests (diff_ids)');
 }
 
-function layerDigests(inspected: InspectedManifest): string[] {
+export function layerDigests(inspected: InspectedManifest): string[] {
   return (inspected.manifest.layers ?? []).map((layer) => layer.digest);
 }
 

@@ -15,6 +15,8 @@ export interface TestRegistry {
   url: string;
   /** The debug listener's URL, when `http.debug.addr` is configured. */
   debugUrl?: string;
+  /** Repositories with an `addr` of their own: name → URL. */
+  repositories: Record<string, string>;
   app: App;
   dataDir: string;
   close(): Promise<void>;
@@ -35,14 +37,14 @@ export async function startInProcess(config: Record<string, unknown> = {}, dataD
   await writeFile(path, stringify(document));
   const { config: loaded } = loadConfig(path, {});
   const app = createApp(loaded, pino({ level: 'silent' }), time);
-  const { url, debugUrl } = await app.listen();
+  const { url, debugUrl, repositories = {} } = await app.listen();
   let closed = false;
   const close = async () => {
     if (closed) return;
     closed = true;
     await app.close();
   };
-  return { url, debugUrl, app, dataDir: dir, close, destroy: async () => { await close(); await rm(dir, { recursive: true, force: true }); } };
+  return { url, debugUrl, repositories, app, dataDir: dir, close, destroy: async () => { await close(); await rm(dir, { recursive: true, force: true }); } };
 }
 
 /** A registry and a client for it, for a suite's `before` hook. */

@@ -16,7 +16,8 @@ export interface RunningRegistry2 {
   stop(): Promise<void>;
 }
 
-export async function startRegistry2(rootDirectory: string, configDir: string): Promise<RunningRegistry2> {
+/** `extra` adds top-level sections (an `auth.htpasswd`, for instance). */
+export async function startRegistry2(rootDirectory: string, configDir: string, extra: Record<string, unknown> = {}): Promise<RunningRegistry2> {
   const configPath = join(configDir, 'registry2-config.yml');
   await writeFile(
     configPath,
@@ -25,6 +26,7 @@ export async function startRegistry2(rootDirectory: string, configDir: string): 
       log: { level: 'info', accesslog: { disabled: true } },
       storage: { filesystem: { rootdirectory: rootDirectory }, delete: { enabled: true } },
       http: { addr: '127.0.0.1:0' },
+      ...extra,
     }),
   );
   const child = spawn('docker-registry', ['serve', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });

@@ -168,8 +168,7 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
-    // 6 is reserved for another branch (issue 11); versions are applied in order, gaps allowed.
-    version: 7,
+    version: 6,
     description: 'operations: the webhook outbox with per-endpoint delivery state, and the audit trail',
     sql: `
       -- Events written in the same transaction as the change they describe (core/notifications/outbox.ts).
@@ -211,7 +210,7 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
-    version: 8,
+    version: 7,
     description: 'search and browsing: the description and platforms of each manifest, the description of each repository (its latest tagged push)',
     sql: `
       -- From the org.opencontainers.image.description annotation or config label (core/image-description.ts).

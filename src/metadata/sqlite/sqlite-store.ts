@@ -287,7 +287,7 @@ export class SqliteMetadataStore implements MetadataStore {
         blobs: unique(entry.blobReferences).filter((digest) => !this.statements.linkExists.get(repository, digest)),
         manifests: unique(entry.manifestReferences).filter((digest) => !this.statements.manifestExists.get(repository, digest)),
       };
-      if (missing.blobs.length > 0 || missing.manifests.length > 0) return { missing };
+      if (!entry.partial && (missing.blobs.length > 0 || missing.manifests.length > 0)) return { missing };
       if (entry.tag !== undefined && entry.keepExistingTag) {
         const current = this.statements.taggedDigest.get(repository, entry.tag) as Digest | undefined;
         if (current !== undefined && current !== manifest.digest) return { missing, tagConflict: current };

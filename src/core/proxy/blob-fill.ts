@@ -1,0 +1,147 @@
+import type { Readable, Writable } from 'node:stream';
+import { once } from 'node:events';
+import { randomUUID } from 'node:crypto';
+import { Digester, digestAlgorithm, type Digest } from '../../oci/digest.js';
+import { RegistryError } from '../../oci/errors.js';
+import type { ByteRange } from '../../oci/ranges.js';
+import type { BlobStore } from '../../storage/blob-store.js';
+import { layout } from '../../storage/layout.js';
+import type { BlobBody } from '../repository.js';
+import { UpstreamUnavailable } from '../../upstream/unavailable.js';
+
+/**
+ * Single-flight cache fills. Invariant:
+ * - At most one upstream fetch per (image, digest) is in flight per proxy; a request for a blob
+ *   being filled joins that fill instead of fetching again.
+ * - The fill appends the upstream body to an upload file, hashing it on the way; readers follow
+ *   that file as it grows (each at its own pace: nothing is buffered for a slow reader) and
+ *   switch to the committed blob once it is stored.
+ * - The fill belongs to no request: a reader that goes away does not cancel it.
+ * - Before commit the digest and length are verified; then, under the digest's lock (the same
+ *   lock uploads and garbage collection take), the file becomes the blob and is linked. On any
+ *   failure (upstream error mid-body, mismatch) nothing is committed, the file is deleted and
+ *   every reader still reading fails. Readers get the blob's last byte only after the commit,
+ *   so no client ever receives a complete body that was not verified.
+ */
+export interface FillSource {
+  size: number;
+  body: Readable;
+}
+
+/** Readers are woken at least this often while a fill is writing. */
+const NOTIFY_BYTES = 1024 * 1024;
+
+export type Commit = (digest: Digest, size: number, adopt: () => Promise<void>) => Promise<void>;
+
+export class BlobFill {
+  private state: 'filling' | 'done' | 'failed' = 'filling';
+  private failure?: Error;
+  private readonly waiters = new Set<() => void>();
+  readonly finished: Promise<void>;
+  private readonly uploadId = randomUUID();
+  private readonly uploadKey = layout.upload(this.uploadId);
+
+  constructor(
+    readonly digest: Digest,
+    readonly size: number,
+    private readonly blobs: BlobStore,
+    body: Readable,
+    commit: Commit,
+    /** A body that sends nothing for this long fails the fill (and every reader). */
+    stallMs: number,
+  ) {
+    this.finished = this.run(body, commit, stallMs);
+    this.finished.catch(() => undefined);
+  }
+
+  private notify(): void {
+    for (const wake of [...this.waiters]) wake();
+    this.waiters.clear();
+  }
+
+  private async run(body: Readable, commit: Commit, stallMs: number): Promise<void> {
+    const digester = new Digester(digestAlgorithm(this.digest));
+    let received = 0;
+    let notified = 0;
+    const stalled = setTimeout(() => body.destroy(new UpstreamUnavailable(`upstream sent nothing of ${this.digest} for ${stallMs} ms`)), stallMs).unref();
+    try {
+      const size = await this.blobs.driver.append(this.uploadKey, body, {
+        offset: 0,
+        sync: true,
+        onChunk: (chunk) => {
+          stalled.refresh();
+          digester.update(chunk);
+          // Readers are woken for the first bytes (time to first byte), then once per MiB:
+          // each wake-up costs every reader a stat and an open, so they read in large pieces.
+          received += chunk.length;
+          if (received - notified >= NOTIFY_BYTES || notified === 0) {
+            notified = received;
+            this.notify();
+          }
+        },
+      });
+      clearTimeout(stalled);
+      if (size !== this.size) throw new RegistryError('UNAVAILABLE', `upstream sent ${size} bytes of ${this.digest}, not the ${this.size} it announced`);
+      const actual = digester.digest();
+      if (actual !== this.digest) throw new RegistryError('UNAVAILABLE', `upstream sent content digesting to ${actual}, not ${this.digest}; nothing was cached`);
+      await commit(this.digest, size, () => this.blobs.adoptUpload(this.uploadId, this.digest));
+      this.state = 'done';
+    } catch (error) {
+      this.state = 'failed';
+      this.failure = error instanceof Error ? error : new Error(String(error));
+      body.destroy();
+      await this.blobs.driver.delete(this.uploadKey).catch(() => undefined);
+      throw this.failure;
+    } finally {
+      clearTimeout(stalled);
+      this.notify();
+    }
+  }
+
+  /** A body that streams `range` (or everything) as the fill writes it. */
+  reader(range: ByteRange | undefined): BlobBody {
+    const start = range?.start ?? 0;
+    const end = range ? range.end + 1 : this.size;
+    return { pipeTo: (destination, signal) => this.follow(destination, start, end, signal) };
+  }
+
+  private async follow(destination: Writable, start: number, end: number, signal?: AbortSignal): Promise<void> {
+    let sent = start;
+    while (sent < end) {
+      signal?.throwIfAborted();
+      if (this.state === 'failed') throw this.failure!;
+      const changed = new Promise<void>((resolve) => this.waiters.add(resolve));
+      const state = this.state;
+      // While filling, the blob's last byte is held back: a client sees a complete body only
+      // once the fill is verified and committed (and never one that turns out not to match).
+      const written = state === 'done' ? end : Math.min(end, this.size - 1, (await this.blobs.driver.stat(this.uploadKey))?.size ?? sent);
+      const available = Math.max(written, sent);
+      if (available > sent) {
+        const source = state === 'done'
+          ? await this.blobs.read(this.digest, { start: sent, end: available - 1 })
+          : await this.blobs.driver.read(this.uploadKey, { start: sent, end: available - 1 }).catch(() => undefined);
+        if (source) {
+          sent += await copy(source, destination, signal);
+          continue;
+        }
+      }
+      await changed;
+    }
+    destination.end();
+  }
+}
+
+async function copy(source: Readable, destination: Writable, signal?: AbortSignal): Promise<number> {
+  let count = 0;
+  try {
+    for await (const chunk of source) {
+      signal?.throwIfAborted();
+      count += (chunk as Buffer).length;
+      if (!destination.write(chunk)) await once(destination, 'drain', signal ? { signal } : {});
+    }
+  } finally {
+    source.destroy();
+  }
+  return count;
+}
+

@@ -1,0 +1,117 @@
+import type { ProxySettings } from '../../config/repositories.js';
+import type { Digest } from '../../oci/digest.js';
+import type { RegistryError } from '../../oci/errors.js';
+import type { RepositoryName } from '../../oci/names.js';
+import type { BlobStore } from '../../storage/blob-store.js';
+import { RegistryClient } from '../../upstream/registry-client.js';
+import type { HostedRepository } from '../hosted-repository.js';
+import type { RepositorySpace } from '../repository-resolver.js';
+import type { Clock } from '../time.js';
+import { BlobFill, type FillSource } from './blob-fill.js';
+import { CacheBudget } from './cache-budget.js';
+import type { MetadataStore } from '../../metadata/store.js';
+import type { BatchedTimes } from '../batched-times.js';
+import { ProxyRepository } from './proxy-repository.js';
+
+/** How long an upstream "not found" is remembered. */
+const NEGATIVE_TTL_MS = 30_000;
+
+/**
+ * A proxy repository's long-lived state: the upstream client (tokens, circuit breaker,
+ * connection cap), the fills in flight, when each tag was last checked, and brief
+ * "not found" answers. One per configured proxy, for the server's life.
+ */
+export class ProxySpace implements RepositorySpace {
+  readonly kind = 'proxy';
+  readonly client: RegistryClient;
+  readonly upstreamHost: string;
+  readonly upstreamUrl: string;
+  /** Keyed by cached image and digest: a fill answers for the image the upstream confirmed it for. */
+  private readonly fills = new Map<string, Promise<BlobFill>>();
+  private readonly checkedAt = new Map<string, number>();
+  private readonly absent = new Map<string, number>();
+  private readonly dockerHub: boolean;
+  private readonly budget?: CacheBudget;
+
+  constructor(
+    readonly name: string,
+    private readonly settings: ProxySettings,
+    private readonly storagePrefix: string,
+    private readonly hosted: (name: RepositoryName) => HostedRepository,
+    private readonly blobs: BlobStore,
+    private readonly clock: Clock,
+    budget?: { metadata: MetadataStore; pulls: BatchedTimes },
+  ) {
+    if (budget && settings.maxSizeBytes !== undefined) this.budget = new CacheBudget(budget.metadata, budget.pulls, storagePrefix, settings.maxSizeBytes);
+    this.client = new RegistryClient(settings.upstream, { now: clock });
+    this.upstreamUrl = settings.upstream.url;
+    // host:port, as containerd writes `?ns=` for a registry on another port.
+    this.upstreamHost = new URL(settings.upstream.url).host;
+    this.dockerHub = /(^|\.)docker\.io$/.test(new URL(settings.upstream.url).hostname);
+  }
+
+  image(image: RepositoryName, visible: RepositoryName): ProxyRepository {
+    // Docker Hub's official images live under library/: `alpine` is `library/alpine` there.
+    const upstreamName = this.dockerHub && !image.includes('/') ? `library/${image}` : image;
+    return new ProxyRepository(visible, this, this.hosted(`${this.storagePrefix}${image}` as RepositoryName), upstreamName);
+  }
+
+  /**
+   * Joins the fill in flight for `digest` in this image, or starts one with `fetch` (see
+   * blob-fill.ts). Another image's fill of the same digest is not joined: the upstream has not
+   * said this image holds it, and each image's blobs are linked only where they were fetched.
+   */
+  async fill(digest: Digest, cache: HostedRepository, fetch: () => Promise<FillSource>): Promise<BlobFill> {
+    const key = `${cache.name}@${digest}`;
+    let pending = this.fills.get(key);
+    if (!pending) {
+      pending = fetch().then(({ size, body }) => new BlobFill(digest, size, this.blobs, body, async (d, s, adopt) => {
+        await cache.cacheBlob(d, s, adopt);
+        // The blob is cached either way; an eviction that fails is tried again after the next fill.
+        await this.budget?.enforce(cache.name).catch(() => undefined);
+      }, this.settings.upstream.timeoutMs));
+      this.fills.set(key, pending);
+      const forget = () => {
+        if (this.fills.get(key) === pending) this.fills.delete(key);
+      };
+      pending.then((fill) => fill.finished.then(forget, forget), forget);
+    }
+    return pending;
+  }
+
+  /** After a manifest is cached (awaited, so a pull that fills the cache finds it within budget). */
+  async cached(cacheName: RepositoryName): Promise<void> {
+    await this.budget?.enforce(cacheName);
+  }
+
+  fresh(cacheName: RepositoryName, tag: string): boolean {
+    const at = this.checkedAt.get(`${cacheName}:${tag}`);
+    return at !== undefined && this.clock() - at < this.settings.revalidateMs;
+  }
+
+  withinStale(cacheName: RepositoryName, tag: string): boolean {
+    // Never checked since this server started: the cached tag is as old as the last check we cannot see.
+    const at = this.checkedAt.get(`${cacheName}:${tag}`) ?? this.clock();
+    return this.clock() - at <= this.settings.staleIfErrorMs;
+  }
+
+  checked(cacheName: RepositoryName, tag: string): void {
+    this.checkedAt.set(`${cacheName}:${tag}`, this.clock());
+  }
+
+  forgetTag(cacheName: RepositoryName, tag: string): void {
+    this.checkedAt.delete(`${cacheName}:${tag}`);
+  }
+
+  requireNotKnownAbsent(key: string, error: () => RegistryError): void {
+    const until = this.absent.get(key);
+    if (until === undefined) return;
+    if (until > this.clock()) throw error();
+    this.absent.delete(key);
+  }
+
+  rememberAbsent(key: string, error: RegistryError): RegistryError {
+    this.absent.set(key, this.clock() + NEGATIVE_TTL_MS);
+    return error;
+  }
+}
