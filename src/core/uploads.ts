@@ -38,7 +38,8 @@ interface LiveUpload {
   digester: Digester;
   /** Bytes the digester has seen; equals the recorded offset when consistent. */
   offset: number;
-  busy: boolean;
+  /** The request writing to the session now, if any. */
+  holder?: { signal?: AbortSignal; done: Promise<unknown> };
 }
 
 export interface WriteOptions {
@@ -70,7 +71,7 @@ export class UploadService {
     const now = this.clock();
     const id = randomUUID();
     await this.metadata.createUpload({ id, repository, offset: 0, createdAt: now, updatedAt: now });
-    this.live.set(id, { digester: new Digester(), offset: 0, busy: false });
+    this.live.set(id, { digester: new Digester(), offset: 0 });
     return { id, offset: 0 };
   }
 
@@ -81,17 +82,15 @@ export class UploadService {
 
   /** PATCH: appends one chunk (or the rest of the stream) at the session's offset. */
   async append(repository: RepositoryName, id: string, body: Readable, options: WriteOptions): Promise<UploadProgress> {
-    const session = await this.session(repository, id);
-    return this.exclusively(session, async (live) => {
+    return this.exclusively(await this.session(repository, id), async (live, session) => {
       const offset = await this.write(session, live, body, options);
       return { id, offset };
-    });
+    }, options.signal);
   }
 
   /** PUT: appends the final chunk if any, verifies the digest, and makes the blob visible. */
   async complete(repository: RepositoryName, id: string, expected: Digest, body: Readable | undefined, options: WriteOptions, quota?: QuotaCheck, journal?: BlobJournal): Promise<CommittedBlob> {
-    const session = await this.session(repository, id);
-    return this.exclusively(session, async (live) => {
+    return this.exclusively(await this.session(repository, id), async (live, session) => {
       // The final chunk is not recorded as an offset: the session ends here either way.
       const size = body ? await this.write(session, live, body, { ...options, commit: true }) : session.offset;
       if (!body) await this.syncUploadFile(id, session.offset);
@@ -111,7 +110,7 @@ export class UploadService {
       }
       this.live.delete(id);
       return { digest: expected, size };
-    });
+    }, options.signal);
   }
 
   /**
@@ -163,7 +162,7 @@ export class UploadService {
   async purge(cutoff: number, dryRun: boolean): Promise<string[]> {
     const purged: string[] = [];
     for (const session of await this.metadata.listUploadsUpdatedBefore(cutoff)) {
-      if (this.live.get(session.id)?.busy) continue;
+      if (this.live.get(session.id)?.holder) continue;
       purged.push(session.id);
       if (!dryRun) await this.discard(session.id);
     }
@@ -187,21 +186,36 @@ export class UploadService {
     return session;
   }
 
-  private async exclusively<T>(session: UploadSession, action: (live: LiveUpload) => Promise<T>): Promise<T> {
+  /**
+   * Runs `action` as the session's only writer. A session whose writer's request has died (its
+   * client went away, or the idle timeout ended it) is waited for — it is only rolling back —
+   * rather than refused: a client that reconnects at once must not be told it is still busy.
+   */
+  private async exclusively<T>(initial: UploadSession, action: (live: LiveUpload, session: UploadSession) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    let session = initial;
     let live = this.live.get(session.id);
-    if (live?.busy) {
-      throw new RegistryError('RANGE_INVALID', `upload ${session.id} is already receiving data in another request`, { offset: session.offset });
+    while (live?.holder) {
+      if (!live.holder.signal?.aborted) {
+        throw new RegistryError('RANGE_INVALID', `upload ${session.id} is already receiving data in another request`, { offset: session.offset });
+      }
+      await live.holder.done.catch(() => undefined);
+      session = await this.session(session.repository, session.id);
+      live = this.live.get(session.id);
     }
     if (!live) {
-      live = { digester: new Digester(), offset: -1, busy: false };
+      live = { digester: new Digester(), offset: -1 };
       this.live.set(session.id, live);
     }
-    live.busy = true;
+    const current = live;
+    const done = (async () => {
+      if (current.offset !== session.offset || current.digester.size !== session.offset) await this.rebuild(session, current);
+      return action(current, session);
+    })();
+    current.holder = { signal, done };
     try {
-      if (live.offset !== session.offset || live.digester.size !== session.offset) await this.rebuild(session, live);
-      return await action(live);
+      return await done;
     } finally {
-      live.busy = false;
+      current.holder = undefined;
     }
   }
 
