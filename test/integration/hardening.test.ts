@@ -83,6 +83,23 @@ describe('hardening: abandoned and hostile requests', { timeout: 60_000 }, () =>
     assert.equal(put.status, 201, await put.text());
   });
 
+  it('when a live request is writing to an upload, then a second writer is refused with RANGE_INVALID until the first one dies', async () => {
+    const start = await fetch(`${server.url}/v2/busy/blobs/uploads/`, { method: 'POST' });
+    const location = start.headers.get('location')!;
+    const id = location.slice(location.lastIndexOf('/') + 1);
+    const socket = await open(server.port);
+    socket.write(`PATCH ${location} HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\nabc`);
+    // The first writer holds the session once its bytes reach the upload file.
+    await untilFileHolds(join(server.dataDir, 'storage', 'v1', 'uploads', id), 3);
+    const second = await fetch(`${server.url}${location}`, { method: 'PATCH', body: 'def', headers: { 'Content-Type': 'application/octet-stream' } });
+    assert.equal(second.status, 416);
+    assert.match(await second.text(), /RANGE_INVALID.*already receiving data/);
+    await closed(socket, () => socket.destroy());
+    const third = await fetch(`${server.url}${location}`, { method: 'PATCH', body: 'ghi', headers: { 'Content-Type': 'application/octet-stream' } });
+    assert.equal(third.status, 202, await third.text());
+    assert.equal(third.headers.get('range'), '0-2');
+  });
+
   it('when a client opens more connections than its cap, then the extra ones are closed and the others keep working', async () => {
     const held = await Promise.all(Array.from({ length: 6 }, () => open(server.port)));
     const extra = await open(server.port);
@@ -169,6 +186,14 @@ function collect(socket: Socket): { untilContains(text: string): Promise<string>
       return received;
     },
   };
+}
+
+/** Waits (bounded) until another process's file holds `size` bytes: an observable state, not a timed sleep. */
+async function untilFileHolds(path: string, size: number): Promise<void> {
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((resolve) => setImmediate(resolve))) {
+    if ((await stat(path).catch(() => undefined))?.size === size) return;
+  }
+  throw new Error(`${path} never held ${size} bytes`);
 }
 
 async function treeSize(directory: string): Promise<number> {
