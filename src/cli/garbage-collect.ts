@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { loadConfig } from '../config/load.js';
+import { formatBytes } from '../core/text.js';
 import { BatchedTimes } from '../core/batched-times.js';
 import {
   CollectionInProgressError,
@@ -143,13 +144,3 @@ function describeRemoved(removed: RemovedCounts): string {
   return `${removed.links} links, ${removed.manifests} manifests, ${removed.blobs} blobs, ${removed.orphans} orphaned blobs, ${removed.repositories} repositories`;
 }
 
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-}

@@ -5,7 +5,7 @@ import { Registry2Tree } from '../storage/registry2-tree.js';
 import { parseCommand, type CommandSpec, type OptionsConfig } from './arguments.js';
 import { callServer, ServerCommandError } from './control-client.js';
 import { withDataDirectory } from './data-directory.js';
-import { formatBytes } from './garbage-collect.js';
+import { formatBytes } from '../core/text.js';
 
 /**
  * `berth import [config.yml] [--dry-run]`: adopts the registry:2 tree in the storage root

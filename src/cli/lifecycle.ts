@@ -3,7 +3,7 @@ import { loadConfig } from '../config/load.js';
 import { PolicyBook } from '../core/repository-policies.js';
 import { RetentionRunner } from '../core/retention.js';
 import { parseCommand, type CommandSpec, type OptionsConfig } from './arguments.js';
-import { formatBytes } from './garbage-collect.js';
+import { formatBytes } from '../core/text.js';
 
 /**
  * `berth cleanup [config.yml] [--dry-run]`: applies the retention rules of `policies:` now.

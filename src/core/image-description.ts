@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { Digest } from '../oci/digest.js';
 import type { ParsedManifest } from '../oci/manifest.js';
+import { readUpTo } from './text.js';
 
 /** The OCI annotation (and, by convention, config label) that describes an image. */
 export const DESCRIPTION_KEY = 'org.opencontainers.image.description';
@@ -69,18 +70,7 @@ function configOf(bytes: Buffer | undefined): (PlatformFields & { config?: { Lab
 }
 
 async function readSmall(stream: Readable | undefined, limit: number): Promise<Buffer | undefined> {
-  if (!stream) return undefined;
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of stream) {
-    total += (chunk as Buffer).length;
-    if (total > limit) {
-      stream.destroy();
-      return undefined;
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, total);
+  return stream && readUpTo(stream, limit);
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

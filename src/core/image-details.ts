@@ -8,6 +8,7 @@ import type { ManifestReference } from '../oci/routes.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { ObjectNotFoundError } from '../storage/driver.js';
 import { platformOf } from './image-description.js';
+import { readUpTo } from './text.js';
 
 /** What a manifest's page shows: its layers, config, children, referrers and annotations. */
 export interface ImageDetails {
@@ -108,17 +109,7 @@ export class ImageInspector {
       if (error instanceof ObjectNotFoundError) return undefined;
       throw error;
     }
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for await (const chunk of stream) {
-      total += (chunk as Buffer).length;
-      if (total > limit) {
-        stream.destroy();
-        return undefined;
-      }
-      chunks.push(chunk as Buffer);
-    }
-    return Buffer.concat(chunks, total);
+    return readUpTo(stream, limit);
   }
 }
 

@@ -14,6 +14,7 @@ import type { HostedRepository } from '../hosted-repository.js';
 import type { BlobContent, BlobInfo, ManifestContent, MountResult, RepositoryHandle, StoredManifest } from '../repository.js';
 import type { CommittedBlob, UploadProgress } from '../uploads.js';
 import type { ProxySpace } from './proxy-space.js';
+import { readUpTo } from '../text.js';
 
 /** Every manifest type Berth stores: asked for upstream, so the tag's bytes are cached whatever the client accepts. */
 const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.OciManifest, MediaType.DockerManifestList, MediaType.DockerManifest].join(', ');
@@ -242,16 +243,8 @@ function manifestUnknown(name: RepositoryName, reference: string): RegistryError
 }
 
 async function readBounded(stream: Readable, limit: number): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of stream) {
-    total += (chunk as Buffer).length;
-    if (total > limit) {
-      stream.destroy();
-      throw new UpstreamUnavailable(`upstream sent more than ${limit} bytes where a manifest was expected`);
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks, total);
+  const bytes = await readUpTo(stream, limit);
+  if (!bytes) throw new UpstreamUnavailable(`upstream sent more than ${limit} bytes where a manifest was expected`);
+  return bytes;
 }
 
