@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { OciLayout, sampleImage, type BuiltImage } from '../support/images.js';
 import { startServer, type RunningServer } from '../support/server.js';
-import { Dockerd } from './dockerd.js';
+import { startDockerd, type Dockerd } from '../support/dockerd.js';
 import { Skopeo } from './registry-clients.js';
 
 /**
@@ -38,8 +38,7 @@ describe('the Docker engine pulls through Berth as its registry mirror and pushe
         },
       },
     });
-    dockerd = new Dockerd(work);
-    await dockerd.start(berth.url);
+    dockerd = await startDockerd({ registryMirrors: [berth.url] });
   });
 
   after(async () => {

@@ -1,7 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 
 /**
  * A Docker daemon (Debian `docker.io`) of a test's own: its data root, exec root, socket and
@@ -11,16 +14,27 @@ import { join } from 'node:path';
 export interface Dockerd {
   /** Environment for the `docker` CLI: this daemon's socket and a client config directory of its own. */
   env: NodeJS.ProcessEnv;
+  /** Runs the `docker` CLI against this daemon; its stdout, or an error with what it printed. */
+  docker(args: string[]): Promise<string>;
   stop(): Promise<void>;
 }
 
+export interface DockerdOptions {
+  /** `registry-mirrors` in daemon.json (each also insecure-allowed: loopback, plain HTTP). */
+  registryMirrors?: string[];
+  timeoutMs?: number;
+}
+
 /** Starts dockerd and resolves once it says its API listens (it logs that line when ready). */
-export async function startDockerd(timeoutMs = 60_000): Promise<Dockerd> {
+export async function startDockerd(options: DockerdOptions = {}): Promise<Dockerd> {
+  const { registryMirrors = [], timeoutMs = 60_000 } = options;
   // The exec root holds containerd's socket, whose path must stay short.
   const dir = await mkdtemp(join(tmpdir(), 'bdk-'));
   const socket = join(dir, 'docker.sock');
+  const config = join(dir, 'daemon.json');
+  await writeFile(config, JSON.stringify({ 'registry-mirrors': registryMirrors, 'insecure-registries': registryMirrors.map((mirror) => new URL(mirror).host) }));
   const child: ChildProcess = spawn('dockerd', [
-    '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs',
+    '--config-file', config, '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs',
     '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'exec'),
     '-H', `unix://${socket}`, '--pidfile', join(dir, 'docker.pid'),
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -54,5 +68,14 @@ export async function startDockerd(timeoutMs = 60_000): Promise<Dockerd> {
     await stop();
     throw error;
   }
-  return { env: { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: join(dir, 'client') }, stop };
+  const env = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: join(dir, 'client') };
+  const docker = async (args: string[]) => {
+    try {
+      return (await run('docker', args, { timeout: 120_000, maxBuffer: 16 * 1024 * 1024, env })).stdout;
+    } catch (error) {
+      const failure = error as { stderr?: string; stdout?: string; code?: number };
+      throw new Error(`docker ${args.join(' ')} failed (${failure.code}): ${failure.stderr ?? ''}${failure.stdout ?? ''}`);
+    }
+  };
+  return { env, docker, stop };
 }
