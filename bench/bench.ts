@@ -24,6 +24,7 @@ import { evaluateTargets, renderMarkdown } from './lib/report.js';
 import { BERTH, DISTRIBUTION, type Machine, type MetricResult, type RunResults, type Sample, type Settings } from './lib/results.js';
 import { BERTH_ROOT, REPO_ROOT, startBerth, startDistribution, startNginx, startUploadReference, type Server } from './lib/servers.js';
 import { measureLifecycle } from './lib/lifecycle.js';
+import { measureProxy, PROXY_METRICS } from './lib/proxy.js';
 import { median, pool } from './lib/stats.js';
 
 const { compareSync, hashSync } = bcrypt;
@@ -70,6 +71,7 @@ const settings = {
   memoryRepetitions: quick ? 1 : 2,
   idleSettleMs: quick ? 500 : 2000,
   lifecycleImages: quick ? 80 : 2000,
+  proxyLayerMiB: quick ? 4 : 256,
 } satisfies Settings;
 
 const MANIFEST_ACCEPT = [
@@ -613,6 +615,11 @@ async function run(work: string, bench: Bench): Promise<void> {
 
   // 10. Lifecycle: garbage collection and registry:2 import, on servers of their own.
   if (enabled('gc') || enabled('import')) await measureLifecycle(bench, work, settings.lifecycleImages);
+
+  // 11. Pull-through caching (issue 11), on servers of its own.
+  if (PROXY_METRICS.some(enabled)) {
+    await measureProxy(bench, work, { layerMiB: settings.proxyLayerMiB, repetitions: settings.repetitions, wrkSeconds: settings.wrkSeconds, connections: settings.connections, wrkThreads: settings.wrkThreads });
+  }
 
   for (const agent of [pullAgent, referenceAgent, ...parallelAgents.values()]) agent.destroy();
   for (const c of [...clients.values(), ...smallAgents.values()]) c.agent.destroy();
