@@ -24,6 +24,7 @@ import { evaluateTargets, renderMarkdown } from './lib/report.js';
 import { BERTH, DISTRIBUTION, type Machine, type MetricResult, type RunResults, type Sample, type Settings } from './lib/results.js';
 import { BERTH_ROOT, REPO_ROOT, startBerth, startDistribution, startNginx, startUploadReference, type Server } from './lib/servers.js';
 import { measureLifecycle } from './lib/lifecycle.js';
+import { measureObservability, OBSERVABILITY_METRICS } from './lib/metrics.js';
 import { measureProxy, PROXY_METRICS } from './lib/proxy.js';
 import { median, pool } from './lib/stats.js';
 
@@ -72,6 +73,7 @@ const settings = {
   idleSettleMs: quick ? 500 : 2000,
   lifecycleImages: quick ? 80 : 2000,
   proxyLayerMiB: quick ? 4 : 256,
+  webhookImages: quick ? 60 : 2000,
 } satisfies Settings;
 
 const MANIFEST_ACCEPT = [
@@ -619,6 +621,19 @@ async function run(work: string, bench: Bench): Promise<void> {
   // 11. Pull-through caching (issue 11), on servers of its own.
   if (PROXY_METRICS.some(enabled)) {
     await measureProxy(bench, work, { layerMiB: settings.proxyLayerMiB, repetitions: settings.repetitions, wrkSeconds: settings.wrkSeconds, connections: settings.connections, wrkThreads: settings.wrkThreads });
+  }
+
+  // 12. What metrics and webhooks cost on the request path (issue 13), on servers of their own.
+  if (OBSERVABILITY_METRICS.some(enabled)) {
+    await measureObservability(bench, work, {
+      repetitions: settings.repetitions,
+      wrkSeconds: settings.wrkSeconds,
+      warmSeconds: settings.warmSeconds,
+      connections: settings.connections,
+      wrkThreads: settings.wrkThreads,
+      webhookImages: settings.webhookImages,
+      concurrency: settings.smallConcurrency,
+    });
   }
 
   for (const agent of [pullAgent, referenceAgent, ...parallelAgents.values()]) agent.destroy();

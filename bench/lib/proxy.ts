@@ -213,8 +213,8 @@ export async function measureProxy(recorder: Recorder, work: string, settings: P
         }
       }
     }
-    const note = 'Berth and Distribution both configured with registry:2\'s `proxy: {remoteurl}` (the whole registry a pull-through cache of the upstream, Berth\'s `revalidate` at its default 5m); the upstream is Distribution on loopback behind a byte-counting TCP relay; each cold sample starts the proxy afresh on empty storage';
-    for (const metric of all) metric.note = note;
+    const note = 'Proxy rows: Berth and Distribution both configured with registry:2\'s `proxy: {remoteurl}` (the whole registry a pull-through cache of the upstream, Berth\'s `revalidate` at its default 5m); the upstream is Distribution on loopback behind a byte-counting TCP relay; each cold sample starts the proxy afresh on empty storage';
+    cold.note = note;
   } catch (error) {
     for (const metric of all) if (!metric.error) recorder.fail(metric, error);
   } finally {
