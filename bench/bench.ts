@@ -26,6 +26,7 @@ import { BERTH_ROOT, REPO_ROOT, startBerth, startDistribution, startNginx, start
 import { measureLifecycle } from './lib/lifecycle.js';
 import { measureObservability, OBSERVABILITY_METRICS } from './lib/metrics.js';
 import { measureProxy, PROXY_METRICS } from './lib/proxy.js';
+import { measureSearch, SEARCH_METRICS } from './lib/search.js';
 import { median, pool } from './lib/stats.js';
 
 const { compareSync, hashSync } = bcrypt;
@@ -74,6 +75,9 @@ const settings = {
   lifecycleImages: quick ? 80 : 2000,
   proxyLayerMiB: quick ? 4 : 256,
   webhookImages: quick ? 60 : 2000,
+  searchRepositories: quick ? 200 : 10_000,
+  searchTagsPerRepository: 10,
+  searchPageRequests: quick ? 5 : 20,
 } satisfies Settings;
 
 const MANIFEST_ACCEPT = [
@@ -623,7 +627,21 @@ async function run(work: string, bench: Bench): Promise<void> {
     await measureProxy(bench, work, { layerMiB: settings.proxyLayerMiB, repetitions: settings.repetitions, wrkSeconds: settings.wrkSeconds, connections: settings.connections, wrkThreads: settings.wrkThreads });
   }
 
-  // 12. What metrics and webhooks cost on the request path (issue 13), on servers of their own.
+  // 12. Search and the web UI's pages on a large database (issue 12), on a server of its own.
+  if (SEARCH_METRICS.some(enabled)) {
+    await measureSearch(bench, work, {
+      repositories: settings.searchRepositories,
+      tagsPerRepository: settings.searchTagsPerRepository,
+      pageRequests: settings.searchPageRequests,
+      repetitions: settings.repetitions,
+      wrkSeconds: settings.wrkSeconds,
+      warmSeconds: settings.warmSeconds,
+      connections: settings.connections,
+      wrkThreads: settings.wrkThreads,
+    });
+  }
+
+  // 13. What metrics and webhooks cost on the request path (issue 13), on servers of their own.
   if (OBSERVABILITY_METRICS.some(enabled)) {
     await measureObservability(bench, work, {
       repetitions: settings.repetitions,
