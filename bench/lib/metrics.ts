@@ -98,7 +98,9 @@ export async function measureObservability(recorder: Recorder, work: string, set
     }
     // The switch really was on: each server's metrics endpoint counted the requests above.
     for (const name of [BERTH, DISTRIBUTION]) {
-      const scraped = await call({ method: 'GET', url: debug[name]!, agent: keepAlive(1) });
+      const agent = keepAlive(1);
+      const scraped = await call({ method: 'GET', url: debug[name]!, agent });
+      agent.destroy();
       if (scraped.status !== 200 || !scraped.body.toString().includes('registry_http_requests_total')) {
         throw new Error(`${name}'s ${debug[name]} answered ${scraped.status} without registry_http_requests_total`);
       }

@@ -105,7 +105,16 @@ function timedBlobGet(url: string, agent: ReturnType<typeof keepAlive>): Promise
 }
 
 /** A client's pull: manifest by tag, config, layer (one layer, so in sequence, as a client does). */
-async function pullImage(base: string, image: Image, agent = keepAlive(2)): Promise<{ ms: number; layerFirstByteMs: number }> {
+async function pullImage(base: string, image: Image): Promise<{ ms: number; layerFirstByteMs: number }> {
+  const agent = keepAlive(2);
+  try {
+    return await pullWith(base, image, agent);
+  } finally {
+    agent.destroy();
+  }
+}
+
+async function pullWith(base: string, image: Image, agent: ReturnType<typeof keepAlive>): Promise<{ ms: number; layerFirstByteMs: number }> {
   const client = new RegistryClient(base, agent);
   const started = process.hrtime.bigint();
   const reply = await client.get(`/v2/${REPOSITORY}/manifests/latest`, { Accept: OCI_MANIFEST });
