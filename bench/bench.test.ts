@@ -5,21 +5,30 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { IMPORT_REPUSH, IMPORT_SKOPEO } from './lib/lifecycle.js';
+import { METRICS_OFF_HEAD, METRICS_OFF_MANIFEST, OBSERVABILITY_METRICS, WEBHOOK_OFF } from './lib/metrics.js';
+import { PROXY_HOSTED_MANIFEST, PROXY_HOSTED_PULL, PROXY_METRICS, PROXY_UPSTREAM_DIRECT } from './lib/proxy.js';
+import { SEARCH_METRICS } from './lib/search.js';
 import type { MetricResult, RunResults } from './lib/results.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 /** Every metric the report must carry. */
-const METRICS = ['rss-idle', 'push-monolithic', 'push-chunked', 'pull', 'manifest-get', 'blob-head', 'parallel-pull', 'small-push', 'catalog-walk', 'tags-list', 'auth-pull', 'rss-peak-run', 'rss-push-2g', 'rss-idle-after', 'gc', 'import'];
+const METRICS = ['rss-idle', 'push-monolithic', 'push-chunked', 'pull', 'manifest-get', 'blob-head', 'parallel-pull', 'small-push', 'catalog-walk', 'tags-list', 'auth-pull', 'rss-peak-run', 'rss-push-2g', 'rss-idle-after', 'gc', 'import', ...PROXY_METRICS, ...SEARCH_METRICS, ...OBSERVABILITY_METRICS];
 /** Metrics Distribution has no counterpart for: Berth against its own reference. */
-const BERTH_ONLY = new Set(['import']);
+const BERTH_ONLY = new Set(['import', ...SEARCH_METRICS]);
 const REFERENCES: Record<string, string[]> = {
   'push-monolithic': ['Node upload', 'Node upload + fsync', 'nginx PUT (dav, no fsync)'],
   pull: ['nginx sendfile on', 'nginx sendfile off'],
   'auth-pull': ['bcrypt verify per request (bcryptjs, cost 5, one thread)'],
   import: [IMPORT_REPUSH, IMPORT_SKOPEO],
+  'proxy-cold-pull': [PROXY_UPSTREAM_DIRECT],
+  'proxy-warm-pull': [PROXY_HOSTED_PULL],
+  'proxy-manifest-get': [PROXY_HOSTED_MANIFEST],
+  'prometheus-manifest-get': [METRICS_OFF_MANIFEST],
+  'prometheus-blob-head': [METRICS_OFF_HEAD],
+  'webhook-push': [WEBHOOK_OFF],
 };
 
-test('when the benchmark runs in quick mode, then the report has a positive number for both servers in every metric', { timeout: 240_000 }, async () => {
+test('when the benchmark runs in quick mode, then the report has a positive number for both servers in every metric', { timeout: 420_000 }, async () => {
   const work = await mkdtemp(join(tmpdir(), 'berth-bench-test-'));
   try {
     const markdown = join(work, 'benchmarks.md');

@@ -24,6 +24,9 @@ import { evaluateTargets, renderMarkdown } from './lib/report.js';
 import { BERTH, DISTRIBUTION, type Machine, type MetricResult, type RunResults, type Sample, type Settings } from './lib/results.js';
 import { BERTH_ROOT, REPO_ROOT, startBerth, startDistribution, startNginx, startUploadReference, type Server } from './lib/servers.js';
 import { measureLifecycle } from './lib/lifecycle.js';
+import { measureObservability, OBSERVABILITY_METRICS } from './lib/metrics.js';
+import { measureProxy, PROXY_METRICS } from './lib/proxy.js';
+import { measureSearch, SEARCH_METRICS } from './lib/search.js';
 import { median, pool } from './lib/stats.js';
 
 const { compareSync, hashSync } = bcrypt;
@@ -70,6 +73,11 @@ const settings = {
   memoryRepetitions: quick ? 1 : 2,
   idleSettleMs: quick ? 500 : 2000,
   lifecycleImages: quick ? 80 : 2000,
+  proxyLayerMiB: quick ? 4 : 256,
+  webhookImages: quick ? 60 : 2000,
+  searchRepositories: quick ? 200 : 10_000,
+  searchTagsPerRepository: 10,
+  searchPageRequests: quick ? 5 : 20,
 } satisfies Settings;
 
 const MANIFEST_ACCEPT = [
@@ -613,6 +621,38 @@ async function run(work: string, bench: Bench): Promise<void> {
 
   // 10. Lifecycle: garbage collection and registry:2 import, on servers of their own.
   if (enabled('gc') || enabled('import')) await measureLifecycle(bench, work, settings.lifecycleImages);
+
+  // 11. Pull-through caching (issue 11), on servers of its own.
+  if (PROXY_METRICS.some(enabled)) {
+    await measureProxy(bench, work, { layerMiB: settings.proxyLayerMiB, repetitions: settings.repetitions, wrkSeconds: settings.wrkSeconds, connections: settings.connections, wrkThreads: settings.wrkThreads });
+  }
+
+  // 12. Search and the web UI's pages on a large database (issue 12), on a server of its own.
+  if (SEARCH_METRICS.some(enabled)) {
+    await measureSearch(bench, work, {
+      repositories: settings.searchRepositories,
+      tagsPerRepository: settings.searchTagsPerRepository,
+      pageRequests: settings.searchPageRequests,
+      repetitions: settings.repetitions,
+      wrkSeconds: settings.wrkSeconds,
+      warmSeconds: settings.warmSeconds,
+      connections: settings.connections,
+      wrkThreads: settings.wrkThreads,
+    });
+  }
+
+  // 13. What metrics and webhooks cost on the request path (issue 13), on servers of their own.
+  if (OBSERVABILITY_METRICS.some(enabled)) {
+    await measureObservability(bench, work, {
+      repetitions: settings.repetitions,
+      wrkSeconds: settings.wrkSeconds,
+      warmSeconds: settings.warmSeconds,
+      connections: settings.connections,
+      wrkThreads: settings.wrkThreads,
+      webhookImages: settings.webhookImages,
+      concurrency: settings.smallConcurrency,
+    });
+  }
 
   for (const agent of [pullAgent, referenceAgent, ...parallelAgents.values()]) agent.destroy();
   for (const c of [...clients.values(), ...smallAgents.values()]) c.agent.destroy();

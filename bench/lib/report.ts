@@ -1,5 +1,7 @@
 import { format, max, median, min } from './stats.js';
 import { IMPORT_SKOPEO } from './lifecycle.js';
+import { METRICS_OFF_HEAD, METRICS_OFF_MANIFEST, WEBHOOK_OFF } from './metrics.js';
+import { PROXY_HOSTED_MANIFEST, PROXY_HOSTED_PULL, PROXY_UPSTREAM_DIRECT } from './proxy.js';
 import { BERTH, DISTRIBUTION, type MetricResult, type RunResults } from './results.js';
 
 /** A target the full run is judged on, evaluated from the medians. */
@@ -76,6 +78,34 @@ export function evaluateTargets(results: RunResults): TargetResult[] {
   };
   limit('Berth idle RSS ≤ 80 MiB', 'rss-idle', 80);
   limit('Berth peak RSS during a 2 GiB push ≤ 150 MiB', 'rss-push-2g', 150);
+
+  /** Berth's median against a fixed bound, in the metric's own unit. */
+  const bound = (label: string, id: string, test: (value: number) => boolean) => {
+    const m = metric(id);
+    const value = med(m, BERTH);
+    targets.push({ target: label, measured: Number.isFinite(value) ? `${format(value)} ${m?.unit ?? ''}` : 'not measured', pass: Number.isFinite(value) ? test(value) : undefined });
+  };
+  ratioTarget("Proxy cold pull ≥ 1.2× Distribution's proxy", 'proxy-cold-pull', DISTRIBUTION, 1.2);
+  ratioTarget('Proxy cold pull ≥ 0.9× pulling from the upstream directly', 'proxy-cold-pull', PROXY_UPSTREAM_DIRECT, 0.9);
+  bound('Proxy time to first byte of a cold blob ≤ 50 ms', 'proxy-first-byte', (value) => value <= 50);
+  ratioTarget('Proxy warm pull ≥ 1.0× a pull from a hosted repository', 'proxy-warm-pull', PROXY_HOSTED_PULL, 1.0);
+  // Response headers travel with the bytes the relay counts: 1 % over covers them at 256 MiB.
+  bound('Proxy, 16 concurrent cold pulls: upstream bytes = 1.0× the image size', 'proxy-upstream-bytes', (value) => value <= 1.01);
+  bound('Proxy, 16 concurrent cold pulls: wall time ≤ 1.2× one cold pull', 'proxy-concurrent-wall', (value) => value <= 1.2);
+  ratioTarget('Proxy warm manifest GET by tag ≥ 0.8× the hosted manifest GET', 'proxy-manifest-get', PROXY_HOSTED_MANIFEST, 0.8);
+  bound('/v1/search ≥ 1,000 req/s (10,000 repositories, 100,000 tags)', 'search-api', (value) => value >= 1000);
+  for (const sort of ['name', 'pushed', 'size', 'pulled']) bound(`UI repository list sorted by ${sort} ≤ 50 ms server time`, `ui-repositories-${sort}`, (value) => value <= 50);
+  bound('UI search page ≤ 50 ms server time', 'ui-search', (value) => value <= 50);
+  bound("UI repository's tag page ≤ 50 ms server time", 'ui-tags', (value) => value <= 50);
+  ratioTarget('Manifest GET with Prometheus metrics on within 5% of without', 'prometheus-manifest-get', METRICS_OFF_MANIFEST, 0.95);
+  ratioTarget('Blob HEAD with Prometheus metrics on within 5% of without', 'prometheus-blob-head', METRICS_OFF_HEAD, 0.95);
+  const webhook = metric('webhook-push');
+  const webhookRatio = med(webhook, BERTH) / med(webhook, WEBHOOK_OFF);
+  targets.push({
+    target: 'Image pushes with a webhook endpoint (information: the same Berth without one)',
+    measured: Number.isFinite(webhookRatio) ? `${webhookRatio.toFixed(2)}× (${format(med(webhook, BERTH))} vs ${format(med(webhook, WEBHOOK_OFF))} images/s)` : 'not measured',
+    pass: undefined,
+  });
   return targets;
 }
 
@@ -141,7 +171,7 @@ export function renderMarkdown(results: RunResults, targets: TargetResult[]): st
   push('');
 
   push('## Targets', '', '| Target | Measured (medians) | Result |', '| --- | --- | --- |');
-  for (const target of targets) push(`| ${target.target} | ${target.measured} | ${target.pass === undefined ? 'not measured' : target.pass ? 'pass' : '**miss**'} |`);
+  for (const target of targets) push(`| ${target.target} | ${target.measured} | ${target.pass === undefined ? (target.measured === 'not measured' ? 'not measured' : 'information') : target.pass ? 'pass' : '**miss**'} |`);
   push('');
 
   push(
@@ -156,6 +186,9 @@ export function renderMarkdown(results: RunResults, targets: TargetResult[]): st
     '- References: page-cache read rate is `readSync` of the cached random file in 4 MiB reads; sha256 is Node\'s `createHash` over 4 MiB buffers; nginx (Debian, one worker, access log off) serves the same-size file with `sendfile on` and with `sendfile off` (1 MiB output buffers, the read size Berth uses) and takes `PUT` through `dav_methods PUT` (spooled to a temp file and renamed, no fsync); the minimal Node upload handler (`bench/upload-server.ts`) receives, hashes with sha256 and writes to a file — with and without fsync before answering. Both registries fsync a blob before acknowledging it, so "Node upload + fsync" is the like-for-like limit and "Node upload" the runtime\'s bare limit.',
     '- The machine may be shared. During every sample the harness measures the CPU used by processes outside the benchmark (machine busy time minus the harness, wrk and every server it started); a sample of at least 0.5 s during which that exceeded 20 % of the machine is discarded and retaken after a pause (at most three times per sample and eight minutes per run). The share is listed per sample in the raw data.',
     `- Authenticated pulls: a second Berth and Distribution, each with \`auth.htpasswd\` pointing at the same file (one user, a bcrypt \`$2y$\` hash of cost 5, what \`htpasswd -Bbn\` writes), holding the same image; \`wrk -t${s.wrkThreads} -c${s.connections} -d${s.wrkSeconds}s\` GETs the manifest by tag with the Basic credentials on every request (a wrong password is first checked to get 401). The reference is the rate of bcrypt verifications one Node thread can do (bcryptjs, cost 5): what a registry that verified bcrypt on every request could at most answer per core. Berth verifies a credential once and then answers from its cache of verified credentials (keyed by a hash, short TTL, dropped when the file changes).`,
+    `- Proxy (issue 11): Berth and Distribution both with registry:2's \`proxy: {remoteurl}\` (the whole registry a pull-through cache, the setup both have; Berth's \`revalidate\` at its default 5m) in front of one upstream, a Distribution on loopback holding one image (a ${s.proxyLayerMiB} MiB layer), reached through an in-process TCP relay that counts the bytes the upstream sends (response headers included). A pull is manifest by tag, config, layer in sequence; every cold sample starts the proxy afresh on empty storage. Time to first byte is that of the cold layer (its manifest already fetched). The references are the same pull from the upstream through the relay, the same pull from a hosted Berth repository, and wrk on that hosted manifest.`,
+    `- Search and UI (issue 12, Berth only): ${s.searchRepositories} repositories × ${s.searchTagsPerRepository} tags written through the build's own SQLite metadata store before the server starts (the seed image's manifests pushed over HTTP first); \`/v1/search\` under wrk; each UI page's time is the median over ${s.searchPageRequests} sequential requests on one keep-alive connection, served to a loopback client of a registry without access control (no login).`,
+    '- Metrics and webhooks (issue 13): manifest GET (wrk) and blob HEAD with `http.debug.prometheus.enabled: true` on a loopback debug address, for Berth and Distribution, against the same Berth without `http.debug`; image pushes (config, 4 KiB layer, tagged manifest) with one `notifications.endpoints` entry pointing at a Node receiver on loopback that answers 200, against the same Berth without `notifications`.',
     '',
   );
 

@@ -24,7 +24,8 @@ export interface Server {
  * blob-descriptor cache that registry:2's stock config.yml enables (Berth warns and ignores it).
  * With `htpasswd`, both require Basic credentials from that file (`auth.htpasswd`).
  */
-function registryConfig(port: number, root: string, htpasswd?: string): string {
+function registryConfig(port: number, root: string, htpasswd?: string, extra: RegistryExtras = {}): string {
+  const { http, ...sections } = extra;
   return stringify({
     ...(htpasswd ? { auth: { htpasswd: { realm: 'bench', path: htpasswd } } } : {}),
     version: 0.1,
@@ -34,15 +35,22 @@ function registryConfig(port: number, root: string, htpasswd?: string): string {
       delete: { enabled: true },
       cache: { blobdescriptor: 'inmemory' },
     },
-    http: { addr: `127.0.0.1:${port}` },
+    ...sections,
+    http: { addr: `127.0.0.1:${port}`, ...http },
   });
 }
 
-async function startRegistry(name: string, command: string, args: (config: string) => string[], directory: string, htpasswd?: string): Promise<Server> {
+/** Sections added to the shared config (e.g. `proxy`, `notifications`, `http.debug`), for the metrics that need them. */
+export interface RegistryExtras {
+  http?: Record<string, unknown>;
+  [section: string]: unknown;
+}
+
+async function startRegistry(name: string, command: string, args: (config: string) => string[], directory: string, htpasswd?: string, extra?: RegistryExtras): Promise<Server> {
   await mkdir(join(directory, 'storage'), { recursive: true });
   const port = await freePort();
   const config = join(directory, 'config.yml');
-  await writeFile(config, registryConfig(port, join(directory, 'storage'), htpasswd));
+  await writeFile(config, registryConfig(port, join(directory, 'storage'), htpasswd, extra));
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('REGISTRY_') && value !== undefined) env[key] = value;
   const child = spawnChild(name, command, args(config), { cwd: directory, env });
@@ -61,13 +69,13 @@ function cliNodeFlags(): string[] {
  * Berth's compiled CLI as `berth serve config.yml` runs it: node with the flags of the CLI's
  * shebang; extra node flags (e.g. --cpu-prof) from BENCH_BERTH_NODE_ARGS.
  */
-export function startBerth(directory: string, htpasswd?: string): Promise<Server> {
+export function startBerth(directory: string, htpasswd?: string, extra?: RegistryExtras): Promise<Server> {
   const nodeArgs = [...cliNodeFlags(), ...(process.env.BENCH_BERTH_NODE_ARGS ?? '').split(' ').filter(Boolean)];
-  return startRegistry('Berth', process.execPath, (config) => [...nodeArgs, BERTH_CLI, 'serve', config], directory, htpasswd);
+  return startRegistry('Berth', process.execPath, (config) => [...nodeArgs, BERTH_CLI, 'serve', config], directory, htpasswd, extra);
 }
 
-export function startDistribution(directory: string, htpasswd?: string): Promise<Server> {
-  return startRegistry('Distribution', DISTRIBUTION_BIN, (config) => ['serve', config], directory, htpasswd);
+export function startDistribution(directory: string, htpasswd?: string, extra?: RegistryExtras): Promise<Server> {
+  return startRegistry('Distribution', DISTRIBUTION_BIN, (config) => ['serve', config], directory, htpasswd, extra);
 }
 
 /**
