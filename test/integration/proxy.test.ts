@@ -357,7 +357,11 @@ describe('a proxy with maxsize', () => {
         const manifest = await client.request(`/v2/hub/${name}/manifests/v1`);
         assert.equal(manifest.status, 200);
         const body = (await manifest.json()) as { config: { digest: string }; layers: { digest: string }[] };
-        for (const { digest } of [body.config, ...body.layers]) assert.equal(await digestOfBody(await client.request(`/v2/hub/${name}/blobs/${digest}`)), digest);
+        for (const { digest } of [body.config, ...body.layers]) {
+          assert.equal(await digestOfBody(await client.request(`/v2/hub/${name}/blobs/${digest}`)), digest);
+          // A blob just pulled is cached (its commit, and the eviction after it, finish before HEAD answers).
+          assert.equal((await client.request(`/v2/hub/${name}/blobs/${digest}`, { method: 'HEAD' })).status, 200);
+        }
       };
       for (const name of ['first/app', 'second/app', 'third/app']) {
         await publisher.pushImage(name, 'v1', [randomBytes(10 * 1024).toString('base64').slice(0, 10 * 1024)]);

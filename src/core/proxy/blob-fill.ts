@@ -20,8 +20,9 @@ import { UpstreamUnavailable } from '../../upstream/unavailable.js';
  * - Before commit the digest and length are verified; then, under the digest's lock (the same
  *   lock uploads and garbage collection take), the file becomes the blob and is linked. On any
  *   failure (upstream error mid-body, mismatch) nothing is committed, the file is deleted and
- *   every reader still reading fails. Readers get the blob's last byte only after the commit,
- *   so no client ever receives a complete body that was not verified.
+ *   every reader still reading fails. Readers get the blob's last byte only once every byte is
+ *   verified, so no client ever receives a complete body that does not match its digest; the
+ *   commit (fsync, rename, row) then goes on without holding them.
  */
 export interface FillSource {
   size: number;
@@ -34,7 +35,10 @@ const NOTIFY_BYTES = 1024 * 1024;
 export type Commit = (digest: Digest, size: number, adopt: () => Promise<void>) => Promise<void>;
 
 export class BlobFill {
-  private state: 'filling' | 'done' | 'failed' = 'filling';
+  /** `verified`: every byte arrived and matches the digest; the commit (durability, the row) is under way. */
+  private state: 'filling' | 'verified' | 'done' | 'failed' = 'filling';
+  /** A reader woke and found nothing new: wake readers on the next chunk rather than the next MiB. */
+  private starved = false;
   private failure?: Error;
   private readonly waiters = new Set<() => void>();
   readonly finished: Promise<void>;
@@ -54,6 +58,11 @@ export class BlobFill {
     this.finished.catch(() => undefined);
   }
 
+  /** Every byte is verified and the commit is under way: it will be cached in a moment. */
+  get committing(): boolean {
+    return this.state === 'verified';
+  }
+
   private notify(): void {
     for (const wake of [...this.waiters]) wake();
     this.waiters.clear();
@@ -71,11 +80,12 @@ export class BlobFill {
         onChunk: (chunk) => {
           stalled.refresh();
           digester.update(chunk);
-          // Readers are woken for the first bytes (time to first byte), then once per MiB:
-          // each wake-up costs every reader a stat and an open, so they read in large pieces.
+          // Readers are woken once per MiB (each wake-up costs a stat and an open, so they read in
+          // large pieces), and on the next chunk when one woke to find nothing new yet (time to first byte).
           received += chunk.length;
-          if (received - notified >= NOTIFY_BYTES || notified === 0) {
+          if (received - notified >= NOTIFY_BYTES || notified === 0 || this.starved) {
             notified = received;
+            this.starved = false;
             this.notify();
           }
         },
@@ -84,6 +94,9 @@ export class BlobFill {
       if (size !== this.size) throw new RegistryError('UNAVAILABLE', `upstream sent ${size} bytes of ${this.digest}, not the ${this.size} it announced`);
       const actual = digester.digest();
       if (actual !== this.digest) throw new RegistryError('UNAVAILABLE', `upstream sent content digesting to ${actual}, not ${this.digest}; nothing was cached`);
+      // Verified: readers may finish now; making the cache durable is not their wait.
+      this.state = 'verified';
+      this.notify();
       await commit(this.digest, size, () => this.blobs.adoptUpload(this.uploadId, this.digest));
       this.state = 'done';
     } catch (error) {
@@ -113,8 +126,8 @@ export class BlobFill {
       const changed = new Promise<void>((resolve) => this.waiters.add(resolve));
       const state = this.state;
       // While filling, the blob's last byte is held back: a client sees a complete body only
-      // once the fill is verified and committed (and never one that turns out not to match).
-      const written = state === 'done' ? end : Math.min(end, this.size - 1, (await this.blobs.driver.stat(this.uploadKey))?.size ?? sent);
+      // once the fill is verified (and never one that turns out not to match).
+      const written = state === 'done' || state === 'verified' ? end : Math.min(end, this.size - 1, (await this.blobs.driver.stat(this.uploadKey))?.size ?? sent);
       const available = Math.max(written, sent);
       if (available > sent) {
         const source = state === 'done'
@@ -125,6 +138,7 @@ export class BlobFill {
           continue;
         }
       }
+      if (this.state === 'filling') this.starved = true;
       await changed;
     }
     destination.end();

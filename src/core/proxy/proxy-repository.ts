@@ -47,12 +47,13 @@ export class ProxyRepository implements RepositoryHandle {
     return new RegistryError('DENIED', `repository "${this.space.name}" is a pull-through cache of ${this.space.upstreamUrl}: ${action} a hosted repository (or a group with a writablemember) instead`, { name: this.name });
   }
 
-  localBlob(digest: Digest): Promise<BlobInfo | undefined> {
+  async localBlob(digest: Digest): Promise<BlobInfo | undefined> {
+    await this.space.settled(this.cache.name, digest);
     return this.cache.localBlob(digest);
   }
 
   async statBlob(digest: Digest): Promise<BlobInfo> {
-    const local = await this.cache.localBlob(digest);
+    const local = await this.localBlob(digest);
     if (local) return local;
     this.space.requireNotKnownAbsent(`blob:${this.upstreamName}@${digest}`, () => blobUnknown(this.name, digest));
     const response = await this.client.request('HEAD', `/v2/${this.upstreamName}/blobs/${digest}`, this.scope);

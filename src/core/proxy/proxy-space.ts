@@ -79,6 +79,17 @@ export class ProxySpace implements RepositorySpace {
     return pending;
   }
 
+  /**
+   * A fill whose bytes are all verified is only committing: whoever asks the cache about that
+   * blob now waits those few milliseconds, so a client that just pulled it finds it cached.
+   */
+  async settled(cacheName: RepositoryName, digest: Digest): Promise<void> {
+    const pending = this.fills.get(`${cacheName}@${digest}`);
+    if (!pending) return;
+    const fill = await pending.catch(() => undefined);
+    if (fill?.committing) await fill.finished.catch(() => undefined);
+  }
+
   /** After a manifest is cached (awaited, so a pull that fills the cache finds it within budget). */
   async cached(cacheName: RepositoryName): Promise<void> {
     await this.budget?.enforce(cacheName);
