@@ -105,7 +105,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     deleteEnabled: config.storage.deleteEnabled,
     readOnly: config.storage.readOnly,
   }, new PolicyBook(config.policies), clock, notifications.recorder, config.repositories);
-  const collector = new GarbageCollector(metadata, blobs, registry.locks, registry.touches, instanceId, log, clock);
+  const collector = new GarbageCollector(metadata, blobs, registry.locks, registry.touches, instanceId, log, clock, directoryLock.orphanSweep);
   const health = new HealthMonitor(driver, metadata, config.health.storageDriver, scheduler);
   const access = config.auth ? createAccessControl(config.auth, config.database.path, log, clock) : undefined;
   const stats = new RequestStats();

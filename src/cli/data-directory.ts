@@ -10,7 +10,7 @@ import { DataDirectoryInUseError, DataDirectoryLock, controlSocketPath } from '.
 export async function withDataDirectory<T>(
   config: Config,
   viaServer: (socketPath: string) => Promise<T>,
-  direct: (stores: Stores) => Promise<T>,
+  direct: (stores: Stores, lock: DataDirectoryLock) => Promise<T>,
 ): Promise<T> {
   const directory = config.storage.driver.rootDirectory;
   let lock: DataDirectoryLock;
@@ -23,7 +23,7 @@ export async function withDataDirectory<T>(
   try {
     const stores = openStores(config);
     try {
-      return await direct(stores);
+      return await direct(stores, lock);
     } finally {
       await stores.metadata.close();
     }

@@ -69,8 +69,8 @@ export async function garbageCollect(args: string[], out: NodeJS.WritableStream 
         const query = new URLSearchParams({ dryRun: flag(dryRun), deleteUntagged: flag(deleteUntagged), graceMs: String(options.graceMs), details: flag(details) });
         return callServer<CollectionSummary & Partial<Pick<CollectionReport, 'details'>>>(socket, 'POST', `/gc?${query}`, (progress) => onProgress(progress as CollectionProgress));
       },
-      async ({ metadata, blobs }) => {
-        const collector = new GarbageCollector(metadata, blobs, new KeyedMutex(), new BatchedTimes(async () => undefined), `cli-${randomUUID()}`);
+      async ({ metadata, blobs }, lock) => {
+        const collector = new GarbageCollector(metadata, blobs, new KeyedMutex(), new BatchedTimes(async () => undefined), `cli-${randomUUID()}`, undefined, Date.now, lock.orphanSweep);
         return collector.collect({ ...options, onProgress });
       },
     );

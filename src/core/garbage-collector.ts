@@ -36,7 +36,8 @@ import type { KeyedMutex } from './keyed-mutex.js';
  *   - Untagged manifests (only with deleteUntagged) younger than the grace period are kept:
  *     an index's children arrive before the index.
  *   - One collector at a time (a lease in the database). Bytes with no row (a crash between
- *     writing bytes and recording them) are swept once older than the grace period.
+ *     writing bytes and recording them) are swept once older than the grace period, by the
+ *     collections after an unclean stop (the sweep walks the whole blob tree).
  *
  * Phases: untagged manifests (optional) → stale links → unreferenced blobs (in batches: one
  * transaction and one lock set per batch) → orphaned bytes → empty repositories.
@@ -47,6 +48,12 @@ export interface CollectionOptions {
   /** How long a touched link (and an untagged manifest) is protected. */
   graceMs: number;
   onProgress?: (progress: CollectionProgress) => void;
+}
+
+/** When to walk the blob tree for bytes with no row (see storage/data-directory-lock.ts); absent: every run. */
+export interface OrphanSweepPolicy {
+  needed(): boolean;
+  done(): void;
 }
 
 export type CollectionPhase = 'manifests' | 'links' | 'blobs' | 'orphans' | 'repositories' | 'done';
@@ -111,7 +118,7 @@ export class CollectionInProgressError extends Error {
 const LEASE = 'gc';
 const LEASE_TTL_MS = 10 * 60_000;
 /** Blob rows forgotten per transaction (one durable commit per batch, not per blob). */
-const BLOB_BATCH = 256;
+const BLOB_BATCH = 1024;
 /** Object deletions in flight at once within a batch. */
 const DELETE_CONCURRENCY = 16;
 
@@ -134,6 +141,7 @@ export class GarbageCollector {
     private readonly holder: string,
     private readonly log?: Logger,
     private readonly now: () => number = Date.now,
+    private readonly orphanSweep?: OrphanSweepPolicy,
   ) {}
 
   async collect(options: CollectionOptions): Promise<CollectionReport> {
@@ -162,7 +170,7 @@ export class GarbageCollector {
     const startedAt = this.now();
     const cutoff = startedAt - options.graceMs;
     const { links, manifests, blobs } = await this.metadata.previewCollection(cutoff, options.deleteUntagged);
-    const orphans = await this.orphans(cutoff, true);
+    const orphans = (this.orphanSweep?.needed() ?? true) ? (await this.orphans(cutoff, true)).removed : [];
     const details = { links, manifests, blobs, orphans, repositories: [] };
     const report = await this.report(true, startedAt, cutoff, details, 0);
     options.onProgress?.({ phase: 'done', removed: report.removed, bytesFreed: report.bytesFreed });
@@ -203,7 +211,10 @@ export class GarbageCollector {
       progress('blobs', { checked: Math.min(start + BLOB_BATCH, candidates.length), total: candidates.length });
     }
 
-    const orphans = await this.orphans(cutoff, false);
+    // Only after an unclean stop (absent a policy: always); done once nothing is left for later.
+    const swept = (this.orphanSweep?.needed() ?? true) ? await this.orphans(cutoff, false) : { removed: [], young: 0 };
+    if (swept.young === 0) this.orphanSweep?.done();
+    const orphans = swept.removed;
     bytesFreed += sum(orphans);
     counts.orphans = orphans.length;
     progress('orphans');
@@ -247,22 +258,29 @@ export class GarbageCollector {
     };
   }
 
-  /** Bytes in storage with no database row, older than the cutoff. */
-  private async orphans(cutoff: number, dryRun: boolean): Promise<StoredBlob[]> {
-    const found: StoredBlob[] = [];
+  /**
+   * Bytes in storage with no database row, older than the cutoff; `young` counts those left
+   * because they are not (a write may be about to record them), so the sweep is not done yet.
+   */
+  private async orphans(cutoff: number, dryRun: boolean): Promise<{ removed: StoredBlob[]; young: number }> {
+    const removed: StoredBlob[] = [];
+    let young = 0;
     for await (const key of this.blobs.driver.list(layout.blobsPrefix())) {
       const digest = digestFromKey(key);
       if (!digest || (await this.metadata.blobRecorded(digest))) continue;
-      const removed = await this.locks.run(digest, async () => {
+      const outcome = await this.locks.run(digest, async () => {
         const info = await this.blobs.driver.stat(key);
-        if (!info || info.modifiedAt.getTime() >= cutoff || (await this.metadata.blobRecorded(digest))) return undefined;
+        if (!info || (await this.metadata.blobRecorded(digest))) return undefined;
+        if (info.modifiedAt.getTime() >= cutoff) return 'young' as const;
         if (!dryRun) await this.blobs.delete(digest);
         return { digest, size: info.size };
       });
-      if (removed) found.push(removed);
+      if (outcome === 'young') young += 1;
+      else if (outcome) removed.push(outcome);
     }
-    return found;
+    return { removed, young };
   }
+
 }
 
 function digestFromKey(key: string): Digest | undefined {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
@@ -10,7 +10,8 @@ import Database from 'better-sqlite3';
  *
  * The lock is an exclusive SQLite lock on `berth.lock` (an fcntl lock underneath), so the
  * kernel releases it when the holder dies, `kill -9` included: no stale lock file to clean up.
- * `berth.pid` beside it only names the holder in messages.
+ * `berth.pid` beside it names the holder in messages; found at start, it means the last holder
+ * did not stop cleanly, so `berth.sweep` is left until a collection has swept orphaned bytes.
  */
 export class DataDirectoryInUseError extends Error {
   constructor(readonly directory: string, readonly holderPid: number | undefined) {
@@ -20,6 +21,18 @@ export class DataDirectoryInUseError extends Error {
     );
     this.name = 'DataDirectoryInUseError';
   }
+}
+
+const SWEEP_MARKER = 'berth.sweep';
+
+/**
+ * Bytes with no database row appear only when a process dies between writing a blob and
+ * recording it (or between forgetting a row and deleting its bytes). Sweeping for them walks
+ * the whole blob tree, so a collection does it only after such a death.
+ */
+export interface OrphanSweep {
+  needed(): boolean;
+  done(): void;
 }
 
 export class DataDirectoryLock {
@@ -43,6 +56,9 @@ export class DataDirectoryLock {
       if ((error as { code?: string }).code === 'SQLITE_BUSY') throw new DataDirectoryInUseError(directory, readHolder(directory));
       throw error;
     }
+    // The last holder removes its pid file when it stops; one still here means it died mid-way,
+    // possibly between writing bytes and recording them: orphans may exist until swept.
+    if (existsSync(join(directory, 'berth.pid'))) writeFileSync(join(directory, SWEEP_MARKER), '', { mode: 0o600 });
     writeFileSync(join(directory, 'berth.pid'), `${process.pid}\n`, { mode: 0o600 });
     return new DataDirectoryLock(directory, database);
   }
@@ -56,6 +72,12 @@ export class DataDirectoryLock {
       if (error instanceof DataDirectoryInUseError) return true;
       throw error;
     }
+  }
+
+  /** Whether orphaned bytes may exist (an unclean stop since the last sweep), and marking them swept. */
+  get orphanSweep(): OrphanSweep {
+    const marker = join(this.directory, SWEEP_MARKER);
+    return { needed: () => existsSync(marker), done: () => rmSync(marker, { force: true }) };
   }
 
   release(): void {

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, readdir, stat, utimes, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { startWithClient, type TestRegistry } from '../support/in-process.js';
 import { OciClient, artifactManifest, errorCode, sha256 } from '../support/oci-client.js';
-import { CLI, startServer } from '../support/server.js';
+import { CLI, startServer, type RunningServer } from '../support/server.js';
 
 const run = promisify(execFile);
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
@@ -193,4 +193,43 @@ describe('berth garbage-collect', () => {
       await server.cleanup();
     }
   });
+
+  it('when the server died uncleanly, then the next collection sweeps bytes no row records; after a clean stop the sweep is skipped', async () => {
+    const first = await startServer();
+    const storage = join(first.dataDir, 'storage');
+    const config = join(first.dataDir, 'config.yml');
+    /** Bytes as a crash between writing a blob and recording it leaves them: no row, older than the grace period. */
+    const plantOrphan = async (content: string) => {
+      const hex = sha256(content).slice('sha256:'.length);
+      const path = join(storage, 'v1', 'blobs', 'sha256', hex.slice(0, 2), hex);
+      await mkdir(dirname(path), { recursive: true });
+      await writeFile(path, content);
+      const old = new Date(Date.now() - 2 * 60 * 60_000);
+      await utimes(path, old, old);
+      return path;
+    };
+    let second: RunningServer | undefined;
+    let third: RunningServer | undefined;
+    try {
+      const crashed = await plantOrphan('left by a crash');
+      await first.kill();
+      second = await startServer({ dataDir: first.dataDir });
+      const swept = await run(process.execPath, [CLI, 'garbage-collect', config]);
+      assert.match(swept.stdout, /removed \d+ links, \d+ manifests, \d+ blobs, 1 orphaned blobs/);
+      await assert.rejects(stat(crashed), { code: 'ENOENT' });
+
+      const kept = await plantOrphan('planted after a clean start');
+      await second.stop();
+      third = await startServer({ dataDir: first.dataDir });
+      const skipped = await run(process.execPath, [CLI, 'garbage-collect', config]);
+      assert.match(skipped.stdout, /removed \d+ links, \d+ manifests, \d+ blobs, 0 orphaned blobs/);
+      assert.ok((await stat(kept)).isFile(), 'no unclean stop since the last sweep: the blob tree is not walked');
+    } finally {
+      await third?.stop();
+      await second?.stop();
+      await first.stop();
+      await first.cleanup();
+    }
+  });
 });
+

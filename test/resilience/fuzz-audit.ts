@@ -29,7 +29,7 @@ export async function snapshot(root: string, except: string[] = []): Promise<Set
 /** Names the storage root may hold (storage/layout.ts, the database and its WAL files, auth keys). */
 const STORAGE_NAMES = [
   /^berth\.sqlite(?:-wal|-shm|-journal)?$/,
-  /^berth\.(?:lock|pid|sock)$/,
+  /^berth\.(?:lock|pid|sock|sweep)$/,
   /^admin-password$/,
   /^token-signing-key\.pem$/,
   /^v1\/$/,
