@@ -120,7 +120,7 @@ const LEASE_TTL_MS = 10 * 60_000;
 /** Blob rows forgotten per transaction (one durable commit per batch, not per blob). */
 const BLOB_BATCH = 1024;
 /** Object deletions in flight at once within a batch. */
-const DELETE_CONCURRENCY = 16;
+const DELETE_CONCURRENCY = 64;
 
 export interface CollectionListener {
   finished(report: CollectionReport): void;
