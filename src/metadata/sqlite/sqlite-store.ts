@@ -476,8 +476,10 @@ export class SqliteMetadataStore implements MetadataStore {
     return (this.statements.uploadsBefore.all(cutoff) as UploadRow[]).map(toUpload);
   }
 
+  // Collection steps before the blob rows are forgotten commit relaxed: forgetting commits in
+  // full before any byte is deleted, and WAL makes every earlier commit durable with it.
   async removeStaleLinks(cutoff: number): Promise<RemovedLink[]> {
-    return this.removeStaleLinksNow(cutoff);
+    return this.relaxed(() => this.removeStaleLinksNow(cutoff));
   }
 
   private removeStaleLinksNow(cutoff: number): RemovedLink[] {
@@ -568,7 +570,7 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   async removeEmptyRepositories(): Promise<RepositoryName[]> {
-    return this.statements.removeEmptyRepositories.all() as RepositoryName[];
+    return this.relaxed(() => this.statements.removeEmptyRepositories.all() as RepositoryName[]);
   }
 
   async previewCollection(cutoff: number, deleteUntagged: boolean): Promise<CollectionPreview> {
@@ -588,11 +590,12 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async acquireLease(name: string, holder: string, ttlMs: number): Promise<boolean> {
     const now = this.clock();
-    return this.statements.acquireLease.run(name, holder, now + ttlMs, now, holder).changes > 0;
+    // A lease lost in a power cut only lets another collector start: nothing to make durable.
+    return this.relaxed(() => this.statements.acquireLease.run(name, holder, now + ttlMs, now, holder).changes > 0);
   }
 
   async releaseLease(name: string, holder: string): Promise<void> {
-    this.statements.releaseLease.run(name, holder);
+    this.relaxed(() => this.statements.releaseLease.run(name, holder));
   }
 
   async heartbeat(instanceId: string, startedAt: number): Promise<void> {
