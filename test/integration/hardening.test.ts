@@ -95,6 +95,8 @@ describe('hardening: abandoned and hostile requests', { timeout: 60_000 }, () =>
     assert.equal(second.status, 416);
     assert.match(await second.text(), /RANGE_INVALID.*already receiving data/);
     await closed(socket, () => socket.destroy());
+    // The server has seen the first writer die once it rolled the upload file back.
+    await untilFileHolds(join(server.dataDir, 'storage', 'v1', 'uploads', id), 0);
     const third = await fetch(`${server.url}${location}`, { method: 'PATCH', body: 'ghi', headers: { 'Content-Type': 'application/octet-stream' } });
     assert.equal(third.status, 202, await third.text());
     assert.equal(third.headers.get('range'), '0-2');
