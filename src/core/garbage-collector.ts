@@ -5,7 +5,7 @@ import { parseDigest, type Digest } from '../oci/digest.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { layout } from '../storage/layout.js';
 import type { BatchedTimes } from './batched-times.js';
-import type { KeyedMutex } from './keyed-mutex.js';
+import type { LockService } from './locks.js';
 
 /**
  * Online garbage collection: reclaims space while pushes and pulls go on.
@@ -136,7 +136,7 @@ export class GarbageCollector {
   constructor(
     private readonly metadata: MetadataStore,
     private readonly blobs: BlobStore,
-    private readonly locks: KeyedMutex,
+    private readonly locks: LockService,
     private readonly touches: BatchedTimes,
     private readonly holder: string,
     private readonly log?: Logger,

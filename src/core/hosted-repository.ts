@@ -10,7 +10,7 @@ import type { RepositoryPolicy } from '../config/config.js';
 import type { ManifestRecord, MetadataStore, Page } from '../metadata/store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { ObjectNotFoundError } from '../storage/driver.js';
-import type { KeyedMutex } from './keyed-mutex.js';
+import type { LockService } from './locks.js';
 import { manifestFacts, type DescriptionSources } from './image-description.js';
 import { manifestEntry } from './manifest-entry.js';
 import type { ManifestCache } from './manifest-cache.js';
@@ -29,7 +29,7 @@ export interface HostedDependencies {
   manifests: ManifestCache;
   policy: RegistryPolicy;
   /** Per-digest locks shared with garbage collection (see garbage-collector.ts). */
-  locks: KeyedMutex;
+  locks: LockService;
   pulls: BatchedTimes;
   /** Blob existence checks by pushes: they protect the blob from collection for the grace period. */
   touches: BatchedTimes;

@@ -8,7 +8,7 @@ import type { ChangeJournal, MetadataStore, QuotaExceeded, QuotaLimit, UploadSes
 import type { BlobStore } from '../storage/blob-store.js';
 import { layout } from '../storage/layout.js';
 import { systemClock, type Clock } from './time.js';
-import type { KeyedMutex } from './keyed-mutex.js';
+import type { LockService } from './locks.js';
 
 /**
  * Blob uploads: sessions that survive restarts, chunks appended as streams and hashed on
@@ -63,7 +63,7 @@ export class UploadService {
   constructor(
     private readonly metadata: MetadataStore,
     private readonly blobs: BlobStore,
-    private readonly locks: KeyedMutex,
+    private readonly locks: LockService,
     private readonly clock: Clock = systemClock,
   ) {}
 
@@ -255,7 +255,7 @@ export class UploadService {
       if (contentRange && received !== contentRange.end - contentRange.start + 1) {
         throw new RegistryError('SIZE_INVALID', `Content-Range announced ${contentRange.end - contentRange.start + 1} bytes but the body held ${received}`);
       }
-      if (!options.commit) await this.metadata.setUploadOffset(session.id, offset, this.clock());
+      if (!options.commit) await this.metadata.recordUploadProgress(session.id, { offset, updatedAt: this.clock() });
       live.offset = offset;
       session.offset = offset;
       return offset;

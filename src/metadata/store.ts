@@ -181,6 +181,21 @@ export interface UploadSession {
   offset: number;
   createdAt: number;
   updatedAt: number;
+  /**
+   * The digest's saved state after `offset` bytes (see `core/resumable-digest.ts`), so any
+   * replica can resume hashing without re-reading the upload; absent when not saved.
+   */
+  hashState?: Uint8Array;
+  /** What the upload storage needs to resume (see `storage/upload-storage.ts`); opaque here. */
+  storageState?: string;
+}
+
+/** What a chunk left behind, recorded when it is acknowledged. */
+export interface UploadProgress {
+  offset: number;
+  updatedAt: number;
+  hashState?: Uint8Array;
+  storageState?: string;
 }
 
 export interface RepositoryIndex {
@@ -223,7 +238,7 @@ export interface ManifestIndex {
 export interface UploadIndex {
   createUpload(session: UploadSession): Promise<void>;
   getUpload(id: string): Promise<UploadSession | undefined>;
-  setUploadOffset(id: string, offset: number, updatedAt: number): Promise<void>;
+  recordUploadProgress(id: string, progress: UploadProgress): Promise<void>;
   deleteUpload(id: string): Promise<void>;
   /** Ends the session and links the finished blob, in one transaction, unless the quota would be exceeded. */
   completeUpload(id: string, repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit, journal?: ChangeJournal): Promise<QuotaExceeded | undefined>;

@@ -105,10 +105,18 @@ for (const factory of factories) {
     it('when upload sessions are recorded, then they survive a reopen and complete atomically into a link', async () => {
       const now = Date.now();
       await store.createUpload({ id: 'u1', repository: repo('up'), offset: 0, createdAt: now - 10_000, updatedAt: now - 10_000 });
-      await store.setUploadOffset('u1', 42, now - 5_000);
+      await store.recordUploadProgress('u1', { offset: 42, updatedAt: now - 5_000, hashState: new Uint8Array([1, 2, 3]), storageState: '{"parts":[]}' });
       await store.close();
       store = await reopen();
-      assert.deepEqual(await store.getUpload('u1'), { id: 'u1', repository: 'up', offset: 42, createdAt: now - 10_000, updatedAt: now - 5_000 });
+      assert.deepEqual(await store.getUpload('u1'), {
+        id: 'u1',
+        repository: 'up',
+        offset: 42,
+        createdAt: now - 10_000,
+        updatedAt: now - 5_000,
+        hashState: new Uint8Array([1, 2, 3]),
+        storageState: '{"parts":[]}',
+      });
       assert.deepEqual((await store.listUploadsUpdatedBefore(now)).map((u) => u.id), ['u1']);
       assert.deepEqual(await store.listUploadsUpdatedBefore(now - 6_000), []);
       await store.completeUpload('u1', repo('up'), digest('9'), 42);

@@ -6,7 +6,7 @@ import type { RepositoryName, Tag } from '../../oci/names.js';
 import type { BlobIndex, ImportIndex, ManifestIndex, NewManifest } from '../../metadata/store.js';
 import type { BlobStore } from '../../storage/blob-store.js';
 import type { Registry2Repository, Registry2Tree } from '../../storage/registry2-tree.js';
-import type { KeyedMutex } from '../keyed-mutex.js';
+import type { LockService } from '../locks.js';
 import { manifestFacts } from '../image-description.js';
 import { manifestEntry } from '../manifest-entry.js';
 
@@ -83,7 +83,7 @@ export interface Registry2ImportDependencies {
   blobs: BlobStore;
   tree: Registry2Tree;
   /** Per-digest locks shared with garbage collection and pushes. */
-  locks: KeyedMutex;
+  locks: LockService;
 }
 
 type BlobCheck = { size: number } | { reason: string };

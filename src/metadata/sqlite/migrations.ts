@@ -221,4 +221,12 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE repositories ADD COLUMN description TEXT;
     `,
   },
+  {
+    version: 8,
+    description: 'resumable uploads on any replica: the saved digest state and the upload storage state of each session',
+    sql: `
+      ALTER TABLE uploads ADD COLUMN hash_state BLOB;
+      ALTER TABLE uploads ADD COLUMN storage_state TEXT;
+    `,
+  },
 ];

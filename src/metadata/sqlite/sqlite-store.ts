@@ -28,6 +28,7 @@ import type {
   RepositorySummary,
   TagSummary,
   StoredBlob,
+  UploadProgress,
   UploadSession,
 } from '../store.js';
 import { MIGRATIONS } from './migrations.js';
@@ -50,6 +51,8 @@ interface UploadRow {
   byte_offset: number;
   created_at: number;
   updated_at: number;
+  hash_state: Buffer | null;
+  storage_state: string | null;
 }
 
 const MANIFEST_COLUMNS = 'm.digest, m.media_type, m.size, m.artifact_type, m.annotations, m.subject, m.description, m.platforms, m.created_at';
@@ -400,8 +403,8 @@ export class SqliteMetadataStore implements MetadataStore {
     return row && toUpload(row);
   }
 
-  async setUploadOffset(id: string, offset: number, updatedAt: number): Promise<void> {
-    this.relaxed(() => this.statements.setUploadOffset.run(offset, updatedAt, id));
+  async recordUploadProgress(id: string, progress: UploadProgress): Promise<void> {
+    this.relaxed(() => this.statements.recordUploadProgress.run(progress.offset, progress.updatedAt, progress.hashState ?? null, progress.storageState ?? null, id));
   }
 
   async deleteUpload(id: string): Promise<void> {
@@ -743,7 +746,7 @@ function prepare(db: Database.Database) {
     referrers: db.prepare(`SELECT ${MANIFEST_COLUMNS} FROM manifests m WHERE m.repository_id = ${repo} AND m.subject = ? ORDER BY m.digest`),
     insertUpload: db.prepare('INSERT INTO uploads (id, repository_name, byte_offset, created_at, updated_at) VALUES (?, ?, ?, ?, ?)'),
     upload: db.prepare('SELECT * FROM uploads WHERE id = ?'),
-    setUploadOffset: db.prepare('UPDATE uploads SET byte_offset = ?, updated_at = ? WHERE id = ?'),
+    recordUploadProgress: db.prepare('UPDATE uploads SET byte_offset = ?, updated_at = ?, hash_state = ?, storage_state = ? WHERE id = ?'),
     deleteUpload: db.prepare('DELETE FROM uploads WHERE id = ?'),
     uploadsBefore: db.prepare('SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at'),
     removeStaleLinks: db.prepare(
@@ -879,6 +882,8 @@ function toUpload(row: UploadRow): UploadSession {
     offset: row.byte_offset,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
+    ...(row.hash_state !== null && { hashState: new Uint8Array(row.hash_state) }),
+    ...(row.storage_state !== null && { storageState: row.storage_state }),
   };
 }
 

@@ -1,0 +1,48 @@
+import type { Readable } from 'node:stream';
+import type { Digest } from '../oci/digest.js';
+
+/**
+ * Where an unfinished blob's bytes wait until they are committed to their content address.
+ * Shaped for what both backends can do honestly: a file can be appended to and cut back; an
+ * S3 multipart upload takes parts of at least 5 MiB that can never be cut, so it keeps a short
+ * tail beside them. Whatever a backend needs to resume on another replica is its `state`,
+ * persisted with the session row (opaque outside the backend); every call gets the state the
+ * previous successful call returned.
+ */
+export type UploadStorageState = string | undefined;
+
+export interface UploadAppendOptions {
+  /** Bytes already acknowledged; the chunk goes after them. */
+  offset: number;
+  /** Sees every chunk of `source` before it is stored (digesting). */
+  onChunk?: (chunk: Buffer) => void;
+  signal?: AbortSignal;
+}
+
+export interface AppendedChunk {
+  /** Bytes held after the chunk. */
+  size: number;
+  /** To persist with the session and pass to the next call. */
+  state: UploadStorageState;
+}
+
+export interface UploadStorage {
+  /**
+   * Stores `source` after the first `offset` bytes. When it resolves, the bytes outlive a
+   * `kill -9` of the process. When it fails, nothing past `offset` counts: a retry with the
+   * same offset and state must work (bytes written past it are cut or ignored).
+   */
+  append(id: string, state: UploadStorageState, source: Readable, options: UploadAppendOptions): Promise<AppendedChunk>;
+  /**
+   * Makes the first `size` bytes the blob `digest`, durably and atomically, and drops the
+   * session's bytes. The caller has verified the digest and holds its lock. A blob already
+   * stored wins (same bytes).
+   */
+  commit(id: string, state: UploadStorageState, size: number, digest: Digest): Promise<void>;
+  /** The first `size` bytes, for re-hashing when no digest state was saved. */
+  read(id: string, state: UploadStorageState, size: number): Promise<Readable>;
+  /** Drops the session's bytes. Idempotent; a missing session is not an error. */
+  cancel(id: string, state: UploadStorageState): Promise<void>;
+  /** Sessions holding bytes and when they were last written, for the purge of abandoned uploads. */
+  list(): AsyncIterable<{ id: string; modifiedAt: Date }>;
+}
