@@ -5,20 +5,26 @@ import { SqliteMetadataStore } from './metadata/sqlite/sqlite-store.js';
 import { BlobStore } from './storage/blob-store.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem-driver.js';
+import { FilesystemUploadStorage } from './storage/filesystem-uploads.js';
+import { KeyedMutex } from './core/keyed-mutex.js';
+import type { RegistryBackends } from './core/registry.js';
+import { nativeSessionDigests } from './core/resumable-digest.js';
 
 /**
  * The storage half of the composition root: the one place that picks the storage driver and
  * the metadata database. Apart from app.ts so command-line tools open the stores without
  * loading the HTTP server.
  */
-export interface Stores {
+export interface Stores extends RegistryBackends {
   driver: StorageDriver;
-  metadata: MetadataStore;
-  blobs: BlobStore;
 }
 
 export function openStores(config: Config, clock: Clock = systemClock): Stores {
-  const driver: StorageDriver = new FilesystemDriver(config.storage.driver.rootDirectory);
+  const root = config.storage.driver.rootDirectory;
+  const driver: StorageDriver = new FilesystemDriver(root);
   const metadata: MetadataStore = new SqliteMetadataStore(config.database.path, clock);
-  return { driver, metadata, blobs: new BlobStore(driver) };
+  const uploads = new FilesystemUploadStorage(root);
+  // One process owns the data directory (DataDirectoryLock): in-process locks, and a live
+  // digest kept in memory between chunks (the fast native one; nothing needs saving).
+  return { driver, metadata, blobs: new BlobStore(driver), uploads, spool: uploads, locks: new KeyedMutex(), digests: nativeSessionDigests };
 }

@@ -101,7 +101,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   const blobs = driver === stores.driver ? stores.blobs : new BlobStore(driver);
   const instanceId = randomUUID();
   const notifications = createNotifications(config, { metadata, instanceId, clock, scheduler, log });
-  const registry = new Registry(metadata, blobs, {
+  const registry = new Registry({ ...stores, blobs }, {
     deleteEnabled: config.storage.deleteEnabled,
     readOnly: config.storage.readOnly,
   }, new PolicyBook(config.policies), clock, notifications.recorder, config.repositories);

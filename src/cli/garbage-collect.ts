@@ -10,7 +10,6 @@ import {
   type CollectionSummary,
   type RemovedCounts,
 } from '../core/garbage-collector.js';
-import { KeyedMutex } from '../core/keyed-mutex.js';
 import { parseCommand, type CommandSpec, type OptionsConfig } from './arguments.js';
 import { callServer, ServerCommandError } from './control-client.js';
 import { withDataDirectory } from './data-directory.js';
@@ -69,8 +68,8 @@ export async function garbageCollect(args: string[], out: NodeJS.WritableStream 
         const query = new URLSearchParams({ dryRun: flag(dryRun), deleteUntagged: flag(deleteUntagged), graceMs: String(options.graceMs), details: flag(details) });
         return callServer<CollectionSummary & Partial<Pick<CollectionReport, 'details'>>>(socket, 'POST', `/gc?${query}`, (progress) => onProgress(progress as CollectionProgress));
       },
-      async ({ metadata, blobs }, lock) => {
-        const collector = new GarbageCollector(metadata, blobs, new KeyedMutex(), new BatchedTimes(async () => undefined), `cli-${randomUUID()}`, undefined, Date.now, lock.orphanSweep);
+      async ({ metadata, blobs, locks }, lock) => {
+        const collector = new GarbageCollector(metadata, blobs, locks, new BatchedTimes(async () => undefined), `cli-${randomUUID()}`, undefined, Date.now, lock.orphanSweep);
         return collector.collect({ ...options, onProgress });
       },
     );

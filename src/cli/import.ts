@@ -1,6 +1,5 @@
 import { loadConfig } from '../config/load.js';
 import { Registry2Import, type ImportProgress, type ImportReport } from '../core/import/registry2-import.js';
-import { KeyedMutex } from '../core/keyed-mutex.js';
 import { Registry2Tree } from '../storage/registry2-tree.js';
 import { parseCommand, type CommandSpec, type OptionsConfig } from './arguments.js';
 import { callServer, ServerCommandError } from './control-client.js';
@@ -44,11 +43,11 @@ export async function importCommand(args: string[], out: NodeJS.WritableStream =
         err.write('a Berth server is running on this storage: importing through it\n');
         return callServer<ImportReport>(socket, 'POST', `/import?dryRun=${dryRun ? 1 : 0}`, (progress) => printProgress(err, progress as ImportProgress));
       },
-      async ({ driver, metadata, blobs }) => {
+      async ({ driver, metadata, blobs, locks }) => {
         const tree = new Registry2Tree(driver);
         if (!(await tree.present())) return undefined;
         if (dryRun) out.write('dry run: nothing will be written\n');
-        return new Registry2Import({ metadata, blobs, tree, locks: new KeyedMutex() }).run({ dryRun, onProgress: (progress) => printProgress(err, progress) });
+        return new Registry2Import({ metadata, blobs, tree, locks }).run({ dryRun, onProgress: (progress) => printProgress(err, progress) });
       },
     );
   } catch (error) {

@@ -38,8 +38,8 @@ export async function repositoryCommand(args: string[], out: NodeJS.WritableStre
     const result = await withDataDirectory(
       config,
       (socket) => callServer<{ repository: string; uploadsCancelled: number }>(socket, 'DELETE', `/repositories/${encodeURIComponent(name)}`),
-      async ({ metadata, blobs }) => {
-        const registry = new Registry(metadata, blobs, { deleteEnabled: config.storage.deleteEnabled, readOnly: config.storage.readOnly }, new PolicyBook(config.policies));
+      async (stores) => {
+        const registry = new Registry(stores, { deleteEnabled: config.storage.deleteEnabled, readOnly: config.storage.readOnly }, new PolicyBook(config.policies));
         return registry.deleteRepository(name);
       },
     );

@@ -1,8 +1,10 @@
 import type { RepositoryName } from '../oci/names.js';
 import type { MetadataStore, Page } from '../metadata/store.js';
+import type { FollowableUploadStorage, UploadStorage } from '../storage/upload-storage.js';
+import type { LockService } from './locks.js';
+import type { SessionDigests } from './resumable-digest.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { HostedRepository } from './hosted-repository.js';
-import { KeyedMutex } from './keyed-mutex.js';
 import { ManifestCache } from './manifest-cache.js';
 import { RegistryError } from '../oci/errors.js';
 import { requireDeletable, type RegistryPolicy } from './policy.js';
@@ -20,6 +22,18 @@ import { UploadService } from './uploads.js';
 import type { RequestContext } from './notifications/events.js';
 import { auditOnlyRecorder, type ChangeRecorder } from './notifications/recorder.js';
 
+/** Where the registry keeps things, chosen by the composition root (`app-stores.ts`). */
+export interface RegistryBackends {
+  metadata: MetadataStore;
+  blobs: BlobStore;
+  /** Upload sessions' bytes until they are committed. */
+  uploads: UploadStorage;
+  /** Proxy cache fills, followed by readers as they arrive (a local file). */
+  spool: FollowableUploadStorage;
+  locks: LockService;
+  digests: SessionDigests;
+}
+
 /**
  * The registry as the HTTP layer sees it: repositories by name, and the catalog. A name is
  * resolved to its repository's kind by `RepositoryResolver`; the repositories live as long as
@@ -28,7 +42,7 @@ import { auditOnlyRecorder, type ChangeRecorder } from './notifications/recorder
 export class Registry {
   readonly uploads: UploadService;
   /** Per-digest locks: every path that makes a blob reachable, and garbage collection. */
-  readonly locks = new KeyedMutex();
+  readonly locks: LockService;
   /** Last-pulled times (retention), written in batches. */
   readonly pulls: BatchedTimes;
   /** Blob HEADs by pushes (garbage-collection grace), written in batches. */
@@ -37,9 +51,11 @@ export class Registry {
   private readonly manifests = new ManifestCache();
   private readonly resolver: RepositoryResolver;
 
+  readonly metadata: MetadataStore;
+  readonly blobs: BlobStore;
+
   constructor(
-    readonly metadata: MetadataStore,
-    readonly blobs: BlobStore,
+    backends: RegistryBackends,
     readonly policy: RegistryPolicy,
     readonly policies: PolicyBook,
     clock: Clock = systemClock,
@@ -47,13 +63,17 @@ export class Registry {
     readonly recorder: ChangeRecorder = auditOnlyRecorder('', clock),
     repositories: RepositoriesConfig = { items: [] },
   ) {
-    this.uploads = new UploadService(metadata, blobs, this.locks, clock);
+    const { metadata, blobs } = backends;
+    this.metadata = metadata;
+    this.blobs = blobs;
+    this.locks = backends.locks;
+    this.uploads = new UploadService(metadata, blobs, backends.uploads, this.locks, backends.digests, clock);
     this.pulls = new BatchedTimes((batch) => metadata.recordPulls(batch), clock);
     this.touches = new BatchedTimes((batch) => metadata.recordTouches(batch), clock);
     this.retention = new RetentionRunner(metadata, policies, this.pulls, clock);
     const factory: SpaceFactory = {
       hosted: (prefix) => (image, context) => this.hosted(`${prefix}${image}` as RepositoryName, context),
-      proxy: (name, settings, prefix) => new ProxySpace(name, settings, prefix, (image) => this.hosted(image), blobs, clock, { metadata, pulls: this.pulls }),
+      proxy: (name, settings, prefix) => new ProxySpace(name, settings, prefix, (image) => this.hosted(image), blobs, backends.spool, clock, { metadata, pulls: this.pulls }),
     };
     this.resolver = new RepositoryResolver(repositories, factory);
   }

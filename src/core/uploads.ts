@@ -6,23 +6,27 @@ import type { RepositoryName } from '../oci/names.js';
 import type { ByteRange } from '../oci/ranges.js';
 import type { ChangeJournal, MetadataStore, QuotaExceeded, QuotaLimit, UploadSession } from '../metadata/store.js';
 import type { BlobStore } from '../storage/blob-store.js';
-import { layout } from '../storage/layout.js';
+import { ChunkLengthError, UploadDataLostError, type UploadStorage } from '../storage/upload-storage.js';
 import { systemClock, type Clock } from './time.js';
 import type { LockService } from './locks.js';
+import { nativeSessionDigests, type SessionDigest, type SessionDigests } from './resumable-digest.js';
 
 /**
- * Blob uploads: sessions that survive restarts, chunks appended as streams and hashed on
- * the way to disk, and a commit that verifies the digest before anything becomes visible.
+ * Blob uploads: sessions that survive restarts and move between replicas, chunks appended as
+ * streams and hashed on the way to storage, and a commit that verifies the digest before
+ * anything becomes visible.
  *
- * Invariant: the session's recorded offset counts only bytes that are written to the upload
- * file and hashed into the live digester. Bytes past it (a crash, an aborted chunk) are cut off
- * before the next write. Hash state cannot be serialised, so after a restart the digester is
- * rebuilt by reading the persisted bytes once.
+ * Invariant: the session row's offset counts only bytes the upload storage holds and the
+ * digest state saved with it (or this process's live digest) has seen. Bytes past it (a crash,
+ * an aborted chunk) never count: the storage cuts or ignores them on the next append. A process
+ * that did not see the previous chunk — after a restart, or on another replica — restores the
+ * saved digest state, or, where the digest kind cannot be saved, re-reads the upload once.
+ * A session has one writer at a time across every replica (its lock, `upload:<id>`).
  *
- * Durability is paid once, at the commit: chunks and session rows are not fsynced (they survive
- * a process kill; a power cut may lose an unfinished upload, which then reads as shorter than
- * its offset and is reported unknown, or fails the digest check, so the client starts over).
- * Before a blob becomes visible its bytes are fsynced, then renamed, then recorded.
+ * Durability is paid once, at the commit: chunks and session rows need not reach the disk
+ * (they survive a process kill; a power cut may lose an unfinished upload, which then reads as
+ * shorter than its offset and is reported unknown, so the client starts over). Before a blob
+ * becomes visible its bytes are durable at its content address, then recorded.
  */
 export interface UploadProgress {
   id: string;
@@ -35,8 +39,8 @@ export interface CommittedBlob {
 }
 
 interface LiveUpload {
-  digester: Digester;
-  /** Bytes the digester has seen; equals the recorded offset when consistent. */
+  digest: SessionDigest;
+  /** Bytes the digest has seen; equals the recorded offset when consistent (-1: rebuild). */
   offset: number;
   /** The request writing to the session now, if any. */
   holder?: { signal?: AbortSignal; done: Promise<unknown> };
@@ -63,7 +67,9 @@ export class UploadService {
   constructor(
     private readonly metadata: MetadataStore,
     private readonly blobs: BlobStore,
+    private readonly storage: UploadStorage,
     private readonly locks: LockService,
+    private readonly digests: SessionDigests = nativeSessionDigests,
     private readonly clock: Clock = systemClock,
   ) {}
 
@@ -71,7 +77,7 @@ export class UploadService {
     const now = this.clock();
     const id = randomUUID();
     await this.metadata.createUpload({ id, repository, offset: 0, createdAt: now, updatedAt: now });
-    this.live.set(id, { digester: new Digester(), offset: 0 });
+    this.live.set(id, { digest: await this.digests.create(), offset: 0 });
     return { id, offset: 0 };
   }
 
@@ -92,20 +98,19 @@ export class UploadService {
   async complete(repository: RepositoryName, id: string, expected: Digest, body: Readable | undefined, options: WriteOptions, quota?: QuotaCheck, journal?: BlobJournal): Promise<CommittedBlob> {
     return this.exclusively(await this.session(repository, id), async (live, session) => {
       // The final chunk is not recorded as an offset: the session ends here either way.
-      const size = body ? await this.write(session, live, body, { ...options, commit: true }) : session.offset;
-      if (!body) await this.syncUploadFile(id, session.offset);
-      const actual = digestAlgorithm(expected) === live.digester.algorithm ? live.digester.digest() : await this.rehash(id, size, digestAlgorithm(expected));
+      const size = body ? await this.write(session, live, body, { ...options, final: true }) : session.offset;
+      const actual = digestAlgorithm(expected) === 'sha256' ? live.digest.digest() : await this.rehash(session, size, digestAlgorithm(expected));
       if (actual !== expected) {
-        await this.discard(id);
+        await this.discard(session);
         throw new RegistryError('DIGEST_INVALID', `digest mismatch: the uploaded content is ${actual}, not ${expected}; nothing was stored`, { expected, actual });
       }
       // Under the digest's lock: garbage collection cannot delete these bytes in between.
       const exceeded = await this.locks.run(expected, async () => {
-        await this.blobs.adoptUpload(id, expected);
+        await this.storage.commit(id, session.storageState, size, expected);
         return this.withdrawIfRefused(expected, await this.metadata.completeUpload(id, repository, expected, size, quota?.limit, journal?.(expected, size)));
       });
       if (exceeded) {
-        await this.discard(id);
+        await this.discard(session);
         throw quota!.denied(exceeded);
       }
       this.live.delete(id);
@@ -120,22 +125,27 @@ export class UploadService {
   async monolithic(repository: RepositoryName, expected: Digest, body: Readable, options: WriteOptions, quota?: QuotaCheck, journal?: BlobJournal): Promise<CommittedBlob> {
     const id = randomUUID();
     const digester = new Digester(digestAlgorithm(expected));
-    const key = layout.upload(id);
+    let state: string | undefined;
+    let committed = false;
     try {
-      const size = await this.blobs.driver.append(key, body, { offset: 0, onChunk: (chunk) => digester.update(chunk), sync: true, signal: options.signal });
-      checkLength(size, options.contentLength);
+      const appended = await this.storage
+        .append(id, undefined, body, { offset: 0, onChunk: (chunk) => digester.update(chunk), final: true, signal: options.signal, length: options.contentLength })
+        .catch((error: unknown) => Promise.reject(error instanceof ChunkLengthError ? lengthError(error) : error));
+      state = appended.state;
+      const size = appended.size;
       const actual = digester.digest();
       if (actual !== expected) {
         throw new RegistryError('DIGEST_INVALID', `digest mismatch: the uploaded content is ${actual}, not ${expected}; nothing was stored`, { expected, actual });
       }
       const exceeded = await this.locks.run(expected, async () => {
-        await this.blobs.adoptUpload(id, expected);
+        await this.storage.commit(id, state, size, expected);
+        committed = true;
         return this.withdrawIfRefused(expected, await this.metadata.linkBlob(repository, expected, size, quota?.limit, journal?.(expected, size)));
       });
       if (exceeded) throw quota!.denied(exceeded);
       return { digest: expected, size };
     } finally {
-      await this.blobs.driver.delete(key);
+      if (!committed) await this.storage.cancel(id, state);
     }
   }
 
@@ -146,15 +156,14 @@ export class UploadService {
   }
 
   async cancel(repository: RepositoryName, id: string): Promise<void> {
-    await this.session(repository, id);
-    await this.discard(id);
+    await this.discard(await this.session(repository, id));
   }
 
   /** Drops the data of sessions whose rows are already gone (a deleted repository's). */
   async forget(ids: string[]): Promise<void> {
     for (const id of ids) {
       this.live.delete(id);
-      await this.blobs.driver.delete(layout.upload(id));
+      await this.storage.cancel(id, undefined);
     }
   }
 
@@ -164,16 +173,12 @@ export class UploadService {
     for (const session of await this.metadata.listUploadsUpdatedBefore(cutoff)) {
       if (this.live.get(session.id)?.holder) continue;
       purged.push(session.id);
-      if (!dryRun) await this.discard(session.id);
+      if (!dryRun) await this.discard(session);
     }
-    for await (const key of this.blobs.driver.list(layout.uploadsPrefix())) {
-      const id = key.slice(key.lastIndexOf('/') + 1);
-      if (this.live.has(id) || (await this.metadata.getUpload(id))) continue;
-      const info = await this.blobs.driver.stat(key);
-      if (info && info.modifiedAt.getTime() < cutoff) {
-        purged.push(id);
-        if (!dryRun) await this.blobs.driver.delete(key);
-      }
+    for await (const { id, modifiedAt } of this.storage.list()) {
+      if (this.live.has(id) || modifiedAt.getTime() >= cutoff || (await this.metadata.getUpload(id))) continue;
+      purged.push(id);
+      if (!dryRun) await this.storage.cancel(id, undefined);
     }
     return purged;
   }
@@ -203,14 +208,17 @@ export class UploadService {
       live = this.live.get(session.id);
     }
     if (!live) {
-      live = { digester: new Digester(), offset: -1 };
+      live = { digest: await this.digests.create(), offset: -1 };
       this.live.set(session.id, live);
     }
     const current = live;
-    const done = (async () => {
-      if (current.offset !== session.offset || current.digester.size !== session.offset) await this.rebuild(session, current);
-      return action(current, session);
-    })();
+    const id = session.id;
+    const done = this.locks.run(`upload:${id}`, async () => {
+      // Another replica may have taken chunks since the row was read.
+      const fresh = await this.session(session.repository, id);
+      if (current.offset !== fresh.offset || current.digest.size !== fresh.offset) await this.rebuild(fresh, current);
+      return action(current, fresh);
+    });
     current.holder = { signal, done };
     try {
       return await done;
@@ -219,79 +227,72 @@ export class UploadService {
     }
   }
 
-  /** After a restart or a failed chunk: cut stray bytes and re-read the rest into a fresh digester. */
+  /** Continues the digest from the saved state, or from the stored bytes where none was saved. */
   private async rebuild(session: UploadSession, live: LiveUpload): Promise<void> {
-    const key = layout.upload(session.id);
-    const stored = await this.blobs.driver.stat(key);
-    if ((stored?.size ?? 0) < session.offset) {
-      await this.discard(session.id);
-      throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload ${session.id} lost its data; start a new upload`);
-    }
-    if (stored && stored.size > session.offset) await this.blobs.driver.truncate(key, session.offset);
-    live.digester = new Digester();
-    if (session.offset > 0) {
-      const stream = await this.blobs.driver.read(key, { start: 0, end: session.offset - 1 });
-      for await (const chunk of stream) live.digester.update(chunk as Buffer);
+    const restored = session.hashState && (await this.digests.restore(session.hashState, session.offset));
+    if (restored) {
+      live.digest = restored;
+    } else {
+      live.digest = await this.digests.create();
+      if (session.offset > 0) {
+        for await (const chunk of await this.storage.read(session.id, session.storageState, session.offset)) live.digest.update(chunk as Buffer);
+      }
+      if (live.digest.size !== session.offset) await this.lost(session, new UploadDataLostError(session.id, session.offset, live.digest.size));
     }
     live.offset = session.offset;
   }
 
-  /** With `commit`, the chunk completes the upload: its bytes are fsynced and no offset is recorded. */
-  private async write(session: UploadSession, live: LiveUpload, body: Readable, options: WriteOptions & { commit?: boolean }): Promise<number> {
+  private async lost(session: UploadSession, error: UploadDataLostError): Promise<never> {
+    await this.discard(session);
+    throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `${error.message}: it lost its data; start a new upload`);
+  }
+
+  /** With `final`, the chunk completes the upload: no offset is recorded (the commit follows). */
+  private async write(session: UploadSession, live: LiveUpload, body: Readable, options: WriteOptions & { final?: boolean }): Promise<number> {
     const { contentRange } = options;
     if (contentRange && contentRange.start !== session.offset) {
       throw new RegistryError('RANGE_INVALID', `chunk starts at ${contentRange.start} but the upload holds ${session.offset} bytes; resume at ${session.offset}`, { offset: session.offset });
     }
-    const key = layout.upload(session.id);
     try {
-      const offset = await this.blobs.driver.append(key, body, {
+      const appended = await this.storage.append(session.id, session.storageState, body, {
         offset: session.offset,
-        onChunk: (chunk) => live.digester.update(chunk),
-        sync: options.commit,
+        onChunk: (chunk) => live.digest.update(chunk),
+        final: options.final,
         signal: options.signal,
+        length: options.contentLength,
       });
-      const received = offset - session.offset;
-      checkLength(received, options.contentLength);
+      const received = appended.size - session.offset;
       if (contentRange && received !== contentRange.end - contentRange.start + 1) {
         throw new RegistryError('SIZE_INVALID', `Content-Range announced ${contentRange.end - contentRange.start + 1} bytes but the body held ${received}`);
       }
-      if (!options.commit) await this.metadata.recordUploadProgress(session.id, { offset, updatedAt: this.clock() });
-      live.offset = offset;
-      session.offset = offset;
-      return offset;
+      const hashState = live.digest.save();
+      if (!options.final) await this.metadata.recordUploadProgress(session.id, { offset: appended.size, updatedAt: this.clock(), hashState, storageState: appended.state });
+      live.offset = appended.size;
+      Object.assign(session, { offset: appended.size, storageState: appended.state, hashState });
+      return appended.size;
     } catch (error) {
-      // Roll back to the last acknowledged offset; the digester saw bytes that are now gone.
-      await this.blobs.driver.truncate(key, session.offset);
-      live.digester = new Digester();
+      // Nothing past the session's offset counts; the digest saw bytes that no longer do.
       live.offset = -1;
-      throw error;
+      if (error instanceof UploadDataLostError) return this.lost(session, error);
+      throw error instanceof ChunkLengthError ? lengthError(error) : error;
     }
   }
 
-  /** Makes the upload's bytes durable; an upload that never received a byte gets its empty file here. */
-  private async syncUploadFile(id: string, offset: number): Promise<void> {
-    const key = layout.upload(id);
-    if (offset === 0 && !(await this.blobs.driver.stat(key))) return this.blobs.driver.writeAtomic(key, Buffer.alloc(0));
-    await this.blobs.driver.sync(key);
-  }
-
-  private async rehash(id: string, size: number, algorithm: 'sha256' | 'sha512'): Promise<Digest> {
+  private async rehash(session: UploadSession, size: number, algorithm: 'sha256' | 'sha512'): Promise<Digest> {
     const digester = new Digester(algorithm);
     if (size > 0) {
-      for await (const chunk of await this.blobs.driver.read(layout.upload(id), { start: 0, end: size - 1 })) digester.update(chunk as Buffer);
+      for await (const chunk of await this.storage.read(session.id, session.storageState, size)) digester.update(chunk as Buffer);
     }
     return digester.digest();
   }
 
-  private async discard(id: string): Promise<void> {
-    this.live.delete(id);
-    await this.metadata.deleteUpload(id);
-    await this.blobs.driver.delete(layout.upload(id));
+  private async discard(session: UploadSession): Promise<void> {
+    this.live.delete(session.id);
+    await this.metadata.deleteUpload(session.id);
+    await this.storage.cancel(session.id, session.storageState);
   }
 }
 
-function checkLength(received: number, contentLength: number | undefined): void {
-  if (contentLength !== undefined && received !== contentLength) {
-    throw new RegistryError('SIZE_INVALID', `Content-Length said ${contentLength} bytes but ${received} arrived`);
-  }
+function lengthError(error: ChunkLengthError): RegistryError {
+  return new RegistryError('SIZE_INVALID', `Content-Length said ${error.announced} bytes but ${error.received} arrived`);
 }

@@ -32,16 +32,6 @@ export class BlobStore {
     await this.driver.writeAtomic(layout.blob(digest), bytes);
   }
 
-  /** Makes a verified upload's data the blob; a blob already present wins (same bytes). */
-  async adoptUpload(uploadId: string, digest: Digest): Promise<void> {
-    const source = layout.upload(uploadId);
-    if (await this.driver.stat(layout.blob(digest))) {
-      await this.driver.delete(source);
-      return;
-    }
-    await this.driver.move(source, layout.blob(digest));
-  }
-
   /**
    * Makes bytes the caller has verified, stored under another key of the same driver (a
    * registry:2 blob being adopted), this digest's blob: shared rather than copied where the

@@ -2,22 +2,13 @@ import type { Readable, Writable } from 'node:stream';
 import type { ByteRange } from '../oci/ranges.js';
 
 /**
- * Bytes by key. Keys come only from `layout.ts`. Implementations: filesystem now,
- * S3-compatible later; `test/contract/storage-driver.test.ts` is the suite each must pass.
+ * Immutable objects by key. Keys come only from `layout.ts`. Implementations: filesystem and
+ * S3-compatible; `test/contract/storage-driver.test.ts` is the suite each must pass. Unfinished
+ * uploads have their own seam (`upload-storage.ts`): a file can be appended to, an object cannot.
  */
 export interface StoredObject {
   size: number;
   modifiedAt: Date;
-}
-
-export interface AppendOptions {
-  /** Where the bytes go: must equal the object's current size (0 creates it). */
-  offset: number;
-  /** Sees every chunk before it is written (digesting, counting). */
-  onChunk?: (chunk: Buffer) => void;
-  /** Also make the bytes durable (as `sync` does) before resolving. */
-  sync?: boolean;
-  signal?: AbortSignal;
 }
 
 /** An opened object (so a missing one fails before a response starts), ready to be sent. */
@@ -40,17 +31,6 @@ export interface StorageDriver {
   /** Visible whole or not at all, durable when the promise resolves. */
   writeAtomic(key: string, data: Buffer): Promise<void>;
   /**
-   * Appends a stream at `offset`; returns the new size. When it resolves the bytes outlive the
-   * process (a `kill -9`), but only `sync` (or `options.sync`) makes them survive a power cut.
-   */
-  append(key: string, source: Readable, options: AppendOptions): Promise<number>;
-  /** Makes an object's bytes durable (throws `ObjectNotFoundError` when it does not exist). */
-  sync(key: string): Promise<void>;
-  /** Cuts an append-target back to `size` bytes (rolls back a failed append). */
-  truncate(key: string, size: number): Promise<void>;
-  /** Atomic, durable rename; replaces `to` if it exists. */
-  move(from: string, to: string): Promise<void>;
-  /**
    * Makes `to` hold the bytes of `from`, which stays in place; durable when it resolves. Objects
    * are never modified once written, so a driver may share the bytes rather than write them
    * again (the filesystem hard-links). An existing `to` is kept: keys are content addresses, so
@@ -59,8 +39,19 @@ export interface StorageDriver {
   copy(from: string, to: string): Promise<void>;
   /** Idempotent. */
   delete(key: string): Promise<void>;
-  /** Keys under a prefix, in no particular order. */
-  list(prefix: string): AsyncIterable<string>;
+  /** Deletes several objects (garbage collection); idempotent. Backends with a batch call use it. */
+  deleteMany?(keys: string[]): Promise<void>;
+  /** Objects under a prefix, in no particular order, with what a listing tells of each. */
+  list(prefix: string): AsyncIterable<ListedObject>;
+  /**
+   * A time-limited URL from which a client can GET the object (and ranges of it) directly, so the
+   * bytes do not pass through Berth. Absent when the backend cannot.
+   */
+  presignGet?(key: string, expiresInSeconds: number): Promise<string>;
+}
+
+export interface ListedObject extends StoredObject {
+  key: string;
 }
 
 export class ObjectNotFoundError extends Error {

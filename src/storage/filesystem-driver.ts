@@ -1,16 +1,11 @@
-import { constants, createWriteStream } from 'node:fs';
-import { copyFile, link, mkdir, open, opendir, rename, rm, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { copyFile, link, lstat, mkdir, open, opendir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
-import { dirname, join, sep } from 'node:path';
+import { dirname, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type { ByteRange } from '../oci/ranges.js';
-import { ObjectNotFoundError, type AppendOptions, type ObjectReader, type StorageDriver, type StoredObject } from './driver.js';
-
-/** Large reads mean fewer syscalls and event-loop turns per MiB served. */
-const READ_CHUNK = 1024 * 1024;
-/** While receiving, start writing dirty pages back after this many bytes (see WriteBehind). */
-const WRITE_BEHIND_BYTES = 32 * 1024 * 1024;
+import { ObjectNotFoundError, type ListedObject, type ObjectReader, type StorageDriver, type StoredObject } from './driver.js';
+import { isNotFound, pathUnder, READ_CHUNK, syncDirectory } from './filesystem-io.js';
 /**
  * Serving: two buffers per transfer, one being read while the other is written to the socket.
  * 1 MiB measured fastest on loopback (256 KiB: ~2,900 MiB/s, 512 KiB: ~3,500, 1 MiB: ~4,000,
@@ -54,10 +49,9 @@ class SendBuffers {
 const sendBuffers = new SendBuffers();
 
 /**
- * The filesystem driver. Durability: `writeAtomic` and `sync` fsync the data, and a rename's
+ * The filesystem driver. Durability: `writeAtomic` and `copy` fsync the data, and a rename's
  * directory is fsynced after it, so a `kill -9` or power loss never shows a partial object.
- * `append` alone leaves the bytes in the page cache (they survive the process, not a power cut):
- * an upload chunk need not cost an fsync, only the commit that makes the blob visible does.
+ * Uploads have their own seam (`filesystem-uploads.ts`).
  */
 export class FilesystemDriver implements StorageDriver {
   readonly description: string;
@@ -67,10 +61,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   private path(key: string): string {
-    if (key.startsWith('/') || key.split('/').some((part) => part === '..' || part === '.' || part === '')) {
-      throw new Error(`refusing storage key outside the root: ${key}`);
-    }
-    return join(this.root, ...key.split('/'));
+    return pathUnder(this.root, key);
   }
 
   async stat(key: string): Promise<StoredObject | undefined> {
@@ -127,78 +118,6 @@ export class FilesystemDriver implements StorageDriver {
     await syncDirectory(dirname(target));
   }
 
-  async append(key: string, source: Readable, options: AppendOptions): Promise<number> {
-    const target = this.path(key);
-    if (options.offset > 0) {
-      const current = await this.stat(key);
-      if (current?.size !== options.offset) throw new Error(`append at ${options.offset} but ${key} holds ${current?.size ?? 'no'} bytes`);
-    }
-    const handle = await openCreatingParent(target, options.offset === 0 ? 'w' : 'r+');
-    let written = 0;
-    const onChunk = options.onChunk;
-    const writeBehind = new WriteBehind(handle);
-    // The stream holds a reference on the handle until destroyed; close() waits for it.
-    const output = createWriteStream('', { fd: handle, start: options.offset, autoClose: false, emitClose: false, highWaterMark: READ_CHUNK });
-    try {
-      await pipeline(
-        source,
-        async function* tap(chunks: AsyncIterable<Buffer>) {
-          for await (const chunk of chunks) {
-            onChunk?.(chunk);
-            written += chunk.length;
-            writeBehind.wrote(chunk.length);
-            yield chunk;
-          }
-        },
-        output,
-        options.signal ? { signal: options.signal } : {},
-      );
-      await writeBehind.settle();
-      if (options.sync) await handle.sync();
-    } finally {
-      output.destroy();
-      await writeBehind.settle().catch(() => undefined);
-      await handle.close();
-    }
-    return options.offset + written;
-  }
-
-  async sync(key: string): Promise<void> {
-    const handle = await this.openHandle(key);
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  }
-
-  async truncate(key: string, size: number): Promise<void> {
-    try {
-      await truncate(this.path(key), size);
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-    }
-  }
-
-  async move(from: string, to: string): Promise<void> {
-    const source = this.path(from);
-    const target = this.path(to);
-    try {
-      await rename(source, target);
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-      // Either the source is gone or the target's directory does not exist yet.
-      await mkdir(dirname(target), { recursive: true });
-      try {
-        await rename(source, target);
-      } catch (retryError) {
-        if (isNotFound(retryError)) throw new ObjectNotFoundError(from);
-        throw retryError;
-      }
-    }
-    await syncDirectory(dirname(target));
-  }
-
   async copy(from: string, to: string): Promise<void> {
     const source = this.path(from);
     const target = this.path(to);
@@ -230,9 +149,12 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<string> {
+  async *list(prefix: string): AsyncIterable<ListedObject> {
     const base = this.path(prefix.replace(/\/+$/, ''));
-    yield* walk(base, prefix.replace(/\/+$/, ''));
+    for await (const { key, path } of walk(base, prefix.replace(/\/+$/, ''))) {
+      const info = await lstat(path).catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error)));
+      if (info?.isFile()) yield { key, size: info.size, modifiedAt: info.mtime };
+    }
   }
 }
 
@@ -284,7 +206,8 @@ async function sendRange(handle: FileHandle, start: number, end: number, destina
   }
 }
 
-async function* walk(directory: string, keyPrefix: string): AsyncIterable<string> {
+/** Files below `directory` (temporary files excluded), depth first. */
+export async function* walk(directory: string, keyPrefix: string): AsyncIterable<{ key: string; path: string }> {
   let entries;
   try {
     entries = await opendir(directory);
@@ -294,53 +217,9 @@ async function* walk(directory: string, keyPrefix: string): AsyncIterable<string
   }
   for await (const entry of entries) {
     const key = `${keyPrefix}/${entry.name}`;
-    if (entry.isDirectory()) yield* walk(`${directory}${sep}${entry.name}`, key);
-    else if (entry.isFile() && !entry.name.endsWith('.tmp')) yield key;
-  }
-}
-
-/**
- * Overlaps the commit's fsync with receiving: every WRITE_BEHIND_BYTES an `fdatasync` starts
- * in the background (one at a time), so when a large upload ends only its tail is still
- * dirty. Measured with curl on a 512 MiB push: 613 -> 687 MiB/s (mean of six).
- */
-class WriteBehind {
-  private pending = 0;
-  private inFlight: Promise<void> | undefined;
-  /** Linux reports a write-back error to an fd once: kept here so the upload fails instead of committing. */
-  private failure: unknown;
-
-  constructor(private readonly handle: FileHandle) {}
-
-  wrote(bytes: number): void {
-    this.pending += bytes;
-    if (this.pending < WRITE_BEHIND_BYTES || this.inFlight || this.failure) return;
-    this.pending = 0;
-    this.inFlight = this.handle.datasync().then(
-      () => {
-        this.inFlight = undefined;
-      },
-      (error: unknown) => {
-        this.failure = error;
-        this.inFlight = undefined;
-      },
-    );
-  }
-
-  /** Waits for the running fdatasync (the handle must not be closed under it); throws its error. */
-  async settle(): Promise<void> {
-    await this.inFlight;
-    if (this.failure) throw this.failure;
-  }
-}
-
-async function openCreatingParent(path: string, flags: 'w' | 'r+'): Promise<FileHandle> {
-  try {
-    return await open(path, flags);
-  } catch (error) {
-    if (!isNotFound(error) || flags !== 'w') throw error;
-    await mkdir(dirname(path), { recursive: true });
-    return open(path, flags);
+    const path = `${directory}${sep}${entry.name}`;
+    if (entry.isDirectory()) yield* walk(path, key);
+    else if (entry.isFile() && !entry.name.endsWith('.tmp')) yield { key, path };
   }
 }
 
@@ -364,15 +243,3 @@ async function copyDurably(source: string, target: string): Promise<void> {
   }
 }
 
-async function syncDirectory(path: string): Promise<void> {
-  const handle = await open(path, constants.O_RDONLY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-function isNotFound(error: unknown): boolean {
-  return (error as NodeJS.ErrnoException)?.code === 'ENOENT';
-}

@@ -9,7 +9,8 @@ import { digestAlgorithm, digestHex, type Digest } from '../oci/digest.js';
  *   └── v1/                                layout version: a future layout can live beside it
  *       ├── blobs/<alg>/<hex[0:2]>/<hex>   content-addressed bytes, shared by every repository
  *       │                                   (layers, configs and manifests alike)
- *       ├── uploads/<upload-id>            data of resumable upload sessions
+ *       ├── uploads/<id[0:2]>/<upload-id>  data of resumable upload sessions (spread over 256
+ *       │                                   directories: one directory's lock serialised parallel pushes)
  *       └── health/probe                   written and removed by the storage health check
  *
  * What exists (repositories, tags, links) is in the database, not in this tree.
@@ -27,7 +28,10 @@ export const layout = {
   },
   upload(uploadId: string): string {
     if (!UPLOAD_ID.test(uploadId)) throw new Error(`not an upload id: ${uploadId}`);
-    return `${VERSION}/uploads/${uploadId}`;
+    return `${VERSION}/uploads/${uploadId.slice(0, 2)}/${uploadId}`;
+  },
+  isUploadId(candidate: string): boolean {
+    return UPLOAD_ID.test(candidate);
   },
   uploadsPrefix(): string {
     return `${VERSION}/uploads/`;

@@ -37,7 +37,7 @@ export class Registry2Tree {
 
   /** Is there a registry:2 repositories tree with at least one file in it? */
   async present(): Promise<boolean> {
-    for await (const _key of this.driver.list(registry2Layout.repositoriesPrefix())) return true;
+    for await (const _object of this.driver.list(registry2Layout.repositoriesPrefix())) return true;
     return false;
   }
 
@@ -45,7 +45,7 @@ export class Registry2Tree {
   async scan(): Promise<Registry2Inventory> {
     const repositories = new Map<RepositoryName, { tags: Map<Tag, Digest>; revisions: Set<Digest>; layers: Set<Digest> }>();
     const problems: Registry2Problem[] = [];
-    for await (const key of this.driver.list(registry2Layout.repositoriesPrefix())) {
+    for await (const { key } of this.driver.list(registry2Layout.repositoriesPrefix())) {
       const entry = registry2Layout.entry(key);
       if (!entry) continue;
       if (entry.kind === 'invalid') {

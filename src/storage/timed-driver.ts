@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ByteRange } from '../oci/ranges.js';
-import type { AppendOptions, ObjectReader, StorageDriver, StoredObject } from './driver.js';
+import type { ListedObject, ObjectReader, StorageDriver, StoredObject } from './driver.js';
 
 /** Observes how long one driver action took, in seconds (registry:2's `registry_storage_action_seconds`). */
 export type ActionTimer = (action: string, seconds: number) => void;
@@ -45,22 +45,6 @@ export class TimedDriver implements StorageDriver {
     return this.timed('PutContent', this.inner.writeAtomic(key, data));
   }
 
-  append(key: string, source: Readable, options: AppendOptions): Promise<number> {
-    return this.timed('Writer', this.inner.append(key, source, options));
-  }
-
-  sync(key: string): Promise<void> {
-    return this.timed('Sync', this.inner.sync(key));
-  }
-
-  truncate(key: string, size: number): Promise<void> {
-    return this.timed('Truncate', this.inner.truncate(key, size));
-  }
-
-  move(from: string, to: string): Promise<void> {
-    return this.timed('Move', this.inner.move(from, to));
-  }
-
   copy(from: string, to: string): Promise<void> {
     return this.timed('Copy', this.inner.copy(from, to));
   }
@@ -69,7 +53,17 @@ export class TimedDriver implements StorageDriver {
     return this.timed('Delete', this.inner.delete(key));
   }
 
-  list(prefix: string): AsyncIterable<string> {
+  get deleteMany(): StorageDriver['deleteMany'] {
+    const inner = this.inner;
+    return inner.deleteMany && ((keys) => this.timed('Delete', inner.deleteMany!(keys)));
+  }
+
+  get presignGet(): StorageDriver['presignGet'] {
+    const inner = this.inner;
+    return inner.presignGet && ((key, expires) => this.timed('RedirectURL', inner.presignGet!(key, expires)));
+  }
+
+  list(prefix: string): AsyncIterable<ListedObject> {
     return this.inner.list(prefix);
   }
 }

@@ -17,6 +17,13 @@ export interface UploadAppendOptions {
   /** Sees every chunk of `source` before it is stored (digesting). */
   onChunk?: (chunk: Buffer) => void;
   signal?: AbortSignal;
+  /** The upload ends with this chunk (a commit follows): a backend may make the bytes durable now. */
+  final?: boolean;
+  /**
+   * The bytes the client announced: a source that ends with another count fails the append
+   * with `ChunkLengthError`, and none of it is kept (a client that went away mid-chunk).
+   */
+  length?: number;
 }
 
 export interface AppendedChunk {
@@ -45,4 +52,37 @@ export interface UploadStorage {
   cancel(id: string, state: UploadStorageState): Promise<void>;
   /** Sessions holding bytes and when they were last written, for the purge of abandoned uploads. */
   list(): AsyncIterable<{ id: string; modifiedAt: Date }>;
+}
+
+export class ChunkLengthError extends Error {
+  constructor(
+    readonly announced: number,
+    readonly received: number,
+  ) {
+    super(`the chunk announced ${announced} bytes but ${received} arrived`);
+    this.name = 'ChunkLengthError';
+  }
+}
+
+/** The session's stored bytes are fewer than were acknowledged (a power cut, or removed by hand). */
+export class UploadDataLostError extends Error {
+  constructor(
+    readonly id: string,
+    readonly expected: number,
+    readonly held: number,
+  ) {
+    super(`upload ${id} holds ${held} bytes, not the ${expected} acknowledged`);
+    this.name = 'UploadDataLostError';
+  }
+}
+
+/**
+ * Upload storage whose bytes can be read while they are being appended, so that readers can
+ * follow a proxy's cache fill as it arrives (a local file: `FilesystemUploadStorage`).
+ */
+export interface FollowableUploadStorage extends UploadStorage {
+  /** Bytes held so far, undefined when none were written yet. */
+  held(id: string): Promise<number | undefined>;
+  /** Undefined when the bytes are no longer spooled (committed or cancelled). */
+  readRange(id: string, start: number, end: number): Promise<Readable | undefined>;
 }

@@ -12,7 +12,7 @@ const MINUTE = 60_000;
 /** Whether the upload's data file is in storage (the session id is the last segment of its location). */
 async function uploadDataExists(dataDir: string, location: string): Promise<boolean> {
   const id = new URL(location, 'http://x').pathname.split('/').at(-1)!;
-  return stat(join(dataDir, 'storage', 'v1', 'uploads', id)).then(() => true, () => false);
+  return stat(join(dataDir, 'storage', 'v1', 'uploads', id.slice(0, 2), id)).then(() => true, () => false);
 }
 
 describe('maintenance and health', () => {

@@ -247,7 +247,7 @@ export function uploadIdOf(location: string): string {
  * a crash (wait until the server has written part of a chunk), never to judge the result.
  */
 export function uploadDataPath(dataDir: string, uploadId: string): string {
-  return join(dataDir, 'storage', 'v1', 'uploads', uploadId);
+  return join(dataDir, 'storage', 'v1', 'uploads', uploadId.slice(0, 2), uploadId);
 }
 
 /** Waits until `path` holds more than `bytes` bytes; returns its size. */
@@ -266,8 +266,9 @@ export async function waitForAnyUploadLargerThan(dataDir: string, bytes: number,
   const directory = join(dataDir, 'storage', 'v1', 'uploads');
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const names = await readdir(directory).catch(() => [] as string[]);
-    const sizes = await Promise.all(names.map((name) => stat(join(directory, name)).then((info) => info.size, () => -1)));
+    const entries = await readdir(directory, { recursive: true, withFileTypes: true }).catch(() => []);
+    const files = entries.filter((entry) => entry.isFile());
+    const sizes = await Promise.all(files.map((entry) => stat(join(entry.parentPath, entry.name)).then((info) => info.size, () => -1)));
     const largest = Math.max(-1, ...sizes);
     if (largest > bytes) return largest;
     if (Date.now() > deadline) throw new Error(`no upload file in ${directory} grew past ${bytes} bytes within ${timeoutMs} ms`);

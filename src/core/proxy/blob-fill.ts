@@ -5,7 +5,7 @@ import { Digester, digestAlgorithm, type Digest } from '../../oci/digest.js';
 import { RegistryError } from '../../oci/errors.js';
 import type { ByteRange } from '../../oci/ranges.js';
 import type { BlobStore } from '../../storage/blob-store.js';
-import { layout } from '../../storage/layout.js';
+import type { FollowableUploadStorage } from '../../storage/upload-storage.js';
 import type { BlobBody } from '../repository.js';
 import { UpstreamUnavailable } from '../../upstream/unavailable.js';
 
@@ -34,6 +34,7 @@ const NOTIFY_BYTES = 1024 * 1024;
 
 export type Commit = (digest: Digest, size: number, adopt: () => Promise<void>) => Promise<void>;
 
+
 export class BlobFill {
   /** `verified`: every byte arrived and matches the digest; the commit (durability, the row) is under way. */
   private state: 'filling' | 'verified' | 'done' | 'failed' = 'filling';
@@ -43,12 +44,12 @@ export class BlobFill {
   private readonly waiters = new Set<() => void>();
   readonly finished: Promise<void>;
   private readonly uploadId = randomUUID();
-  private readonly uploadKey = layout.upload(this.uploadId);
 
   constructor(
     readonly digest: Digest,
     readonly size: number,
     private readonly blobs: BlobStore,
+    private readonly spool: FollowableUploadStorage,
     body: Readable,
     commit: Commit,
     /** A body that sends nothing for this long fails the fill (and every reader). */
@@ -74,9 +75,9 @@ export class BlobFill {
     let notified = 0;
     const stalled = setTimeout(() => body.destroy(new UpstreamUnavailable(`upstream sent nothing of ${this.digest} for ${stallMs} ms`)), stallMs).unref();
     try {
-      const size = await this.blobs.driver.append(this.uploadKey, body, {
+      const { size, state } = await this.spool.append(this.uploadId, undefined, body, {
         offset: 0,
-        sync: true,
+        final: true,
         onChunk: (chunk) => {
           stalled.refresh();
           digester.update(chunk);
@@ -97,13 +98,13 @@ export class BlobFill {
       // Verified: readers may finish now; making the cache durable is not their wait.
       this.state = 'verified';
       this.notify();
-      await commit(this.digest, size, () => this.blobs.adoptUpload(this.uploadId, this.digest));
+      await commit(this.digest, size, () => this.spool.commit(this.uploadId, state, size, this.digest));
       this.state = 'done';
     } catch (error) {
       this.state = 'failed';
       this.failure = error instanceof Error ? error : new Error(String(error));
       body.destroy();
-      await this.blobs.driver.delete(this.uploadKey).catch(() => undefined);
+      await this.spool.cancel(this.uploadId, undefined).catch(() => undefined);
       throw this.failure;
     } finally {
       clearTimeout(stalled);
@@ -127,12 +128,14 @@ export class BlobFill {
       const state = this.state;
       // While filling, the blob's last byte is held back: a client sees a complete body only
       // once the fill is verified (and never one that turns out not to match).
-      const written = state === 'done' || state === 'verified' ? end : Math.min(end, this.size - 1, (await this.blobs.driver.stat(this.uploadKey))?.size ?? sent);
+      const written = state === 'done' || state === 'verified' ? end : Math.min(end, this.size - 1, (await this.spool.held(this.uploadId)) ?? sent);
       const available = Math.max(written, sent);
       if (available > sent) {
         const source = state === 'done'
           ? await this.blobs.read(this.digest, { start: sent, end: available - 1 })
-          : await this.blobs.driver.read(this.uploadKey, { start: sent, end: available - 1 }).catch(() => undefined);
+          : await this.spool.readRange(this.uploadId, sent, available - 1);
+        // Undefined: the commit moved the spooled bytes to the blob since the state was read;
+        // the commit's wake-up brings the reader back to the blob.
         if (source) {
           sent += await copy(source, destination, signal);
           continue;

@@ -3,6 +3,7 @@ import type { Digest } from '../../oci/digest.js';
 import type { RegistryError } from '../../oci/errors.js';
 import type { RepositoryName } from '../../oci/names.js';
 import type { BlobStore } from '../../storage/blob-store.js';
+import type { FollowableUploadStorage } from '../../storage/upload-storage.js';
 import { RegistryClient } from '../../upstream/registry-client.js';
 import type { HostedRepository } from '../hosted-repository.js';
 import type { RepositorySpace } from '../repository-resolver.js';
@@ -39,6 +40,7 @@ export class ProxySpace implements RepositorySpace {
     private readonly storagePrefix: string,
     private readonly hosted: (name: RepositoryName) => HostedRepository,
     private readonly blobs: BlobStore,
+    private readonly spool: FollowableUploadStorage,
     private readonly clock: Clock,
     budget?: { metadata: MetadataStore; pulls: BatchedTimes },
   ) {
@@ -65,7 +67,7 @@ export class ProxySpace implements RepositorySpace {
     const key = `${cache.name}@${digest}`;
     let pending = this.fills.get(key);
     if (!pending) {
-      pending = fetch().then(({ size, body }) => new BlobFill(digest, size, this.blobs, body, async (d, s, adopt) => {
+      pending = fetch().then(({ size, body }) => new BlobFill(digest, size, this.blobs, this.spool, body, async (d, s, adopt) => {
         await cache.cacheBlob(d, s, adopt);
         // The blob is cached either way; an eviction that fails is tried again after the next fill.
         await this.budget?.enforce(cache.name).catch(() => undefined);

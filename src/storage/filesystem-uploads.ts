@@ -1,0 +1,134 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, rename, stat, truncate, unlink } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { Digest } from '../oci/digest.js';
+import { walk } from './filesystem-driver.js';
+import { isNotFound, openCreatingParent, pathUnder, READ_CHUNK, syncDirectory, WriteBehind } from './filesystem-io.js';
+import { layout } from './layout.js';
+import { ChunkLengthError, UploadDataLostError, type AppendedChunk, type FollowableUploadStorage, type UploadAppendOptions, type UploadStorageState } from './upload-storage.js';
+
+/**
+ * Uploads as files under the storage root, beside the blobs they become: a commit is an fsync
+ * and a rename. A chunk is appended at the acknowledged offset; whatever lies past it (a chunk
+ * that failed, or one cut short by a crash) is cut off first. Chunks are not fsynced — they
+ * survive the process, not a power cut, and then the upload reads short and is reported lost —
+ * only the commit that makes a blob visible pays for durability. No state beyond the file.
+ */
+export class FilesystemUploadStorage implements FollowableUploadStorage {
+  constructor(private readonly root: string) {}
+
+  private path(id: string): string {
+    return pathUnder(this.root, layout.upload(id));
+  }
+
+  async append(id: string, _state: UploadStorageState, source: Readable, options: UploadAppendOptions): Promise<AppendedChunk> {
+    const path = this.path(id);
+    if (options.offset > 0) await this.cutBackTo(id, path, options.offset);
+    const handle = await openCreatingParent(path, options.offset === 0 ? 'w' : 'r+');
+    let written = 0;
+    const onChunk = options.onChunk;
+    const writeBehind = new WriteBehind(handle);
+    // The stream holds a reference on the handle until destroyed; close() waits for it.
+    const output = createWriteStream('', { fd: handle, start: options.offset, autoClose: false, emitClose: false, highWaterMark: READ_CHUNK });
+    try {
+      await pipeline(
+        source,
+        async function* tap(chunks: AsyncIterable<Buffer>) {
+          for await (const chunk of chunks) {
+            onChunk?.(chunk);
+            written += chunk.length;
+            writeBehind.wrote(chunk.length);
+            yield chunk;
+          }
+        },
+        output,
+        options.signal ? { signal: options.signal } : {},
+      );
+      await writeBehind.settle();
+      if (options.length !== undefined && written !== options.length) throw new ChunkLengthError(options.length, written);
+      // The last chunk's bytes are made durable while the file is open: the commit needs them so.
+      if (options.final) await handle.sync();
+    } catch (error) {
+      output.destroy();
+      await writeBehind.settle().catch(() => undefined);
+      // By path: the finished write stream may already have closed the handle.
+      await truncate(path, options.offset).catch(() => undefined);
+      throw error;
+    } finally {
+      output.destroy();
+      await writeBehind.settle().catch(() => undefined);
+      await handle.close();
+    }
+    return { size: options.offset + written, state: undefined };
+  }
+
+  /** Bytes past the acknowledged offset were never acknowledged: they go. Fewer means the data was lost. */
+  private async cutBackTo(id: string, path: string, offset: number): Promise<void> {
+    const size = await stat(path).then(
+      (info) => info.size,
+      (error: unknown) => (isNotFound(error) ? -1 : Promise.reject(error)),
+    );
+    if (size < offset) throw new UploadDataLostError(id, offset, Math.max(size, 0));
+    if (size > offset) await truncate(path, offset);
+  }
+
+  async commit(id: string, _state: UploadStorageState, size: number, digest: Digest): Promise<void> {
+    const path = this.path(id);
+    const handle = await openCreatingParent(path, size === 0 ? 'w' : 'r+');
+    try {
+      const held = (await handle.stat()).size;
+      if (held < size) throw new UploadDataLostError(id, size, held);
+      if (held > size) await handle.truncate(size);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    const target = pathUnder(this.root, layout.blob(digest));
+    if (await stat(target).then(() => true, () => false)) {
+      await unlink(path);
+      return;
+    }
+    try {
+      await rename(path, target);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      await mkdir(dirname(target), { recursive: true });
+      await rename(path, target);
+    }
+    await syncDirectory(dirname(target));
+  }
+
+  async read(id: string, _state: UploadStorageState, size: number): Promise<Readable> {
+    if (size === 0) return createReadStream('/dev/null');
+    return createReadStream(this.path(id), { start: 0, end: size - 1, highWaterMark: Math.min(READ_CHUNK, size) });
+  }
+
+  /** Bytes held now, while a writer may still be appending (proxy fills are followed as they grow). */
+  async held(id: string): Promise<number | undefined> {
+    return stat(this.path(id)).then(
+      (info) => info.size,
+      (error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error)),
+    );
+  }
+
+  /** A range of the bytes held so far (see `held`); undefined once they are gone (committed or cancelled). */
+  async readRange(id: string, start: number, end: number): Promise<Readable | undefined> {
+    const handle = await open(this.path(id), 'r').catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error)));
+    return handle?.createReadStream({ start, end, highWaterMark: Math.max(1, Math.min(READ_CHUNK, end - start + 1)), autoClose: true });
+  }
+
+  async cancel(id: string, _state?: UploadStorageState): Promise<void> {
+    await unlink(this.path(id)).catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error)));
+  }
+
+  async *list(): AsyncIterable<{ id: string; modifiedAt: Date }> {
+    const prefix = layout.uploadsPrefix().replace(/\/+$/, '');
+    for await (const { key, path } of walk(pathUnder(this.root, prefix), prefix)) {
+      const info = await stat(path).catch(() => undefined);
+      const id = key.slice(key.lastIndexOf('/') + 1);
+      if (info && layout.isUploadId(id)) yield { id, modifiedAt: info.mtime };
+    }
+  }
+}
