@@ -21,7 +21,9 @@ import { auditRoutes } from './http/audit-api.js';
 import { AuditTrail } from './core/audit.js';
 import type { MetadataStore } from './metadata/store.js';
 import type { StorageDriver } from './storage/driver.js';
-import { TimedDriver } from './storage/timed-driver.js';
+import { TimedDriver, TimedUploadStorage } from './storage/timed-driver.js';
+import type { UploadStorage } from './storage/upload-storage.js';
+import type { Stores } from './app-stores.js';
 
 /**
  * The operations half of the composition root (metrics, the debug listener, webhooks, the
@@ -55,11 +57,13 @@ export interface Operations {
   endpoints: Endpoint[];
 }
 
-/** Metrics, when `http.debug.prometheus` is on; the storage driver is timed through them. */
-export function createMetrics(config: Config, driver: StorageDriver): { metrics?: Metrics; driver: StorageDriver } {
-  if (!config.http.debug?.prometheus) return { driver };
+/** Metrics, when `http.debug.prometheus` is on; storage (objects and uploads) is timed through them. */
+export function createMetrics(config: Config, stores: Stores): { metrics?: Metrics; driver: StorageDriver; uploads: UploadStorage } {
+  const { driver, uploads } = stores;
+  if (!config.http.debug?.prometheus) return { driver, uploads };
   const metrics = new Metrics();
-  return { metrics, driver: new TimedDriver(driver, (action, seconds) => metrics.storageTimed('filesystem', action, seconds)) };
+  const observe = (action: string, seconds: number) => metrics.storageTimed(stores.driverName, action, seconds);
+  return { metrics, driver: new TimedDriver(driver, observe), uploads: new TimedUploadStorage(uploads, observe) };
 }
 
 export function createOperations(

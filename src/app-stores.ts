@@ -17,6 +17,8 @@ import { nativeSessionDigests } from './core/resumable-digest.js';
  */
 export interface Stores extends RegistryBackends {
   driver: StorageDriver;
+  /** As registry:2 names its drivers in metrics (`filesystem`, `s3aws`). */
+  driverName: string;
 }
 
 export function openStores(config: Config, clock: Clock = systemClock): Stores {
@@ -26,5 +28,5 @@ export function openStores(config: Config, clock: Clock = systemClock): Stores {
   const uploads = new FilesystemUploadStorage(root);
   // One process owns the data directory (DataDirectoryLock): in-process locks, and a live
   // digest kept in memory between chunks (the fast native one; nothing needs saving).
-  return { driver, metadata, blobs: new BlobStore(driver), uploads, spool: uploads, locks: new KeyedMutex(), digests: nativeSessionDigests };
+  return { driver, driverName: 'filesystem', metadata, blobs: new BlobStore(driver), uploads, spool: uploads, locks: new KeyedMutex(), digests: nativeSessionDigests };
 }

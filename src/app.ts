@@ -97,11 +97,11 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   }
   const { metadata } = stores;
   // With metrics on, storage actions are timed: every user of the driver gets the timed one.
-  const { metrics, driver } = createMetrics(config, stores.driver);
+  const { metrics, driver, uploads } = createMetrics(config, stores);
   const blobs = driver === stores.driver ? stores.blobs : new BlobStore(driver);
   const instanceId = randomUUID();
   const notifications = createNotifications(config, { metadata, instanceId, clock, scheduler, log });
-  const registry = new Registry({ ...stores, blobs }, {
+  const registry = new Registry({ ...stores, blobs, uploads }, {
     deleteEnabled: config.storage.deleteEnabled,
     readOnly: config.storage.readOnly,
   }, new PolicyBook(config.policies), clock, notifications.recorder, config.repositories);

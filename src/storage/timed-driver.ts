@@ -1,6 +1,8 @@
 import type { Readable } from 'node:stream';
 import type { ByteRange } from '../oci/ranges.js';
+import type { Digest } from '../oci/digest.js';
 import type { ListedObject, ObjectReader, StorageDriver, StoredObject } from './driver.js';
+import type { AppendedChunk, UploadAppendOptions, UploadStorage, UploadStorageState } from './upload-storage.js';
 
 /** Observes how long one driver action took, in seconds (registry:2's `registry_storage_action_seconds`). */
 export type ActionTimer = (action: string, seconds: number) => void;
@@ -20,13 +22,8 @@ export class TimedDriver implements StorageDriver {
     this.description = inner.description;
   }
 
-  private async timed<T>(action: string, work: Promise<T>): Promise<T> {
-    const started = process.hrtime.bigint();
-    try {
-      return await work;
-    } finally {
-      this.observe(action, Number(process.hrtime.bigint() - started) / 1e9);
-    }
+  private timed<T>(action: string, work: Promise<T>): Promise<T> {
+    return timed(this.observe, action, work);
   }
 
   stat(key: string): Promise<StoredObject | undefined> {
@@ -65,5 +62,46 @@ export class TimedDriver implements StorageDriver {
 
   list(prefix: string): AsyncIterable<ListedObject> {
     return this.inner.list(prefix);
+  }
+}
+
+async function timed<T>(observe: ActionTimer, action: string, work: Promise<T>): Promise<T> {
+  const started = process.hrtime.bigint();
+  try {
+    return await work;
+  } finally {
+    observe(action, Number(process.hrtime.bigint() - started) / 1e9);
+  }
+}
+
+/** Upload storage timed under registry:2's names: an append is its `Writer`, a commit its `Move`. */
+export class TimedUploadStorage implements UploadStorage {
+  constructor(
+    private readonly inner: UploadStorage,
+    private readonly observe: ActionTimer,
+  ) {}
+
+  private timed<T>(action: string, work: Promise<T>): Promise<T> {
+    return timed(this.observe, action, work);
+  }
+
+  append(id: string, state: UploadStorageState, source: Readable, options: UploadAppendOptions): Promise<AppendedChunk> {
+    return this.timed('Writer', this.inner.append(id, state, source, options));
+  }
+
+  commit(id: string, state: UploadStorageState, size: number, digest: Digest): Promise<void> {
+    return this.timed('Move', this.inner.commit(id, state, size, digest));
+  }
+
+  read(id: string, state: UploadStorageState, size: number): Promise<Readable> {
+    return this.timed('Reader', this.inner.read(id, state, size));
+  }
+
+  cancel(id: string, state: UploadStorageState): Promise<void> {
+    return this.timed('Delete', this.inner.cancel(id, state));
+  }
+
+  list(): AsyncIterable<{ id: string; modifiedAt: Date }> {
+    return this.inner.list();
   }
 }
