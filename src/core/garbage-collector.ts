@@ -265,7 +265,7 @@ export class GarbageCollector {
   private async orphans(cutoff: number, dryRun: boolean): Promise<{ removed: StoredBlob[]; young: number }> {
     const removed: StoredBlob[] = [];
     let young = 0;
-    for await (const key of this.blobs.driver.list(layout.blobsPrefix())) {
+    for await (const { key } of this.blobs.driver.list(layout.blobsPrefix())) {
       const digest = digestFromKey(key);
       if (!digest || (await this.metadata.blobRecorded(digest))) continue;
       const outcome = await this.locks.run(digest, async () => {

@@ -166,7 +166,7 @@ export class UploadService {
       purged.push(session.id);
       if (!dryRun) await this.discard(session.id);
     }
-    for await (const key of this.blobs.driver.list(layout.uploadsPrefix())) {
+    for await (const { key } of this.blobs.driver.list(layout.uploadsPrefix())) {
       const id = key.slice(key.lastIndexOf('/') + 1);
       if (this.live.has(id) || (await this.metadata.getUpload(id))) continue;
       const info = await this.blobs.driver.stat(key);

@@ -1,11 +1,11 @@
-import { constants, createWriteStream } from 'node:fs';
+import { constants, createWriteStream, type Stats } from 'node:fs';
 import { copyFile, link, mkdir, open, opendir, rename, rm, stat, truncate, unlink, type FileHandle } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import { dirname, join, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ByteRange } from '../oci/ranges.js';
-import { ObjectNotFoundError, type AppendOptions, type ObjectReader, type StorageDriver, type StoredObject } from './driver.js';
+import { ObjectNotFoundError, type AppendOptions, type ListedObject, type ObjectReader, type StorageDriver, type StoredObject } from './driver.js';
 
 /** Large reads mean fewer syscalls and event-loop turns per MiB served. */
 const READ_CHUNK = 1024 * 1024;
@@ -230,7 +230,7 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<string> {
+  async *list(prefix: string): AsyncIterable<ListedObject> {
     const base = this.path(prefix.replace(/\/+$/, ''));
     yield* walk(base, prefix.replace(/\/+$/, ''));
   }
@@ -284,7 +284,7 @@ async function sendRange(handle: FileHandle, start: number, end: number, destina
   }
 }
 
-async function* walk(directory: string, keyPrefix: string): AsyncIterable<string> {
+async function* walk(directory: string, keyPrefix: string): AsyncIterable<ListedObject> {
   let entries;
   try {
     entries = await opendir(directory);
@@ -295,7 +295,20 @@ async function* walk(directory: string, keyPrefix: string): AsyncIterable<string
   for await (const entry of entries) {
     const key = `${keyPrefix}/${entry.name}`;
     if (entry.isDirectory()) yield* walk(`${directory}${sep}${entry.name}`, key);
-    else if (entry.isFile() && !entry.name.endsWith('.tmp')) yield key;
+    else if (entry.isFile() && !entry.name.endsWith('.tmp')) {
+      const info = await statIfPresent(`${directory}${sep}${entry.name}`);
+      if (info) yield { key, size: info.size, modifiedAt: info.mtime };
+    }
+  }
+}
+
+/** A file listed a moment ago may be gone (deleted or renamed) by now. */
+async function statIfPresent(path: string): Promise<Stats | undefined> {
+  try {
+    return await stat(path);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
   }
 }
 

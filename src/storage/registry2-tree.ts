@@ -45,7 +45,7 @@ export class Registry2Tree {
   async scan(): Promise<Registry2Inventory> {
     const repositories = new Map<RepositoryName, { tags: Map<Tag, Digest>; revisions: Set<Digest>; layers: Set<Digest> }>();
     const problems: Registry2Problem[] = [];
-    for await (const key of this.driver.list(registry2Layout.repositoriesPrefix())) {
+    for await (const { key } of this.driver.list(registry2Layout.repositoriesPrefix())) {
       const entry = registry2Layout.entry(key);
       if (!entry) continue;
       if (entry.kind === 'invalid') {

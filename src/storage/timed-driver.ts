@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ByteRange } from '../oci/ranges.js';
-import type { AppendOptions, ObjectReader, StorageDriver, StoredObject } from './driver.js';
+import type { AppendOptions, ListedObject, ObjectReader, StorageDriver, StoredObject } from './driver.js';
 
 /** Observes how long one driver action took, in seconds (registry:2's `registry_storage_action_seconds`). */
 export type ActionTimer = (action: string, seconds: number) => void;
@@ -12,12 +12,17 @@ export type ActionTimer = (action: string, seconds: number) => void;
  */
 export class TimedDriver implements StorageDriver {
   readonly description: string;
+  /** Present exactly when the inner driver has them, so callers can still tell. */
+  readonly deleteMany?: (keys: string[]) => Promise<void>;
+  readonly presignGet?: (key: string, expiresInSeconds: number) => Promise<string>;
 
   constructor(
     private readonly inner: StorageDriver,
     private readonly observe: ActionTimer,
   ) {
     this.description = inner.description;
+    if (inner.deleteMany) this.deleteMany = (keys) => this.timed('Delete', inner.deleteMany!(keys));
+    if (inner.presignGet) this.presignGet = (key, expires) => this.timed('URLFor', inner.presignGet!(key, expires));
   }
 
   private async timed<T>(action: string, work: Promise<T>): Promise<T> {
@@ -69,7 +74,7 @@ export class TimedDriver implements StorageDriver {
     return this.timed('Delete', this.inner.delete(key));
   }
 
-  list(prefix: string): AsyncIterable<string> {
+  list(prefix: string): AsyncIterable<ListedObject> {
     return this.inner.list(prefix);
   }
 }
