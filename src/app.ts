@@ -71,6 +71,7 @@ export function createLogger(config: Config): Logger {
         'authorization', 'password', 'secret', 'token', 'access_token', 'refresh_token',
         '*.authorization', '*.password', '*.secret', '*.token', '*.access_token', '*.refresh_token',
         'headers.authorization', '*.headers.authorization', 'headers.cookie', '*.headers.cookie',
+        'secretkey', '*.secretkey', 'secretAccessKey', '*.secretAccessKey', '*.*.secretAccessKey',
       ],
       censor: '[redacted]',
     },

@@ -5,7 +5,7 @@ import { dirname, join, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ByteRange } from '../oci/ranges.js';
-import { ObjectNotFoundError, type AppendOptions, type ListedObject, type ObjectReader, type StorageDriver, type StoredObject } from './driver.js';
+import { ObjectNotFoundError, assertKeyInsideRoot, type AppendOptions, type ListedObject, type ObjectReader, type StorageDriver, type StoredObject } from './driver.js';
 
 /** Large reads mean fewer syscalls and event-loop turns per MiB served. */
 const READ_CHUNK = 1024 * 1024;
@@ -67,9 +67,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   private path(key: string): string {
-    if (key.startsWith('/') || key.split('/').some((part) => part === '..' || part === '.' || part === '')) {
-      throw new Error(`refusing storage key outside the root: ${key}`);
-    }
+    assertKeyInsideRoot(key);
     return join(this.root, ...key.split('/'));
   }
 

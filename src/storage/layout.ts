@@ -9,7 +9,9 @@ import { digestAlgorithm, digestHex, type Digest } from '../oci/digest.js';
  *   └── v1/                                layout version: a future layout can live beside it
  *       ├── blobs/<alg>/<hex[0:2]>/<hex>   content-addressed bytes, shared by every repository
  *       │                                   (layers, configs and manifests alike)
- *       ├── uploads/<upload-id>            data of resumable upload sessions
+ *       ├── uploads/<upload-id>            data of resumable upload sessions (filesystem: one file;
+ *       │   ├── data                       S3: the multipart upload's target,
+ *       │   └── tail-<n>                   and the bytes after its last whole part)
  *       └── health/probe                   written and removed by the storage health check
  *
  * What exists (repositories, tags, links) is in the database, not in this tree.
@@ -28,6 +30,19 @@ export const layout = {
   upload(uploadId: string): string {
     if (!UPLOAD_ID.test(uploadId)) throw new Error(`not an upload id: ${uploadId}`);
     return `${VERSION}/uploads/${uploadId}`;
+  },
+  /** An object of one upload session (S3 keeps several: see the tree above). */
+  uploadObject(uploadId: string, name: 'data' | `tail-${number}`): string {
+    return `${layout.upload(uploadId)}/${name}`;
+  },
+  /** The directory of one session's objects. */
+  uploadObjectsPrefix(uploadId: string): string {
+    return `${layout.upload(uploadId)}/`;
+  },
+  /** The session an object below `uploadsPrefix()` belongs to, if its key is one layout made. */
+  uploadIdOf(key: string): string | undefined {
+    const id = key.slice(layout.uploadsPrefix().length).split('/')[0] ?? '';
+    return key.startsWith(layout.uploadsPrefix()) && UPLOAD_ID.test(id) ? id : undefined;
   },
   uploadsPrefix(): string {
     return `${VERSION}/uploads/`;

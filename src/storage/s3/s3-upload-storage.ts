@@ -1,0 +1,225 @@
+import { Readable } from 'node:stream';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  ListMultipartUploadsCommand,
+  UploadPartCommand,
+  UploadPartCopyCommand,
+  type MultipartUpload,
+} from '@aws-sdk/client-s3';
+import type { Digest } from '../../oci/digest.js';
+import { layout } from '../layout.js';
+import type { AppendedChunk, UploadAppendOptions, UploadStorage, UploadStorageState } from '../upload-storage.js';
+import { isNoSuchUpload, type S3Bucket } from './bucket.js';
+import { S3Driver } from './s3-driver.js';
+import { PartBuffer } from './part-buffer.js';
+
+/**
+ * What a session holds, persisted by the caller as its `UploadStorageState`:
+ *   parts   whole `chunksize` parts of a multipart upload whose target is the session's `data`
+ *           key (created with the first whole part), in order;
+ *   tail    the bytes after the last whole part, as an ordinary object `tail-<generation>`;
+ *   generation  counts appends, so each append writes a tail under a new key.
+ * A failed append never touches what the state it started from points at: its parts take the
+ * next part numbers (a retry overwrites them; completion lists only the state's parts) and its
+ * tail a new key. So any replica can continue from the last persisted state.
+ */
+interface SessionState {
+  uploadId?: string;
+  parts: { etag: string; size: number }[];
+  generation: number;
+  tailSize: number;
+}
+
+const EMPTY: SessionState = { parts: [], generation: 0, tailSize: 0 };
+
+/** Thrown when bytes are asked for that a multipart upload cannot give back before it completes. */
+export class UploadNotReadableError extends Error {
+  constructor(id: string) {
+    super(`upload ${id}: S3 multipart parts cannot be read before completion; resume from the saved digest state`);
+    this.name = 'UploadNotReadableError';
+  }
+}
+
+/**
+ * `UploadStorage` as one S3 multipart upload per session. Memory per append: the part being
+ * received plus one being sent (2 × chunksize), never the blob.
+ */
+export class S3UploadStorage implements UploadStorage {
+  private readonly driver: S3Driver;
+  private readonly chunkSize: number;
+
+  constructor(private readonly bucket: S3Bucket) {
+    this.driver = new S3Driver(bucket);
+    this.chunkSize = bucket.config.chunkSize;
+  }
+
+  async append(id: string, state: UploadStorageState, source: Readable, options: UploadAppendOptions): Promise<AppendedChunk> {
+    const current = parseState(state);
+    const held = sizeOf(current);
+    if (options.offset !== held) throw new Error(`upload ${id}: offset ${options.offset} is not the ${held} bytes held`);
+    const next: SessionState = { ...current, parts: [...current.parts], generation: current.generation + 1, tailSize: 0 };
+    const pending = new PartBuffer();
+    if (current.tailSize > 0) for await (const chunk of await this.driver.read(this.tailKey(id, current))) pending.push(chunk as Buffer);
+
+    let sending: Promise<void> | undefined;
+    let partIndex = next.parts.length;
+    const send = async (body: Buffer, index: number) => {
+      const { ETag } = await this.bucket.client.send(
+        new UploadPartCommand({ Bucket: this.bucket.name, Key: this.dataKey(id), UploadId: next.uploadId, PartNumber: index + 1, Body: body, ContentLength: body.length }),
+        { abortSignal: options.signal },
+      );
+      next.parts[index] = { etag: ETag ?? '', size: body.length };
+    };
+    try {
+      for await (const chunk of source) {
+        options.onChunk?.(chunk as Buffer);
+        pending.push(chunk as Buffer);
+        while (pending.size >= this.chunkSize) {
+          const body = pending.take(this.chunkSize);
+          next.uploadId ??= await this.createMultipart(id);
+          // One part on the wire while the next is received keeps both directions busy.
+          await sending;
+          sending = send(body, partIndex++);
+          sending.catch(() => undefined); // awaited below; this only keeps it from being unhandled meanwhile
+        }
+      }
+      await sending;
+    } finally {
+      // A part still on the wire must not land after a retry has sent the same part number.
+      await sending?.catch(() => undefined);
+    }
+    next.tailSize = pending.size;
+    if (pending.size > 0) await this.driver.writeAtomic(this.tailKey(id, next), pending.take(pending.size));
+    // The state this append started from was persisted (it was passed in), so the tail before it is garbage.
+    if (current.generation > 0) await this.driver.delete(layout.uploadObject(id, `tail-${current.generation - 1}`)).catch(() => undefined);
+    return { size: sizeOf(next), state: JSON.stringify(next) };
+  }
+
+  /**
+   * Completing a multipart upload can only place the bytes at the key it was started for, and
+   * the digest is not known then: so the upload completes at the session's `data` key and a
+   * server-side copy puts it at the blob's key (RGW shares the stored data on a copy within a
+   * bucket; nothing passes through Berth). A blob smaller than one part never started a
+   * multipart upload: its tail object is copied.
+   */
+  async commit(id: string, state: UploadStorageState, size: number, digest: Digest): Promise<void> {
+    const current = parseState(state);
+    if (sizeOf(current) !== size) throw new Error(`upload ${id}: commit of ${size} bytes, but ${sizeOf(current)} are held`);
+    const target = layout.blob(digest);
+    if (current.uploadId === undefined) {
+      if (current.tailSize > 0) await this.driver.copy(this.tailKey(id, current), target);
+      else if (!(await this.driver.stat(target))) await this.driver.writeAtomic(target, Buffer.alloc(0));
+    } else {
+      await this.complete(id, current, size);
+      await this.driver.copy(this.dataKey(id), target);
+    }
+    await this.removeObjects(id);
+  }
+
+  private async complete(id: string, current: SessionState, size: number): Promise<void> {
+    const { client, name } = this.bucket;
+    const Key = this.dataKey(id);
+    const parts = current.parts.map((part, index) => ({ PartNumber: index + 1, ETag: part.etag }));
+    try {
+      if (current.tailSize > 0) {
+        // The tail may be under 5 MiB: allowed for the last part. Copied server-side, not re-sent.
+        const { CopyPartResult } = await client.send(
+          new UploadPartCopyCommand({ Bucket: name, Key, UploadId: current.uploadId, PartNumber: parts.length + 1, CopySource: this.bucket.copySource(this.tailKey(id, current)) }),
+        );
+        parts.push({ PartNumber: parts.length + 1, ETag: CopyPartResult?.ETag ?? '' });
+      }
+      await client.send(new CompleteMultipartUploadCommand({ Bucket: name, Key, UploadId: current.uploadId, MultipartUpload: { Parts: parts } }));
+    } catch (error) {
+      // A commit retried after its completion succeeded (and the copy or cleanup failed).
+      if (!isNoSuchUpload(error) || (await this.driver.stat(this.dataKey(id)))?.size !== size) throw error;
+    }
+  }
+
+  async read(id: string, state: UploadStorageState, size: number): Promise<Readable> {
+    const current = parseState(state);
+    if (current.uploadId !== undefined) throw new UploadNotReadableError(id);
+    if (size === 0) return Readable.from([]);
+    return this.driver.read(this.tailKey(id, current), { start: 0, end: size - 1 });
+  }
+
+  async cancel(id: string, _state: UploadStorageState): Promise<void> {
+    await this.removeObjects(id);
+  }
+
+  /**
+   * Sessions by their objects: multipart uploads (dated by their start) and tails (by their
+   * write). A session between its first part and its first tail is dated by its start.
+   */
+  async *list(): AsyncIterable<{ id: string; modifiedAt: Date }> {
+    const latest = new Map<string, Date>();
+    const note = (key: string, date: Date | undefined) => {
+      const id = layout.uploadIdOf(key);
+      if (!id || !date) return;
+      const known = latest.get(id);
+      if (!known || known < date) latest.set(id, date);
+    };
+    for await (const upload of this.multipartUploads(layout.uploadsPrefix())) note(this.bucket.storageKey(upload.Key ?? ''), upload.Initiated);
+    for await (const object of this.driver.list(layout.uploadsPrefix())) note(object.key, object.modifiedAt);
+    for (const [id, modifiedAt] of latest) yield { id, modifiedAt };
+  }
+
+  /**
+   * Every multipart upload of the session is aborted, not only the persisted one: an append that
+   * failed before its state was saved may have started another.
+   */
+  private async removeObjects(id: string): Promise<void> {
+    for await (const upload of this.multipartUploads(layout.uploadObjectsPrefix(id))) {
+      await this.bucket.client
+        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket.name, Key: upload.Key, UploadId: upload.UploadId }))
+        .catch((error: unknown) => {
+          if (!isNoSuchUpload(error)) throw error;
+        });
+    }
+    const keys: string[] = [];
+    for await (const object of this.driver.list(layout.uploadObjectsPrefix(id))) keys.push(object.key);
+    await this.driver.deleteMany(keys);
+  }
+
+  private async *multipartUploads(prefix: string): AsyncIterable<MultipartUpload> {
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      const page = await this.bucket.client.send(
+        new ListMultipartUploadsCommand({ Bucket: this.bucket.name, Prefix: this.bucket.key(prefix), ...(keyMarker ? { KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker } : {}) }),
+      );
+      yield* page.Uploads ?? [];
+      keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+      uploadIdMarker = page.NextUploadIdMarker;
+    } while (keyMarker);
+  }
+
+  private async createMultipart(id: string): Promise<string> {
+    const { UploadId } = await this.bucket.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket.name, Key: this.dataKey(id), ...this.bucket.encryption }));
+    if (!UploadId) throw new Error(`upload ${id}: the object store started a multipart upload without an id`);
+    return UploadId;
+  }
+
+  private dataKey(id: string): string {
+    return layout.uploadObject(id, 'data');
+  }
+
+  private tailKey(id: string, state: SessionState): string {
+    return layout.uploadObject(id, `tail-${state.generation}`);
+  }
+}
+
+function sizeOf(state: SessionState): number {
+  return state.parts.reduce((total, part) => total + part.size, 0) + state.tailSize;
+}
+
+function parseState(state: UploadStorageState): SessionState {
+  if (state === undefined) return EMPTY;
+  const parsed = JSON.parse(state) as Partial<SessionState>;
+  if (!Array.isArray(parsed.parts) || typeof parsed.generation !== 'number' || typeof parsed.tailSize !== 'number') {
+    throw new Error('not an S3 upload state');
+  }
+  return parsed as SessionState;
+}
