@@ -21,6 +21,8 @@ export interface RunningCeph {
   region: string;
   accessKey: string;
   secretKey: string;
+  /** Where its data and logs (`log/`) are, until `stop`. */
+  directory: string;
   /** Milliseconds from the first command to a gateway that answered a PUT and a GET. */
   startedInMs: number;
   /** A fresh, empty bucket (one per suite). */
@@ -82,7 +84,7 @@ export async function startCeph(): Promise<RunningCeph> {
       return bucket;
     };
     await untilReady(client, createBucket, daemons, directory);
-    return { endpoint, region: REGION, accessKey, secretKey, startedInMs: Math.round(performance.now() - started), createBucket, stop: stopAll };
+    return { endpoint, directory, region: REGION, accessKey, secretKey, startedInMs: Math.round(performance.now() - started), createBucket, stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;
@@ -222,6 +224,7 @@ memstore device bytes = 1073741824
 # Without tcp_nodelay small responses (404, 416, ranges) take ~45 ms more.
 rgw frontends = beast endpoint=127.0.0.1:${ports.rgw} tcp_nodelay=1
 rgw data = ${directory}/rgw
+debug rgw = ${process.env.BERTH_CEPH_DEBUG_RGW ?? '1'}
 # With cephx off, rgw otherwise loops on get_initial_auth_request returned -13.
 ms mon client mode = crc
 `;

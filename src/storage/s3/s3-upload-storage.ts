@@ -68,7 +68,7 @@ export class S3UploadStorage implements UploadStorage {
     let partIndex = next.parts.length;
     const send = async (body: Buffer, index: number) => {
       const { ETag } = await this.bucket.client.send(
-        new UploadPartCommand({ Bucket: this.bucket.name, Key: this.dataKey(id), UploadId: next.uploadId, PartNumber: index + 1, Body: body, ContentLength: body.length }),
+        new UploadPartCommand({ Bucket: this.bucket.name, Key: this.dataObject(id), UploadId: next.uploadId, PartNumber: index + 1, Body: body, ContentLength: body.length }),
         { abortSignal: options.signal },
       );
       next.parts[index] = { etag: ETag ?? '', size: body.length };
@@ -121,7 +121,7 @@ export class S3UploadStorage implements UploadStorage {
 
   private async complete(id: string, current: SessionState, size: number): Promise<void> {
     const { client, name } = this.bucket;
-    const Key = this.dataKey(id);
+    const Key = this.dataObject(id);
     const parts = current.parts.map((part, index) => ({ PartNumber: index + 1, ETag: part.etag }));
     try {
       if (current.tailSize > 0) {
@@ -197,13 +197,18 @@ export class S3UploadStorage implements UploadStorage {
   }
 
   private async createMultipart(id: string): Promise<string> {
-    const { UploadId } = await this.bucket.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket.name, Key: this.dataKey(id), ...this.bucket.encryption }));
+    const { UploadId } = await this.bucket.client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket.name, Key: this.dataObject(id), ...this.bucket.encryption }));
     if (!UploadId) throw new Error(`upload ${id}: the object store started a multipart upload without an id`);
     return UploadId;
   }
 
   private dataKey(id: string): string {
     return layout.uploadObject(id, 'data');
+  }
+
+  /** The data key as the bucket names it (multipart calls take object keys). */
+  private dataObject(id: string): string {
+    return this.bucket.key(this.dataKey(id));
   }
 
   private tailKey(id: string, state: SessionState): string {
