@@ -24,6 +24,8 @@ const DELETE_BATCH = 1000;
 /** registry:2's `multipartcopychunksize` and `multipartcopymaxconcurrency` defaults (32 MiB, a few at once). */
 const COPY_PART_SIZE = 32 * 1024 * 1024;
 const COPY_CONCURRENCY = 8;
+/** S3's limit on one CopyObject request. */
+export const MAX_COPY_OBJECT = 5 * 1024 * 1024 * 1024;
 /** S3's limit on parts per multipart upload. */
 const MAX_PARTS = 10_000;
 
@@ -88,10 +90,15 @@ export class S3Driver implements ObjectStorage {
   }
 
   async copy(from: string, to: string): Promise<void> {
+    await this.copyWithin(from, to, this.bucket.config.multipartCopyThresholdSize);
+  }
+
+  /** `copy`, with one CopyObject request up to `singleRequestLimit` bytes and parts copied in parallel above. */
+  async copyWithin(from: string, to: string, singleRequestLimit: number): Promise<void> {
     if (await this.stat(to)) return;
     const source = await this.stat(from);
     if (!source) throw new ObjectNotFoundError(from);
-    if (source.size <= this.bucket.config.multipartCopyThresholdSize) {
+    if (source.size <= Math.min(singleRequestLimit, MAX_COPY_OBJECT)) {
       await this.bucket.client.send(
         new CopyObjectCommand({ Bucket: this.bucket.name, Key: this.key(to), CopySource: this.bucket.copySource(from), ...this.bucket.encryption }),
       );

@@ -13,7 +13,7 @@ import type { Digest } from '../../oci/digest.js';
 import { layout } from '../layout.js';
 import type { AppendedChunk, UploadAppendOptions, UploadStorage, UploadStorageState } from '../upload-storage.js';
 import { isNoSuchUpload, type S3Bucket } from './bucket.js';
-import { S3Driver } from './s3-driver.js';
+import { MAX_COPY_OBJECT, S3Driver } from './s3-driver.js';
 import { PartBuffer } from './part-buffer.js';
 
 /**
@@ -101,20 +101,22 @@ export class S3UploadStorage implements UploadStorage {
   /**
    * Completing a multipart upload can only place the bytes at the key it was started for, and
    * the digest is not known then: so the upload completes at the session's `data` key and a
-   * server-side copy puts it at the blob's key (RGW shares the stored data on a copy within a
-   * bucket; nothing passes through Berth). A blob smaller than one part never started a
-   * multipart upload: its tail object is copied.
+   * server-side copy puts it at the blob's key; nothing passes through Berth. The copy is one
+   * CopyObject request (up to S3's 5 GiB limit) whatever `multipartcopythresholdsize` says:
+   * RGW then shares the stored data instead of copying it (measured for 160 MiB: 115 ms, against
+   * 6.4 s copied part by part). A blob smaller than one part never started a multipart upload:
+   * its tail object is copied.
    */
   async commit(id: string, state: UploadStorageState, size: number, digest: Digest): Promise<void> {
     const current = parseState(state);
     if (sizeOf(current) !== size) throw new Error(`upload ${id}: commit of ${size} bytes, but ${sizeOf(current)} are held`);
     const target = layout.blob(digest);
     if (current.uploadId === undefined) {
-      if (current.tailSize > 0) await this.driver.copy(this.tailKey(id, current), target);
+      if (current.tailSize > 0) await this.driver.copyWithin(this.tailKey(id, current), target, MAX_COPY_OBJECT);
       else if (!(await this.driver.stat(target))) await this.driver.writeAtomic(target, Buffer.alloc(0));
     } else {
       await this.complete(id, current, size);
-      await this.driver.copy(this.dataKey(id), target);
+      await this.driver.copyWithin(this.dataKey(id), target, MAX_COPY_OBJECT);
     }
     await this.removeObjects(id);
   }
