@@ -53,6 +53,15 @@ export function uploadStorageSuite(factory: UploadStorageFactory): void {
       return Buffer.concat(chunks);
     }
 
+    /** Commits what the session was sent; the blob must hold exactly that and the session nothing. */
+    async function commitAndCheck(upload: ReturnType<typeof session>, leftBehind: string): Promise<void> {
+      const content = Buffer.concat(upload.sent);
+      const digest = digestOf(content);
+      await backend.replica().commit(upload.id, upload.state, upload.size, digest);
+      assert.ok((await blob(digest)).equals(content));
+      assert.ok(!(await sessionIds()).includes(upload.id), leftBehind);
+    }
+
     async function sessionIds(): Promise<string[]> {
       const ids: string[] = [];
       for await (const { id } of backend.replica().list()) ids.push(id);
@@ -63,11 +72,7 @@ export function uploadStorageSuite(factory: UploadStorageFactory): void {
       const upload = session();
       for (const length of [1, 4096, Math.round(4.9 * MIB), 5 * MIB, 12 * MIB]) await append(upload, randomBytes(length));
       assert.ok((await sessionIds()).includes(upload.id), 'an unfinished session is listed');
-      const content = Buffer.concat(upload.sent);
-      const digest = digestOf(content);
-      await backend.replica().commit(upload.id, upload.state, upload.size, digest);
-      assert.ok((await blob(digest)).equals(content));
-      assert.ok(!(await sessionIds()).includes(upload.id), 'a committed session holds nothing');
+      await commitAndCheck(upload, 'a committed session holds nothing');
     });
 
     it('when an append fails mid-chunk, then a retry at the same offset from the same state stores the right bytes', async () => {
@@ -83,11 +88,7 @@ export function uploadStorageSuite(factory: UploadStorageFactory): void {
       await assert.rejects(backend.replica().append(upload.id, persisted.state, failing, { offset: persisted.size }), /client went away/);
       await append(upload, randomBytes(6 * MIB));
       await append(upload, randomBytes(3));
-      const content = Buffer.concat(upload.sent);
-      const digest = digestOf(content);
-      await backend.replica().commit(upload.id, upload.state, upload.size, digest);
-      assert.ok((await blob(digest)).equals(content));
-      assert.ok(!(await sessionIds()).includes(upload.id), 'nothing of the failed append is left behind');
+      await commitAndCheck(upload, 'nothing of the failed append is left behind');
     });
 
     it('when an append names an offset other than the bytes held, then it is refused and the state still works', async () => {
