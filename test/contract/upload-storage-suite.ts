@@ -87,7 +87,9 @@ export function uploadStorageSuite(factory: UploadStorageFactory): void {
       })());
       await assert.rejects(backend.replica().append(upload.id, persisted.state, failing, { offset: persisted.size }), /client went away/);
       await append(upload, randomBytes(6 * MIB));
+      // Two short appends after the last whole part: a tail of more than one write.
       await append(upload, randomBytes(3));
+      await append(upload, randomBytes(2));
       await commitAndCheck(upload, 'nothing of the failed append is left behind');
     });
 
@@ -111,9 +113,10 @@ export function uploadStorageSuite(factory: UploadStorageFactory): void {
       assert.ok(!(await sessionIds()).includes(upload.id));
     });
 
-    it('when small and empty sessions are committed, then their blobs hold exactly their bytes', async () => {
+    it('when small (written in two appends) and empty sessions are committed, then their blobs hold exactly their bytes', async () => {
       const small = session();
-      await append(small, Buffer.from('tiny layer'));
+      await append(small, Buffer.from('tiny '));
+      await append(small, Buffer.from('layer'));
       await backend.replica().commit(small.id, small.state, small.size, digestOf(Buffer.from('tiny layer')));
       assert.equal((await blob(digestOf(Buffer.from('tiny layer')))).toString(), 'tiny layer');
       const empty = session();
@@ -124,8 +127,9 @@ export function uploadStorageSuite(factory: UploadStorageFactory): void {
 
     it('when a session is read, then the first size bytes come back (or, where parts cannot be read, the refusal says so)', async () => {
       const upload = session();
-      await append(upload, Buffer.from('0123456789'));
-      assert.equal(await text(await backend.replica().read(upload.id, upload.state, 4)), '0123');
+      await append(upload, Buffer.from('01234'));
+      await append(upload, Buffer.from('56789'));
+      assert.equal(await text(await backend.replica().read(upload.id, upload.state, 7)), '0123456');
       await append(upload, randomBytes(6 * MIB));
       const content = Buffer.concat(upload.sent);
       if (backend.readsEverySession) {

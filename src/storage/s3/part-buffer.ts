@@ -9,6 +9,13 @@ export class PartBuffer {
     this.size += chunk.length;
   }
 
+  /** Puts bytes that came earlier in front. */
+  prepend(chunks: Buffer[]): void {
+    const kept = chunks.filter((chunk) => chunk.length > 0);
+    this.chunks.unshift(...kept);
+    this.size += kept.reduce((total, chunk) => total + chunk.length, 0);
+  }
+
   /** The first `length` bytes (at most `size`), removed from the buffer. */
   take(length: number): Buffer {
     const taken: Buffer[] = [];

@@ -20,20 +20,23 @@ import { PartBuffer } from './part-buffer.js';
  * What a session holds, persisted by the caller as its `UploadStorageState`:
  *   parts   whole `chunksize` parts of a multipart upload whose target is the session's `data`
  *           key (created with the first whole part), in order;
- *   tail    the bytes after the last whole part, as an ordinary object `tail-<generation>`;
- *   generation  counts appends, so each append writes a tail under a new key.
+ *   tail    the bytes after the last whole part, as segments: each append that does not fill a
+ *           part writes only its own bytes, as an ordinary object `tail-<generation>`; they are
+ *           read back (at most one part's worth) only when a part fills or at the commit;
+ *   generation  counts appends, so each append's segment has a key of its own.
  * A failed append never touches what the state it started from points at: its parts take the
  * next part numbers (a retry overwrites them; completion lists only the state's parts) and its
- * tail a new key. So any replica can continue from the last persisted state.
+ * segment a new key. So any replica can continue from the last persisted state. Segments and
+ * parts no state points at any more are removed with the session.
  */
 interface SessionState {
   uploadId?: string;
   parts: { etag: string; size: number }[];
   generation: number;
-  tailSize: number;
+  tail: { generation: number; size: number }[];
 }
 
-const EMPTY: SessionState = { parts: [], generation: 0, tailSize: 0 };
+const EMPTY: SessionState = { parts: [], generation: 0, tail: [] };
 
 /** Thrown when bytes are asked for that a multipart upload cannot give back before it completes. */
 export class UploadNotReadableError extends Error {
@@ -60,9 +63,8 @@ export class S3UploadStorage implements UploadStorage {
     const current = parseState(state);
     const held = sizeOf(current);
     if (options.offset !== held) throw new Error(`upload ${id}: offset ${options.offset} is not the ${held} bytes held`);
-    const next: SessionState = { ...current, parts: [...current.parts], generation: current.generation + 1, tailSize: 0 };
+    const next: SessionState = { ...current, parts: [...current.parts], generation: current.generation + 1, tail: [...current.tail] };
     const pending = new PartBuffer();
-    if (current.tailSize > 0) for await (const chunk of await this.driver.read(this.tailKey(id, current))) pending.push(chunk as Buffer);
 
     let sending: Promise<void> | undefined;
     let partIndex = next.parts.length;
@@ -77,6 +79,10 @@ export class S3UploadStorage implements UploadStorage {
       for await (const chunk of source) {
         options.onChunk?.(chunk as Buffer);
         pending.push(chunk as Buffer);
+        if (pending.size + tailSize(next) < this.chunkSize) continue;
+        // A part fills: the earlier segments go in front of the new bytes.
+        if (next.tail.length > 0) pending.prepend(await this.readTail(id, next));
+        next.tail = [];
         while (pending.size >= this.chunkSize) {
           const body = pending.take(this.chunkSize);
           next.uploadId ??= await this.createMultipart(id);
@@ -91,10 +97,11 @@ export class S3UploadStorage implements UploadStorage {
       // A part still on the wire must not land after a retry has sent the same part number.
       await sending?.catch(() => undefined);
     }
-    next.tailSize = pending.size;
-    if (pending.size > 0) await this.driver.writeAtomic(this.tailKey(id, next), pending.take(pending.size));
-    // The state this append started from was persisted (it was passed in), so the tail before it is garbage.
-    if (current.generation > 0) await this.driver.delete(layout.uploadObject(id, `tail-${current.generation - 1}`)).catch(() => undefined);
+    if (pending.size > 0) {
+      const size = pending.size;
+      await this.driver.writeAtomic(this.segmentKey(id, next.generation), pending.take(size));
+      next.tail.push({ generation: next.generation, size });
+    }
     return { size: sizeOf(next), state: JSON.stringify(next) };
   }
 
@@ -105,15 +112,16 @@ export class S3UploadStorage implements UploadStorage {
    * CopyObject request (up to S3's 5 GiB limit) whatever `multipartcopythresholdsize` says:
    * RGW then shares the stored data instead of copying it (measured for 160 MiB: 115 ms, against
    * 6.4 s copied part by part). A blob smaller than one part never started a multipart upload:
-   * its tail object is copied.
+   * a single segment is copied, several are joined (less than one part, through memory).
    */
   async commit(id: string, state: UploadStorageState, size: number, digest: Digest): Promise<void> {
     const current = parseState(state);
     if (sizeOf(current) !== size) throw new Error(`upload ${id}: commit of ${size} bytes, but ${sizeOf(current)} are held`);
     const target = layout.blob(digest);
     if (current.uploadId === undefined) {
-      if (current.tailSize > 0) await this.driver.copyWithin(this.tailKey(id, current), target, MAX_COPY_OBJECT);
-      else if (!(await this.driver.stat(target))) await this.driver.writeAtomic(target, Buffer.alloc(0));
+      const [only, ...more] = current.tail;
+      if (only && more.length === 0) await this.driver.copyWithin(this.segmentKey(id, only.generation), target, MAX_COPY_OBJECT);
+      else if (!(await this.driver.stat(target))) await this.driver.writeAtomic(target, Buffer.concat(await this.readTail(id, current)));
     } else {
       await this.complete(id, current, size);
       await this.driver.copyWithin(this.dataKey(id), target, MAX_COPY_OBJECT);
@@ -126,12 +134,17 @@ export class S3UploadStorage implements UploadStorage {
     const Key = this.dataObject(id);
     const parts = current.parts.map((part, index) => ({ PartNumber: index + 1, ETag: part.etag }));
     try {
-      if (current.tailSize > 0) {
-        // The tail may be under 5 MiB: allowed for the last part. Copied server-side, not re-sent.
+      // The last part may be under 5 MiB. One segment is copied server-side; several are joined.
+      const PartNumber = parts.length + 1;
+      if (current.tail.length === 1) {
         const { CopyPartResult } = await client.send(
-          new UploadPartCopyCommand({ Bucket: name, Key, UploadId: current.uploadId, PartNumber: parts.length + 1, CopySource: this.bucket.copySource(this.tailKey(id, current)) }),
+          new UploadPartCopyCommand({ Bucket: name, Key, UploadId: current.uploadId, PartNumber, CopySource: this.bucket.copySource(this.segmentKey(id, current.tail[0]!.generation)) }),
         );
-        parts.push({ PartNumber: parts.length + 1, ETag: CopyPartResult?.ETag ?? '' });
+        parts.push({ PartNumber, ETag: CopyPartResult?.ETag ?? '' });
+      } else if (current.tail.length > 1) {
+        const body = Buffer.concat(await this.readTail(id, current));
+        const { ETag } = await client.send(new UploadPartCommand({ Bucket: name, Key, UploadId: current.uploadId, PartNumber, Body: body, ContentLength: body.length }));
+        parts.push({ PartNumber, ETag: ETag ?? '' });
       }
       await client.send(new CompleteMultipartUploadCommand({ Bucket: name, Key, UploadId: current.uploadId, MultipartUpload: { Parts: parts } }));
     } catch (error) {
@@ -143,8 +156,25 @@ export class S3UploadStorage implements UploadStorage {
   async read(id: string, state: UploadStorageState, size: number): Promise<Readable> {
     const current = parseState(state);
     if (current.uploadId !== undefined) throw new UploadNotReadableError(id);
-    if (size === 0) return Readable.from([]);
-    return this.driver.read(this.tailKey(id, current), { start: 0, end: size - 1 });
+    const segments = current.tail;
+    const driver = this.driver;
+    const segmentKey = (generation: number) => this.segmentKey(id, generation);
+    return Readable.from((async function* () {
+      let left = size;
+      for (const segment of segments) {
+        if (left <= 0) return;
+        const length = Math.min(left, segment.size);
+        yield* await driver.read(segmentKey(segment.generation), { start: 0, end: length - 1 });
+        left -= length;
+      }
+    })());
+  }
+
+  /** The tail's segments, in order (less than one part in all). */
+  private async readTail(id: string, state: SessionState): Promise<Buffer[]> {
+    const chunks: Buffer[] = [];
+    for (const segment of state.tail) for await (const chunk of await this.driver.read(this.segmentKey(id, segment.generation))) chunks.push(chunk as Buffer);
+    return chunks;
   }
 
   async cancel(id: string, _state: UploadStorageState): Promise<void> {
@@ -213,19 +243,23 @@ export class S3UploadStorage implements UploadStorage {
     return this.bucket.key(this.dataKey(id));
   }
 
-  private tailKey(id: string, state: SessionState): string {
-    return layout.uploadObject(id, `tail-${state.generation}`);
+  private segmentKey(id: string, generation: number): string {
+    return layout.uploadObject(id, `tail-${generation}`);
   }
 }
 
 function sizeOf(state: SessionState): number {
-  return state.parts.reduce((total, part) => total + part.size, 0) + state.tailSize;
+  return state.parts.reduce((total, part) => total + part.size, 0) + tailSize(state);
+}
+
+function tailSize(state: SessionState): number {
+  return state.tail.reduce((total, segment) => total + segment.size, 0);
 }
 
 function parseState(state: UploadStorageState): SessionState {
   if (state === undefined) return EMPTY;
   const parsed = JSON.parse(state) as Partial<SessionState>;
-  if (!Array.isArray(parsed.parts) || typeof parsed.generation !== 'number' || typeof parsed.tailSize !== 'number') {
+  if (!Array.isArray(parsed.parts) || typeof parsed.generation !== 'number' || !Array.isArray(parsed.tail)) {
     throw new Error('not an S3 upload state');
   }
   return parsed as SessionState;
