@@ -15,6 +15,10 @@ suite=(
   containerd:ctr                   # ctr --hosts-dir through a proxy repository (?ns=, test/clients)
   docker.io:/usr/sbin/dockerd      # the Docker engine: registry-mirrors through Berth, docker search / login (test/clients)
   chromium:/usr/bin/chromium       # browser tests, driven by playwright-core (test/browser)
+  ceph-mon:ceph-mon                # a single-node Ceph for the S3 tests (test/support/ceph.ts): monitor,
+  ceph-osd:ceph-osd                #   memstore OSD,
+  radosgw:radosgw                  #   RADOS Gateway (the S3 endpoint),
+  ceph-common:ceph                 #   and the ceph / radosgw-admin tools that set it up
 )
 bench=(
   docker-registry:/usr/bin/docker-registry   # CNCF Distribution: the baseline, and the registry:2 trees the import test adopts

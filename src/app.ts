@@ -27,6 +27,7 @@ import { AdminAccess } from './http/admin-access.js';
 import { adminApi } from './http/admin-api.js';
 import { createControlServer, listenOnSocket } from './http/control-api.js';
 import { createRequestHandler, RequestStats } from './http/handler.js';
+import { presignedBlobRedirects } from './core/blob-redirects.js';
 import { searchApi } from './http/search-api.js';
 import { tokenEndpoint } from './http/token-endpoint.js';
 import { webUi } from './http/ui/ui.js';
@@ -71,6 +72,7 @@ export function createLogger(config: Config): Logger {
         'authorization', 'password', 'secret', 'token', 'access_token', 'refresh_token',
         '*.authorization', '*.password', '*.secret', '*.token', '*.access_token', '*.refresh_token',
         'headers.authorization', '*.headers.authorization', 'headers.cookie', '*.headers.cookie',
+        'secretkey', '*.secretkey', 'secretAccessKey', '*.secretAccessKey', '*.*.secretAccessKey',
       ],
       censor: '[redacted]',
     },
@@ -119,6 +121,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   const handlerOptions = {
     registry, health, log, stats, metrics: operations.metrics, audit, headers: config.http.headers, accessLog: config.log.accessLog,
     access: access?.gate,
+    blobRedirects: presignedBlobRedirects(blobs.driver, config.storage.redirect),
     endpoints: [
       ...operations.endpoints,
       ...(autoTls ? [tlsSetupEndpoint(autoTls.caPath)] : []),

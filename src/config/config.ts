@@ -8,6 +8,28 @@ export interface FilesystemStorageConfig {
   rootDirectory: string;
 }
 
+/** `storage.s3`, registry:2's keys normalised (sizes in bytes, the endpoint with its scheme). */
+export interface S3StorageConfig {
+  kind: 's3';
+  region: string;
+  /** An S3-compatible endpoint URL (`regionendpoint`); absent: AWS's endpoint for the region. */
+  endpoint?: string;
+  bucket: string;
+  /** Both or neither; neither: the SDK's default credential chain (environment, profile, instance role). */
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  forcePathStyle: boolean;
+  /** Key prefix inside the bucket, without leading or trailing `/` ('' for the bucket's root). */
+  rootDirectory: string;
+  /** Size of each multipart upload part (≥ 5 MiB). */
+  chunkSize: number;
+  /** Copies larger than this use multipart UploadPartCopy. */
+  multipartCopyThresholdSize: number;
+  /** Server-side encryption (SSE-S3, AES256) of every object written. */
+  encrypt: boolean;
+  /** Accept any TLS certificate from the endpoint. */
+  skipVerify: boolean;
+}
+
 export interface TlsConfig {
   certificate: string;
   key: string;
@@ -40,6 +62,10 @@ export interface Config {
   log: { level: LogLevel; fields: Record<string, unknown>; accessLog: boolean };
   storage: {
     driver: FilesystemStorageConfig;
+    /** `storage.s3`, when configured; the composition root picks it over the filesystem. */
+    s3?: S3StorageConfig;
+    /** `storage.redirect.disable`: blob GETs never redirect to a presigned URL. */
+    redirect: { disabled: boolean };
     deleteEnabled: boolean;
     readOnly: boolean;
     uploadPurging: { enabled: boolean; ageMs: number; intervalMs: number; dryRun: boolean };

@@ -237,4 +237,51 @@ describe('operations configuration', () => {
   it('when prometheus is enabled without a debug address, then startup stops naming the key', () => {
     assert.throws(() => loadConfig(configFile('http:\n  debug:\n    prometheus:\n      enabled: true\n'), {}), /http\.debug\.prometheus: requires http\.debug\.addr/);
   });
+
+  it('when storage.s3 is configured with registry:2 keys, then the typed config holds them with registry:2 defaults', () => {
+    const path = configFile(`
+storage:
+  s3:
+    region: us-east-1
+    regionendpoint: rgw.internal:7480
+    secure: false
+    bucket: registry
+    accesskey: AKIDEXAMPLE
+    secretkey: not-in-any-log
+    rootdirectory: /berth/
+  redirect:
+    disable: true
+`);
+    const { config } = loadConfig(path, {});
+    assert.deepEqual(config.storage.s3, {
+      kind: 's3', region: 'us-east-1', endpoint: 'http://rgw.internal:7480', bucket: 'registry',
+      credentials: { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'not-in-any-log' }, forcePathStyle: true, rootDirectory: 'berth',
+      chunkSize: 10 * 1024 * 1024, multipartCopyThresholdSize: 32 * 1024 * 1024, encrypt: false, skipVerify: false,
+    });
+    assert.deepEqual(config.storage.redirect, { disabled: true });
+    assert.deepEqual(loadConfig(undefined, {}).config.storage.redirect, { disabled: false });
+  });
+
+  it('when REGISTRY_STORAGE=s3 and REGISTRY_STORAGE_S3_* are set, then they pick and configure the S3 driver over the file\'s filesystem', () => {
+    const path = configFile('storage:\n  filesystem:\n    rootdirectory: /var/lib/registry\n');
+    const { config } = loadConfig(path, {
+      REGISTRY_STORAGE: 's3', REGISTRY_STORAGE_S3_REGION: 'eu-west-1', REGISTRY_STORAGE_S3_BUCKET: 'images',
+      REGISTRY_STORAGE_S3_CHUNKSIZE: '16MiB', REGISTRY_STORAGE_S3_ENCRYPT: 'true', REGISTRY_STORAGE_S3_SKIPVERIFY: 'yes',
+    });
+    assert.equal(config.storage.s3?.bucket, 'images');
+    assert.equal(config.storage.s3?.endpoint, undefined);
+    assert.equal(config.storage.s3?.credentials, undefined, 'no keys: the SDK\'s default credential chain');
+    assert.equal(config.storage.s3?.forcePathStyle, false);
+    assert.equal(config.storage.s3?.chunkSize, 16 * 1024 * 1024);
+    assert.equal(config.storage.s3?.encrypt, true);
+    assert.equal(config.storage.s3?.skipVerify, true);
+  });
+
+  it('when storage.s3 is half configured, then loading stops with the reason', () => {
+    const load = (text: string) => loadConfig(configFile(text), {});
+    assert.throws(() => load('storage:\n  s3:\n    region: r\n    bucket: b\n    accesskey: only-one\n'), /accesskey and secretkey together/);
+    assert.throws(() => load('storage:\n  s3:\n    region: r\n    bucket: b\n    chunksize: 1048576\n'), /at least 5 MiB/);
+    assert.throws(() => load('storage:\n  s3:\n    region: r\n'), /bucket/);
+    assert.throws(() => load('storage:\n  filesystem:\n    rootdirectory: /x\n  s3:\n    region: r\n    bucket: b\n'), /one driver/);
+  });
 });

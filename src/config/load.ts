@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { autoTlsPaths, defaultNames } from '../tls/auto-tls.js';
 import { parse as parseYaml } from 'yaml';
-import type { Config, LogLevel, NotificationEndpoint, NotificationsConfig, RepositoryPolicy } from './config.js';
+import type { Config, LogLevel, S3StorageConfig, NotificationEndpoint, NotificationsConfig, RepositoryPolicy } from './config.js';
 import { normaliseAuth } from './auth-config.js';
 import { parseDuration } from './duration.js';
 import { openAccessWarning } from './open-access.js';
@@ -68,6 +68,8 @@ function readDocument(path: string): Record<string, unknown> {
   return document as Record<string, unknown>;
 }
 
+const STORAGE_DRIVERS = ['filesystem', 's3'];
+
 function applyEnvironment(document: Record<string, unknown>, env: NodeJS.ProcessEnv, warnings: string[]): void {
   const overrides = Object.entries(env)
     .filter(([name, value]) => name.startsWith(ENV_PREFIX) && value !== undefined)
@@ -88,6 +90,8 @@ function applyEnvironment(document: Record<string, unknown>, env: NodeJS.Process
       // REGISTRY_STORAGE=<driver> selects the driver, REGISTRY_AUTH=<kind> the auth kind; their
       // parameters come from REGISTRY_STORAGE_<DRIVER>_* and REGISTRY_AUTH_<KIND>_*.
       const section = ensureObject(document, path[0]);
+      // As registry:2: the variable picks the driver, so another driver's section no longer applies.
+      if (path[0] === 'storage') for (const driver of STORAGE_DRIVERS) if (driver !== value) delete section[driver];
       if (section[value] === undefined || section[value] === null) section[value] = {};
       continue;
     }
@@ -139,11 +143,14 @@ function normalise(raw: RawConfig, warnings: string[]): Config {
     deleteEnabled: storage.delete?.enabled ?? false,
   });
   if (open) warnings.push(open);
+  if (storage.s3 && storage.filesystem) throw new ConfigError('storage: configure one driver, filesystem or s3, not both');
   return {
     auth,
     log: { level, fields: raw.log?.fields ?? {}, accessLog: !(raw.log?.accesslog?.disabled ?? false) },
     storage: {
       driver: { kind: 'filesystem', rootDirectory },
+      ...(storage.s3 ? { s3: normaliseS3(storage.s3) } : {}),
+      redirect: { disabled: storage.redirect?.disable ?? false },
       deleteEnabled: storage.delete?.enabled ?? false,
       readOnly: storage.maintenance?.readonly?.enabled ?? false,
       uploadPurging: {
@@ -191,6 +198,26 @@ function normalise(raw: RawConfig, warnings: string[]): Config {
         threshold: health.threshold ?? 3,
       },
     },
+  };
+}
+
+const MIB = 1024 * 1024;
+
+/** registry:2's defaults: 10 MiB parts, multipart copies above 32 MiB, https unless `secure: false`. */
+function normaliseS3(raw: NonNullable<NonNullable<RawConfig['storage']>['s3']>): S3StorageConfig {
+  const endpoint = raw.regionendpoint === undefined ? undefined : /^https?:\/\//.test(raw.regionendpoint) ? raw.regionendpoint : `${raw.secure === false ? 'http' : 'https'}://${raw.regionendpoint}`;
+  return {
+    kind: 's3',
+    region: raw.region,
+    ...(endpoint !== undefined ? { endpoint } : {}),
+    bucket: raw.bucket,
+    ...(raw.accesskey !== undefined && raw.secretkey !== undefined ? { credentials: { accessKeyId: raw.accesskey, secretAccessKey: raw.secretkey } } : {}),
+    forcePathStyle: raw.forcepathstyle ?? endpoint !== undefined,
+    rootDirectory: (raw.rootdirectory ?? '').replace(/^\/+|\/+$/g, ''),
+    chunkSize: raw.chunksize === undefined ? 10 * MIB : parseSize(raw.chunksize)!,
+    multipartCopyThresholdSize: raw.multipartcopythresholdsize === undefined ? 32 * MIB : parseSize(raw.multipartcopythresholdsize)!,
+    encrypt: raw.encrypt ?? false,
+    skipVerify: raw.skipverify ?? false,
   };
 }
 

@@ -126,6 +126,25 @@ export const rawConfigSchema = z.object({
         })
         .nullable()
         .optional(),
+      /** registry:2's S3 driver keys; `regionendpoint` for S3-compatible stores (Ceph RGW, MinIO). */
+      s3: z
+        .object({
+          region: z.string().min(1),
+          regionendpoint: z.string().min(1).optional(),
+          bucket: z.string().min(1),
+          accesskey: z.string().min(1).optional(),
+          secretkey: z.string().min(1).optional(),
+          forcepathstyle: flag.optional(),
+          rootdirectory: z.string().optional(),
+          chunksize: size.refine((value) => parseSize(value)! >= 5 * 1024 * 1024, { message: 'S3 parts are at least 5 MiB (5242880)' }).optional(),
+          multipartcopythresholdsize: size.optional(),
+          secure: flag.optional(),
+          encrypt: flag.optional(),
+          skipverify: flag.optional(),
+        })
+        .refine((s3) => (s3.accesskey === undefined) === (s3.secretkey === undefined), { message: 'set accesskey and secretkey together (or neither, for the default credential chain)' })
+        .nullable()
+        .optional(),
       delete: z.object({ enabled: flag.optional() }).optional(),
       maintenance: z
         .object({

@@ -13,6 +13,7 @@ import { handlerOf, type Metrics } from './metrics.js';
 import { PROBES, answerProbe } from './probes.js';
 import type { AuditTrail } from '../core/audit.js';
 import { auditRefusal } from './audit-hooks.js';
+import type { BlobRedirects } from '../core/blob-redirects.js';
 
 export interface HandlerOptions {
   registry: Registry;
@@ -33,6 +34,8 @@ export interface HandlerOptions {
   audit?: AuditTrail;
   /** A repository's own listener: names are inside this repository (`app` means `<root>/app`). */
   root?: string;
+  /** Blob GETs redirect to the object store (`storage.redirect`); absent: bytes are served here. */
+  blobRedirects?: BlobRedirects;
 }
 
 /** What the request pipeline counts, for logs now and metrics later. */
@@ -49,7 +52,7 @@ export class RequestStats {
  * 401 + challenge / 403 DENIED / 429) → health gate → handler → one error path → access log.
  */
 export function createRequestHandler(options: HandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
-  const { registry, health, log, headers, accessLog, access, endpoints = [], stats = new RequestStats(), metrics, audit, root } = options;
+  const { registry, health, log, headers, accessLog, access, endpoints = [], stats = new RequestStats(), metrics, audit, root, blobRedirects } = options;
   const staticHeaders = Object.entries({ 'Docker-Distribution-API-Version': ['registry/2.0'], ...headers });
 
   return (req, res) => {
@@ -134,7 +137,7 @@ export function createRequestHandler(options: HandlerOptions): (req: IncomingMes
       res.setHeader('Allow', Object.keys(V2_HANDLERS[route.kind]).join(', '));
       throw new RegistryError('UNSUPPORTED', `${method} is not supported on ${describe(route)}`);
     }
-    await handler(registry, route, { req, res, query, signal, catalogFilter, root, id, actor });
+    await handler(registry, route, { req, res, query, signal, catalogFilter, root, id, actor, blobRedirects });
   }
 }
 

@@ -14,6 +14,7 @@ import { contentLength, hasBody, readBoundedBody } from './body.js';
 import { sendEmpty, sendJson } from './respond.js';
 import { originOf } from './access.js';
 import type { RequestContext } from '../core/notifications/events.js';
+import type { BlobRedirects } from '../core/blob-redirects.js';
 
 /**
  * `/v2` handlers: each turns HTTP into one registry call and the result back into HTTP.
@@ -32,6 +33,8 @@ export interface V2Request {
   catalogFilter?: (names: string[]) => Promise<string[]>;
   /** On a repository's own listener, the repository names are inside. */
   root?: string;
+  /** Blob GETs answer 307 to a URL on the object store where it can give one. */
+  blobRedirects?: BlobRedirects;
 }
 
 /** Who asks for a change, for its webhook event and audit entry. Built on write paths only. */
@@ -115,6 +118,11 @@ export const V2_HANDLERS: MethodTable = {
       if (notModified(req, route.digest)) {
         blobHeaders(res, await repository.statBlob(route.digest));
         return sendEmpty(res, 304);
+      }
+      if (request.blobRedirects) {
+        // statBlob first: the repository must link the blob (and a pull counts) before any URL is handed out.
+        const location = await request.blobRedirects.locate((await repository.statBlob(route.digest)).digest);
+        if (location) return sendEmpty(res, 307, { Location: location, 'Docker-Content-Digest': route.digest });
       }
       const blob = await repository.openBlob(route.digest, req.headers.range === undefined ? undefined : parseRangeRequest(req.headers.range));
       blobHeaders(res, blob);

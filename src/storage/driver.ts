@@ -60,3 +60,13 @@ export class ObjectNotFoundError extends Error {
     this.name = 'ObjectNotFoundError';
   }
 }
+
+/**
+ * Refuses a key that could leave the storage root (absolute, `..`, `.` or empty segments).
+ * Keys come from `layout.ts`; this is the drivers' second line of defence.
+ */
+export function assertKeyInsideRoot(key: string): void {
+  if (key.startsWith('/') || key.split('/').some((part) => part === '..' || part === '.' || part === '')) {
+    throw new Error(`refusing storage key outside the root: ${key}`);
+  }
+}

@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { assertKeyInsideRoot } from './driver.js';
 
 /** What the filesystem driver and the filesystem upload storage share. */
 
@@ -11,9 +12,7 @@ const WRITE_BEHIND_BYTES = 32 * 1024 * 1024;
 
 /** The path of `key` under `root`; keys come from `layout.ts`, and this refuses any that could leave the root. */
 export function pathUnder(root: string, key: string): string {
-  if (key.startsWith('/') || key.split('/').some((part) => part === '..' || part === '.' || part === '')) {
-    throw new Error(`refusing storage key outside the root: ${key}`);
-  }
+  assertKeyInsideRoot(key);
   return join(root, ...key.split('/'));
 }
 

@@ -9,8 +9,10 @@ import { digestAlgorithm, digestHex, type Digest } from '../oci/digest.js';
  *   └── v1/                                layout version: a future layout can live beside it
  *       ├── blobs/<alg>/<hex[0:2]>/<hex>   content-addressed bytes, shared by every repository
  *       │                                   (layers, configs and manifests alike)
- *       ├── uploads/<id[0:2]>/<upload-id>  data of resumable upload sessions (spread over 256
- *       │                                   directories: one directory's lock serialised parallel pushes)
+ *       ├── uploads/<id[0:2]>/<upload-id>  data of resumable upload sessions, spread over 256 directories (one
+ *       │   │                              directory's lock serialised parallel pushes). Filesystem: one file;
+ *       │   ├── data                       S3: the multipart upload's target,
+ *       │   └── tail-<n>                   and the bytes after its last whole part
  *       └── health/probe                   written and removed by the storage health check
  *
  * What exists (repositories, tags, links) is in the database, not in this tree.
@@ -32,6 +34,20 @@ export const layout = {
   },
   isUploadId(candidate: string): boolean {
     return UPLOAD_ID.test(candidate);
+  },
+  /** An object of one upload session (S3 keeps several: see the tree above). */
+  uploadObject(uploadId: string, name: 'data' | `tail-${number}`): string {
+    return `${layout.upload(uploadId)}/${name}`;
+  },
+  /** The directory of one session's objects. */
+  uploadObjectsPrefix(uploadId: string): string {
+    return `${layout.upload(uploadId)}/`;
+  },
+  /** The session an object below `uploadsPrefix()` belongs to, if its key is one layout made. */
+  uploadIdOf(key: string): string | undefined {
+    if (!key.startsWith(layout.uploadsPrefix())) return undefined;
+    const [shard, id = ''] = key.slice(layout.uploadsPrefix().length).split('/');
+    return UPLOAD_ID.test(id) && id.startsWith(shard ?? '') ? id : undefined;
   },
   uploadsPrefix(): string {
     return `${VERSION}/uploads/`;
