@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { CounterFamily, GaugeFamily, HistogramFamily } from './metric-cells.js';
+import { HistogramFamily, ValueFamily } from './metric-cells.js';
 
 const BUCKETS = [0.005, 0.01, 0.5, 1, 2.5];
 
@@ -49,8 +49,8 @@ describe('metric cells', () => {
     const counter = new Counter({ name: 'cells_total', help: 'Counted.', labelNames: ['handler', 'code', 'method'], registers: [expected] });
     const gauge = new Gauge({ name: 'cells_in_flight', help: 'In flight.', labelNames: ['handler'], registers: [expected] });
     const actual = new Registry();
-    const counters = new CounterFamily({ name: 'cells_total', help: 'Counted.', labelNames: ['handler', 'code', 'method'], registers: [actual] });
-    const gauges = new GaugeFamily({ name: 'cells_in_flight', help: 'In flight.', labelNames: ['handler'], registers: [actual] });
+    const counters = new ValueFamily('counter', { name: 'cells_total', help: 'Counted.', labelNames: ['handler', 'code', 'method'], registers: [actual] });
+    const gauges = new ValueFamily('gauge', { name: 'cells_in_flight', help: 'In flight.', labelNames: ['handler'], registers: [actual] });
     for (const [handler, method, value] of OBSERVATIONS) {
       const code = value > 1 ? '500' : '200';
       counter.labels(handler, code, method).inc();

@@ -47,52 +47,27 @@ class CellsByLabels<L extends string, C> {
   }
 }
 
-export class CounterCell<L extends string> {
+/** A counter's or a gauge's value for one label set. */
+export class ValueCell<L extends string> {
   value = 0;
   constructor(readonly labels: LabelSet<L>) {}
 }
 
-/** A counter (prom-client `Counter`, filled from its cells when scraped). */
-export class CounterFamily<L extends string> {
-  private readonly cells: CellsByLabels<L, CounterCell<L>>;
+/** A counter or a gauge: prom-client's own `Counter` or `Gauge`, filled from the cells when scraped. */
+export class ValueFamily<L extends string> {
+  private readonly cells: CellsByLabels<L, ValueCell<L>>;
 
-  constructor(config: FamilyConfig<L>) {
-    const cells = (this.cells = new CellsByLabels(config.labelNames, (labels) => new CounterCell(labels)));
-    new Counter({
-      name: config.name, help: config.help, labelNames: config.labelNames, registers: config.registers,
-      collect() {
-        this.reset();
-        for (const cell of cells.values()) this.inc(cell.labels, cell.value);
-      },
-    });
+  constructor(type: 'counter' | 'gauge', config: FamilyConfig<L>) {
+    const cells = (this.cells = new CellsByLabels(config.labelNames, (labels) => new ValueCell(labels)));
+    const metric = { name: config.name, help: config.help, labelNames: config.labelNames, registers: config.registers };
+    if (type === 'counter') {
+      new Counter({ ...metric, collect() { this.reset(); for (const cell of cells.values()) this.inc(cell.labels, cell.value); } });
+    } else {
+      new Gauge({ ...metric, collect() { this.reset(); for (const cell of cells.values()) this.set(cell.labels, cell.value); } });
+    }
   }
 
-  cell(labels: LabelSet<L>): CounterCell<L> {
-    return this.cells.get(labels);
-  }
-}
-
-export class GaugeCell<L extends string> {
-  value = 0;
-  constructor(readonly labels: LabelSet<L>) {}
-}
-
-/** A gauge (prom-client `Gauge`, set from its cells when scraped). */
-export class GaugeFamily<L extends string> {
-  private readonly cells: CellsByLabels<L, GaugeCell<L>>;
-
-  constructor(config: FamilyConfig<L>) {
-    const cells = (this.cells = new CellsByLabels(config.labelNames, (labels) => new GaugeCell(labels)));
-    new Gauge({
-      name: config.name, help: config.help, labelNames: config.labelNames, registers: config.registers,
-      collect() {
-        this.reset();
-        for (const cell of cells.values()) this.set(cell.labels, cell.value);
-      },
-    });
-  }
-
-  cell(labels: LabelSet<L>): GaugeCell<L> {
+  cell(labels: LabelSet<L>): ValueCell<L> {
     return this.cells.get(labels);
   }
 }

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
-import { CounterFamily, GaugeFamily, HistogramFamily, type CounterCell, type GaugeCell, type HistogramCell } from './metric-cells.js';
+import { HistogramFamily, ValueFamily, type HistogramCell, type ValueCell } from './metric-cells.js';
 
 /**
  * Prometheus metrics with registry:2's names and labels, so its dashboards keep working
@@ -51,7 +51,7 @@ export interface MetricSources {
 
 /** The cells one handler's requests bump, resolved on its first request. */
 interface HandlerCells {
-  inFlight: GaugeCell<'handler'>;
+  inFlight: ValueCell<'handler'>;
   requestSize: HistogramCell<'handler'>;
   responseSize: HistogramCell<'handler'>;
   byMethod: Map<string, MethodCells>;
@@ -59,16 +59,16 @@ interface HandlerCells {
 
 interface MethodCells {
   duration: HistogramCell<'handler' | 'method'>;
-  byCode: Map<number, CounterCell<'handler' | 'code' | 'method'>>;
+  byCode: Map<number, ValueCell<'handler' | 'code' | 'method'>>;
 }
 
 export class Metrics {
   readonly registry = new PromRegistry();
-  private readonly requests: CounterFamily<'handler' | 'code' | 'method'>;
+  private readonly requests: ValueFamily<'handler' | 'code' | 'method'>;
   private readonly duration: HistogramFamily<'handler' | 'method'>;
   private readonly requestSize: HistogramFamily<'handler'>;
   private readonly responseSize: HistogramFamily<'handler'>;
-  private readonly inFlight: GaugeFamily<'handler'>;
+  private readonly inFlight: ValueFamily<'handler'>;
   readonly gcRuns: Counter<'outcome'>;
   readonly gcBytesFreed: Counter;
   readonly gcDuration: Histogram;
@@ -88,11 +88,11 @@ export class Metrics {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     // The request path's families are cells (see `metric-cells.ts`); registration order is the scrape's order.
-    this.requests = new CounterFamily({ name: 'registry_http_requests_total', help: 'Total number of HTTP requests made.', labelNames: ['handler', 'code', 'method'], registers });
+    this.requests = new ValueFamily('counter', { name: 'registry_http_requests_total', help: 'Total number of HTTP requests made.', labelNames: ['handler', 'code', 'method'], registers });
     this.duration = new HistogramFamily({ name: 'registry_http_request_duration_seconds', help: 'The HTTP request latencies in seconds.', labelNames: ['handler', 'method'], buckets: DURATION_BUCKETS, registers });
     this.requestSize = new HistogramFamily({ name: 'registry_http_request_size_bytes', help: 'The HTTP request sizes in bytes.', labelNames: ['handler'], buckets: SIZE_BUCKETS, registers });
     this.responseSize = new HistogramFamily({ name: 'registry_http_response_size_bytes', help: 'The HTTP response sizes in bytes.', labelNames: ['handler'], buckets: SIZE_BUCKETS, registers });
-    this.inFlight = new GaugeFamily({ name: 'registry_http_in_flight_requests', help: 'The in-flight HTTP requests', labelNames: ['handler'], registers });
+    this.inFlight = new ValueFamily('gauge', { name: 'registry_http_in_flight_requests', help: 'The in-flight HTTP requests', labelNames: ['handler'], registers });
     this.storageAction = new HistogramFamily({ name: 'registry_storage_action_seconds', help: 'The number of seconds that the storage action takes', labelNames: ['driver', 'action'], buckets: DURATION_BUCKETS, registers });
     this.notificationEvents = new Counter({ name: 'registry_notifications_events_total', help: 'The number of total events', labelNames: ['type', 'endpoint'], registers });
     this.gcRuns = new Counter({ name: 'berth_gc_runs_total', help: 'Garbage collection runs, by outcome.', labelNames: ['outcome'], registers });
