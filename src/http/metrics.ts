@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetrics } from 'prom-client';
+import { HistogramFamily, ValueFamily, type HistogramCell, type ValueCell } from './metric-cells.js';
 
 /**
  * Prometheus metrics with registry:2's names and labels, so its dashboards keep working
@@ -6,8 +7,8 @@ import { Counter, Gauge, Histogram, Registry as PromRegistry, collectDefaultMetr
  * under the `registry_http` namespace, the route name as the constant `handler` label, and
  * promhttp's lower-case `method`), plus Berth's own under `berth_`.
  *
- * The request path pays a label lookup and an observation: label children are cached by
- * handler/method/code, so a request allocates nothing here. Everything else (garbage
+ * The request path pays map lookups and arithmetic: its label sets are resolved once per
+ * handler/method/code into cells (`metric-cells.ts`), so a request hashes and allocates nothing here. Everything else (garbage
  * collection, uploads, quotas, the outbox) is read from its owner when Prometheus scrapes.
  */
 
@@ -48,39 +49,51 @@ export interface MetricSources {
   outbox?: () => Promise<{ endpoint: string; pending: number; lastSuccessAt?: number; lastErrorAt?: number }[]>;
 }
 
+/** The cells one handler's requests bump, resolved on its first request. */
+interface HandlerCells {
+  inFlight: ValueCell<'handler'>;
+  requestSize: HistogramCell<'handler'>;
+  responseSize: HistogramCell<'handler'>;
+  byMethod: Map<string, MethodCells>;
+}
+
+interface MethodCells {
+  duration: HistogramCell<'handler' | 'method'>;
+  byCode: Map<number, ValueCell<'handler' | 'code' | 'method'>>;
+}
+
 export class Metrics {
   readonly registry = new PromRegistry();
-  private readonly requests: Counter<'handler' | 'code' | 'method'>;
-  private readonly duration: Histogram<'handler' | 'method'>;
-  private readonly requestSize: Histogram<'handler'>;
-  private readonly responseSize: Histogram<'handler'>;
-  private readonly inFlight: Gauge<'handler'>;
+  private readonly requests: ValueFamily<'handler' | 'code' | 'method'>;
+  private readonly duration: HistogramFamily<'handler' | 'method'>;
+  private readonly requestSize: HistogramFamily<'handler'>;
+  private readonly responseSize: HistogramFamily<'handler'>;
+  private readonly inFlight: ValueFamily<'handler'>;
   readonly gcRuns: Counter<'outcome'>;
   readonly gcBytesFreed: Counter;
   readonly gcDuration: Histogram;
   readonly authFailures: Counter;
   readonly authThrottled: Counter;
   readonly notificationEvents: Counter<'type' | 'endpoint'>;
-  private readonly requestChildren = new Map<string, Map<string, Map<number, Counter.Internal>>>();
-  private readonly durationChildren = new Map<string, Map<string, Histogram.Internal<'handler' | 'method'>>>();
-  private readonly handlerChildren = new Map<string, { requestSize: Histogram.Internal<'handler'>; responseSize: Histogram.Internal<'handler'>; inFlight: Gauge.Internal<'handler'> }>();
+  private readonly handlerCells = new Map<HandlerLabel, HandlerCells>();
 
   /** Read at scrape time; filled in by `provide` once their owners exist. */
   private readonly sources: MetricSources = {};
-  private readonly storageAction: Histogram<'driver' | 'action'>;
-  private readonly storageChildren = new Map<string, Histogram.Internal<'driver' | 'action'>>();
+  private readonly storageAction: HistogramFamily<'driver' | 'action'>;
+  private readonly storageCells = new Map<string, HistogramCell<'driver' | 'action'>>();
 
   constructor(sources: MetricSources = {}) {
     this.provide(sources);
     sources = this.sources;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({ name: 'registry_http_requests_total', help: 'Total number of HTTP requests made.', labelNames: ['handler', 'code', 'method'], registers });
-    this.duration = new Histogram({ name: 'registry_http_request_duration_seconds', help: 'The HTTP request latencies in seconds.', labelNames: ['handler', 'method'], buckets: DURATION_BUCKETS, registers });
-    this.requestSize = new Histogram({ name: 'registry_http_request_size_bytes', help: 'The HTTP request sizes in bytes.', labelNames: ['handler'], buckets: SIZE_BUCKETS, registers });
-    this.responseSize = new Histogram({ name: 'registry_http_response_size_bytes', help: 'The HTTP response sizes in bytes.', labelNames: ['handler'], buckets: SIZE_BUCKETS, registers });
-    this.inFlight = new Gauge({ name: 'registry_http_in_flight_requests', help: 'The in-flight HTTP requests', labelNames: ['handler'], registers });
-    this.storageAction = new Histogram({ name: 'registry_storage_action_seconds', help: 'The number of seconds that the storage action takes', labelNames: ['driver', 'action'], buckets: DURATION_BUCKETS, registers });
+    // The request path's families are cells (see `metric-cells.ts`); registration order is the scrape's order.
+    this.requests = new ValueFamily('counter', { name: 'registry_http_requests_total', help: 'Total number of HTTP requests made.', labelNames: ['handler', 'code', 'method'], registers });
+    this.duration = new HistogramFamily({ name: 'registry_http_request_duration_seconds', help: 'The HTTP request latencies in seconds.', labelNames: ['handler', 'method'], buckets: DURATION_BUCKETS, registers });
+    this.requestSize = new HistogramFamily({ name: 'registry_http_request_size_bytes', help: 'The HTTP request sizes in bytes.', labelNames: ['handler'], buckets: SIZE_BUCKETS, registers });
+    this.responseSize = new HistogramFamily({ name: 'registry_http_response_size_bytes', help: 'The HTTP response sizes in bytes.', labelNames: ['handler'], buckets: SIZE_BUCKETS, registers });
+    this.inFlight = new ValueFamily('gauge', { name: 'registry_http_in_flight_requests', help: 'The in-flight HTTP requests', labelNames: ['handler'], registers });
+    this.storageAction = new HistogramFamily({ name: 'registry_storage_action_seconds', help: 'The number of seconds that the storage action takes', labelNames: ['driver', 'action'], buckets: DURATION_BUCKETS, registers });
     this.notificationEvents = new Counter({ name: 'registry_notifications_events_total', help: 'The number of total events', labelNames: ['type', 'endpoint'], registers });
     this.gcRuns = new Counter({ name: 'berth_gc_runs_total', help: 'Garbage collection runs, by outcome.', labelNames: ['outcome'], registers });
     this.gcBytesFreed = new Counter({ name: 'berth_gc_freed_bytes_total', help: 'Bytes freed by garbage collection.', registers });
@@ -128,14 +141,14 @@ export class Metrics {
 
   /** One storage driver action (see `storage/timed-driver.ts`). */
   storageTimed(driver: string, action: string, seconds: number): void {
-    let child = this.storageChildren.get(action);
-    if (!child) this.storageChildren.set(action, (child = this.storageAction.labels(driver, action)));
-    child.observe(seconds);
+    let cell = this.storageCells.get(action);
+    if (!cell) this.storageCells.set(action, (cell = this.storageAction.cell({ driver, action })));
+    cell.observe(seconds);
   }
 
   /** A request was routed: counts it in flight. Pair with `finished`. */
   started(handler: HandlerLabel): void {
-    this.childrenOf(handler).inFlight.inc();
+    this.cellsOf(handler).inFlight.value += 1;
   }
 
   /**
@@ -144,42 +157,29 @@ export class Metrics {
    * (0 for chunked bodies and HEAD answers).
    */
   finished(handler: HandlerLabel, httpMethod: string | undefined, status: number, startedNs: bigint, requestBytes: number, responseBytes: number): void {
-    const children = this.childrenOf(handler);
-    children.inFlight.dec();
-    children.requestSize.observe(requestBytes);
-    children.responseSize.observe(responseBytes);
+    const cells = this.cellsOf(handler);
+    cells.inFlight.value -= 1;
+    cells.requestSize.observe(requestBytes);
+    cells.responseSize.observe(responseBytes);
     const method = (httpMethod !== undefined && METHOD_LABELS[httpMethod]) || 'other';
-    this.requestCounter(handler, method, status).inc();
-    this.durationHistogram(handler, method).observe(Number(process.hrtime.bigint() - startedNs) / 1e9);
+    let byMethod = cells.byMethod.get(method);
+    if (!byMethod) cells.byMethod.set(method, (byMethod = { duration: this.duration.cell({ handler, method }), byCode: new Map() }));
+    let requests = byMethod.byCode.get(status);
+    if (!requests) byMethod.byCode.set(status, (requests = this.requests.cell({ handler, code: String(status), method })));
+    requests.value += 1;
+    byMethod.duration.observe(Number(process.hrtime.bigint() - startedNs) / 1e9);
     if (status === 401) this.authFailures.inc();
     else if (status === 429) this.authThrottled.inc();
   }
 
-  private childrenOf(handler: HandlerLabel) {
-    let children = this.handlerChildren.get(handler);
-    if (!children) {
-      children = { requestSize: this.requestSize.labels(handler), responseSize: this.responseSize.labels(handler), inFlight: this.inFlight.labels(handler) };
-      this.handlerChildren.set(handler, children);
+  private cellsOf(handler: HandlerLabel): HandlerCells {
+    let cells = this.handlerCells.get(handler);
+    if (!cells) {
+      const labels = { handler };
+      cells = { inFlight: this.inFlight.cell(labels), requestSize: this.requestSize.cell(labels), responseSize: this.responseSize.cell(labels), byMethod: new Map() };
+      this.handlerCells.set(handler, cells);
     }
-    return children;
-  }
-
-  private requestCounter(handler: string, method: string, code: number): Counter.Internal {
-    let byMethod = this.requestChildren.get(handler);
-    if (!byMethod) this.requestChildren.set(handler, (byMethod = new Map()));
-    let byCode = byMethod.get(method);
-    if (!byCode) byMethod.set(method, (byCode = new Map()));
-    let child = byCode.get(code);
-    if (!child) byCode.set(code, (child = this.requests.labels(handler, String(code), method)));
-    return child;
-  }
-
-  private durationHistogram(handler: string, method: string): Histogram.Internal<'handler' | 'method'> {
-    let byMethod = this.durationChildren.get(handler);
-    if (!byMethod) this.durationChildren.set(handler, (byMethod = new Map()));
-    let child = byMethod.get(method);
-    if (!child) byMethod.set(method, (child = this.duration.labels(handler, method)));
-    return child;
+    return cells;
   }
 }
 
