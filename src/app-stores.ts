@@ -28,5 +28,5 @@ export function openStores(config: Config, clock: Clock = systemClock): Stores {
   const uploads = new FilesystemUploadStorage(root);
   // One process owns the data directory (DataDirectoryLock): in-process locks, and a live
   // digest kept in memory between chunks (the fast native one; nothing needs saving).
-  return { driver, driverName: 'filesystem', metadata, blobs: new BlobStore(driver), uploads, spool: uploads, locks: new KeyedMutex(), digests: nativeSessionDigests };
+  return { driver, driverName: 'filesystem', metadata, blobs: new BlobStore(driver), uploads, spool: uploads, locks: new KeyedMutex(), digests: nativeSessionDigests, replicated: false };
 }

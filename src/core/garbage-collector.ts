@@ -4,7 +4,7 @@ import type { CollectionStatus, MetadataStore, RemovedLink, RemovedManifest, Sto
 import { parseDigest, type Digest } from '../oci/digest.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { layout } from '../storage/layout.js';
-import type { BatchedTimes } from './batched-times.js';
+import type { EventTimes } from './batched-times.js';
 import type { LockService } from './locks.js';
 
 /**
@@ -26,10 +26,12 @@ import type { LockService } from './locks.js';
  *     and no longer ago than the grace period: that is a push in progress, which will name the
  *     blob in a manifest moments later. An image pushed and then deleted was last touched
  *     before its manifest was stored, so its layers go at the next collection.
- *   - HEAD touches are batched in memory. A HEAD records its touch before it looks the link up;
- *     the collector flushes the batch and holds further flushes, unlinks, then restores every
- *     unlinked link touched in memory meanwhile — before any blob is considered. A HEAD that
- *     answered 200 therefore keeps its blob; one that answered 404 leads to an upload.
+ *   - A HEAD records its touch before it looks the link up. In one process touches are batched
+ *     in memory: the collector flushes the batch and holds further flushes, unlinks, then
+ *     restores every unlinked link touched in memory meanwhile — before any blob is considered.
+ *     Where replicas share the database, each touch is written before the lookup (WrittenTimes):
+ *     the unlink either sees it (the row changed under it) or ran first, and the lookup misses.
+ *     A HEAD that answered 200 therefore keeps its blob; one that answered 404 leads to an upload.
  *   - A manifest PUT checks its references inside the transaction that inserts it, so it
  *     cannot reference a link or manifest the collector has just removed (it answers
  *     MANIFEST_BLOB_UNKNOWN and the client uploads again; nothing acknowledged is lost).
@@ -137,7 +139,7 @@ export class GarbageCollector {
     private readonly metadata: MetadataStore,
     private readonly blobs: BlobStore,
     private readonly locks: LockService,
-    private readonly touches: BatchedTimes,
+    private readonly touches: EventTimes,
     private readonly holder: string,
     private readonly log?: Logger,
     private readonly now: () => number = Date.now,

@@ -15,7 +15,7 @@ import { manifestFacts, type DescriptionSources } from './image-description.js';
 import { manifestEntry } from './manifest-entry.js';
 import type { ManifestCache } from './manifest-cache.js';
 import { requireDeletable, requireWritable, type RegistryPolicy } from './policy.js';
-import type { BatchedTimes } from './batched-times.js';
+import type { BatchedTimes, EventTimes } from './batched-times.js';
 import { quotaDenied, quotaFor, requireDeployable } from './repository-policies.js';
 import type { BlobContent, BlobInfo, ManifestContent, MountResult, RepositoryHandle, StoredManifest } from './repository.js';
 import type { CommittedBlob, QuotaCheck, UploadProgress, UploadService, WriteOptions } from './uploads.js';
@@ -32,7 +32,7 @@ export interface HostedDependencies {
   locks: LockService;
   pulls: BatchedTimes;
   /** Blob existence checks by pushes: they protect the blob from collection for the grace period. */
-  touches: BatchedTimes;
+  touches: EventTimes;
   /** Webhook events and audit entries, written in each change's transaction. */
   recorder: ChangeRecorder;
 }
@@ -78,7 +78,7 @@ export class HostedRepository implements RepositoryHandle {
    * restores the link (see garbage-collector.ts).
    */
   async statBlob(digest: Digest): Promise<BlobInfo> {
-    this.deps.touches.record(this.name, digest);
+    await this.deps.touches.record(this.name, digest);
     return this.linkedBlob(digest);
   }
 

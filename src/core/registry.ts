@@ -9,7 +9,7 @@ import { ManifestCache } from './manifest-cache.js';
 import { RegistryError } from '../oci/errors.js';
 import { requireDeletable, type RegistryPolicy } from './policy.js';
 import { requireDeployable } from './repository-policies.js';
-import { BatchedTimes } from './batched-times.js';
+import { BatchedTimes, WrittenTimes, type EventTimes } from './batched-times.js';
 import type { PolicyBook } from './repository-policies.js';
 import { RetentionRunner } from './retention.js';
 import type { RepositoryHandle } from './repository.js';
@@ -32,6 +32,8 @@ export interface RegistryBackends {
   spool: FollowableUploadStorage;
   locks: LockService;
   digests: SessionDigests;
+  /** Other replicas share the metadata: what a collection must see goes to the database at once. */
+  replicated: boolean;
 }
 
 /**
@@ -45,8 +47,8 @@ export class Registry {
   readonly locks: LockService;
   /** Last-pulled times (retention), written in batches. */
   readonly pulls: BatchedTimes;
-  /** Blob HEADs by pushes (garbage-collection grace), written in batches. */
-  readonly touches: BatchedTimes;
+  /** Blob HEADs by pushes (garbage-collection grace): in batches, or each at once where replicas share the database. */
+  readonly touches: EventTimes;
   readonly retention: RetentionRunner;
   private readonly manifests = new ManifestCache();
   private readonly resolver: RepositoryResolver;
@@ -69,7 +71,7 @@ export class Registry {
     this.locks = backends.locks;
     this.uploads = new UploadService(metadata, blobs, backends.uploads, this.locks, backends.digests, clock);
     this.pulls = new BatchedTimes((batch) => metadata.recordPulls(batch), clock);
-    this.touches = new BatchedTimes((batch) => metadata.recordTouches(batch), clock);
+    this.touches = backends.replicated ? new WrittenTimes((batch) => metadata.recordTouches(batch), clock) : new BatchedTimes((batch) => metadata.recordTouches(batch), clock);
     this.retention = new RetentionRunner(metadata, policies, this.pulls, clock);
     const factory: SpaceFactory = {
       hosted: (prefix) => (image, context) => this.hosted(`${prefix}${image}` as RepositoryName, context),
