@@ -30,14 +30,19 @@ import type { Stores } from './app-stores.js';
  * audit trail), beside `app-auth.ts` so `app.ts` stays a short list of choices.
  */
 
+/** A replica that stopped delivering (it died) hands its endpoints over after this long. */
+const WEBHOOK_LEASE_MS = 30_000;
+
 /** Events and audit entries for the registry, and the outbox that delivers events when endpoints are configured. */
 export function createNotifications(
   config: Config,
-  deps: { metadata: MetadataStore; instanceId: string; clock: Clock; scheduler: Scheduler; log: Logger; send?: WebhookSender },
+  deps: { metadata: MetadataStore; instanceId: string; clock: Clock; scheduler: Scheduler; log: Logger; send?: WebhookSender; replicated?: boolean },
 ): { recorder: ChangeRecorder; outbox: Outbox } {
   const { endpoints, includePulls } = config.notifications;
+  // Replicas: one delivers to each endpoint, while it holds the endpoint's lease (renewed each pass).
+  const claim = deps.replicated ? (endpoint: string) => deps.metadata.acquireLease(`webhook:${endpoint}`, deps.instanceId, WEBHOOK_LEASE_MS) : undefined;
   // Always there (with no endpoints it records nothing), so a reload can add the first endpoint.
-  const outbox = new Outbox(deps.metadata, endpoints, deps.send ?? fetchSender, deps.clock, deps.scheduler, deps.log.child({ component: 'webhooks' }));
+  const outbox = new Outbox(deps.metadata, endpoints, deps.send ?? fetchSender, deps.clock, deps.scheduler, deps.log.child({ component: 'webhooks' }), claim);
   const events = new EventFactory({ addr: `${hostname()}:${config.http.port}`, instanceId: deps.instanceId }, () => outbox.hasEndpoints, deps.clock);
   return { recorder: new ChangeRecorder(events, outbox, includePulls), outbox };
 }

@@ -102,7 +102,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   const { metrics, driver, uploads } = createMetrics(config, stores);
   const blobs = driver === stores.driver ? stores.blobs : new BlobStore(driver);
   const instanceId = randomUUID();
-  const notifications = createNotifications(config, { metadata, instanceId, clock, scheduler, log });
+  const notifications = createNotifications(config, { metadata, instanceId, clock, scheduler, log, replicated: stores.replicated });
   const registry = new Registry({ ...stores, blobs, uploads }, {
     deleteEnabled: config.storage.deleteEnabled,
     readOnly: config.storage.readOnly,

@@ -54,6 +54,11 @@ export class Outbox {
     private readonly clock: Clock,
     private readonly scheduler: Scheduler,
     private readonly log: Logger,
+    /**
+     * Whether this process delivers to the endpoint now. One process: always. Replicas: the
+     * holder of the endpoint's lease, so events leave once and in order, not once per replica.
+     */
+    private readonly claim: (endpoint: string) => Promise<boolean> = async () => true,
   ) {}
 
   /** Told about each delivery and failure (metrics). */
@@ -131,6 +136,7 @@ export class Outbox {
     const pass = (async () => {
       do {
         this.again.delete(endpoint.name);
+        if (!(await this.claim(endpoint.name))) return;
         await this.drain(endpoint);
       } while (this.again.has(endpoint.name) && !this.stopped);
     })().finally(() => this.running.delete(endpoint.name));
