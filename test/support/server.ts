@@ -57,7 +57,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     ...options.config,
     http: { addr: '127.0.0.1:0', ...(options.config?.http as object | undefined) },
     storage: {
-      filesystem: { rootdirectory: join(dataDir, 'storage') },
+      // The data directory's storage, unless the test names another driver (storage.s3).
+      ...(!(options.config?.storage as { s3?: unknown } | undefined)?.s3 && { filesystem: { rootdirectory: join(dataDir, 'storage') } }),
       delete: { enabled: true },
       ...(options.config?.storage as object | undefined),
     },

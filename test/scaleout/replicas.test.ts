@@ -1,0 +1,226 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { Podman, Skopeo } from '../clients/registry-clients.js';
+import { assertPulledImage } from '../clients/scenarios.js';
+import { startCeph, type RunningCeph } from '../support/ceph.js';
+import { OciLayout, sampleImage, sha256, type BuiltImage } from '../support/images.js';
+import { startLoadBalancer, type LoadBalancer } from '../support/load-balancer.js';
+import { OciClient } from '../support/oci-client.js';
+import { startPostgres, type RunningPostgres } from '../support/postgres.js';
+import { startServer, type RunningServer } from '../support/server.js';
+
+/**
+ * Three `berth serve` replicas on one Ceph RGW bucket and one PostgreSQL database, behind an
+ * nginx load balancer (round robin), as users run scale-out: the same client scenarios as the
+ * embedded default, with requests of one push spread over replicas, a collection running on
+ * one replica while the others take pushes, quotas enforced across replicas, and a replica
+ * killed mid-push whose upload another replica finishes.
+ */
+const MIB = 1024 * 1024;
+const QUOTA = 256 * 1024;
+
+describe('three replicas on Ceph RGW and PostgreSQL', () => {
+  let ceph: RunningCeph;
+  let postgres: RunningPostgres;
+  let replicas: RunningServer[] = [];
+  let balancer: LoadBalancer;
+  let work: string;
+  let layout: OciLayout;
+  let image: BuiltImage;
+  let config: Record<string, unknown>;
+
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), 'berth-r-'));
+    [ceph, postgres] = await Promise.all([startCeph(), startPostgres()]);
+    const database = await postgres.createDatabase('replicas');
+    config = {
+      storage: {
+        s3: {
+          region: ceph.region,
+          regionendpoint: ceph.endpoint,
+          bucket: await ceph.createBucket(),
+          accesskey: ceph.accessKey,
+          secretkey: ceph.secretKey,
+          forcepathstyle: true,
+          rootdirectory: '/berth',
+          chunksize: 5 * MIB,
+        },
+        // Collections are triggered by the test; pushes in flight are protected by the grace.
+        maintenance: { gc: { enabled: false, grace: '10m' } },
+      },
+      database: { enabled: true, host: database.host, port: database.port, user: database.user, dbname: database.database },
+      policies: [{ match: 'quota/*', quota: { limit: QUOTA, scope: 'pattern' } }],
+    };
+    // Started together: their migrations race on one database (an advisory lock orders them).
+    replicas = await Promise.all([0, 1, 2].map(() => startServer({ config })));
+    balancer = await startLoadBalancer(replicas.map((replica) => replica.host));
+    layout = await OciLayout.create(join(work, 'layout'));
+    image = await layout.addImage('app', sampleImage({ os: 'linux', architecture: 'amd64' }, 'replicas'));
+  });
+
+  after(async () => {
+    await balancer?.stop();
+    await Promise.all(replicas.map(async (replica) => {
+      await replica.stop();
+      await replica.cleanup();
+    }));
+    await Promise.all([ceph?.stop(), postgres?.stop()]);
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  const client = (index: number) => new OciClient(replicas[index]!.url);
+
+  it('when the POST, each PATCH and the PUT of one upload land on different replicas, then the blob is whole on every replica', async () => {
+    const content = randomBytes(12 * MIB + 321);
+    const digest = sha256(content);
+    let location = await client(0).startUpload('spread/app');
+    const pieces = [content.subarray(0, 3 * MIB), content.subarray(3 * MIB, 9 * MIB), content.subarray(9 * MIB, 12 * MIB)];
+    let offset = 0;
+    for (const [index, piece] of pieces.entries()) {
+      const response = await client(1 + (index % 2)).request(location, {
+        method: 'PATCH',
+        body: piece,
+        headers: { 'Content-Type': 'application/octet-stream', 'Content-Range': `${offset}-${offset + piece.length - 1}` },
+      });
+      assert.equal(response.status, 202, await response.text());
+      offset += piece.length;
+      assert.equal(response.headers.get('range'), `0-${offset - 1}`);
+      location = response.headers.get('location')!;
+    }
+    const put = await client(0).request(`${location}${location.includes('?') ? '&' : '?'}digest=${digest}`, { method: 'PUT', body: content.subarray(12 * MIB) });
+    assert.equal(put.status, 201, await put.text());
+    for (const index of [0, 1, 2]) {
+      const head = await client(index).request(`/v2/spread/app/blobs/${digest}`, { method: 'HEAD' });
+      assert.equal(head.status, 200);
+      assert.equal(head.headers.get('content-length'), String(content.length));
+    }
+  });
+
+  it('when a blob is pulled, then the replica redirects to a presigned URL on the object store and those bytes are the blob', async () => {
+    const content = randomBytes(2 * MIB);
+    const digest = await client(0).pushBlob('redirect/app', content);
+    const response = await client(2).request(`/v2/redirect/app/blobs/${digest}`);
+    assert.equal(response.status, 307);
+    const target = new URL(response.headers.get('location')!);
+    assert.equal(target.origin, new URL(ceph.endpoint).origin, 'the bytes come from the object store, not from Berth');
+    const direct = await fetch(target);
+    assert.equal(direct.status, 200);
+    assert.equal(sha256(Buffer.from(await direct.arrayBuffer())), digest);
+  });
+
+  it('when skopeo and podman push through the load balancer, then each replica serves the same image to the other client', async () => {
+    const skopeo = new Skopeo(join(work, 'skopeo'));
+    const podman = new Podman(join(work, 'podman'));
+    const skopeoDigest = await skopeo.push(layout, 'app', `${balancer.host}/clients/skopeo:1`, { format: 'oci' });
+    const podmanDigest = await podman.push(layout, 'app', `${balancer.host}/clients/podman:1`, { format: 'v2s2' });
+    for (const replica of replicas) {
+      const bySkopeo = await skopeo.pull(`${replica.host}/clients/podman:1`);
+      assert.equal(bySkopeo.manifestDigest, podmanDigest);
+      assert.deepEqual(bySkopeo.diffIds, image.layers.map((layer) => layer.diffId));
+      const byPodman = await podman.pull(`${replica.host}/clients/skopeo:1`);
+      assertPulledImage(byPodman, image, { format: 'oci', manifestDigest: skopeoDigest, layerDigests: image.layers.map((layer) => layer.digest) });
+    }
+  });
+
+  it('when one replica collects garbage while the others take pushes, then every pushed image stays whole', async () => {
+    // Content a collection may remove: an image pushed then deleted, its layers shared with
+    // the pushes that follow (the HEAD of an existing layer is what a collection could race).
+    const shared = ['shared-layer-a', 'shared-layer-b'];
+    const doomed = await client(1).pushImage('gc/doomed', 'v1', shared);
+    assert.equal((await client(2).request(`/v2/gc/doomed/manifests/${doomed.digest}`, { method: 'DELETE' })).status, 202);
+
+    const pushed: { name: string; digest: string; layers: string[] }[] = [];
+    let collections = 0;
+    let pushing = true;
+    const collecting = (async () => {
+      while (pushing) {
+        const response = await client(0).request('/api/v1/gc?deleteUntagged=true', { method: 'POST' });
+        assert.ok(response.status === 200 || response.status === 409, `collection: ${response.status} ${await response.text()}`);
+        if (response.status === 200) collections += 1;
+      }
+    })();
+    try {
+      await Promise.all([1, 2].map(async (index) => {
+        for (let round = 0; round < 12; round += 1) {
+          const name = `gc/app-${index}`;
+          const layers = [...shared, `unique-${index}-${round}`];
+          // The shared layers exist: a client checks them with HEAD and skips the upload.
+          for (const layer of shared) {
+            const head = await client(index).request(`/v2/${name}/blobs/${sha256(layer)}`, { method: 'HEAD' });
+            if (head.status === 404) await client(index).pushBlob(name, layer);
+          }
+          const { digest } = await client(index).pushImage(name, `r${round}`, layers);
+          pushed.push({ name, digest, layers });
+        }
+      }));
+    } finally {
+      pushing = false;
+      await collecting;
+    }
+    assert.ok(collections > 0, 'collections ran during the pushes');
+    // And once more after them: nothing tagged may go.
+    assert.equal((await client(0).request('/api/v1/gc?deleteUntagged=true', { method: 'POST' })).status, 200);
+    for (const { name, digest, layers } of pushed) {
+      const manifest = await client(2).request(`/v2/${name}/manifests/${digest}`);
+      assert.equal(manifest.status, 200, `${name}@${digest}`);
+      for (const layer of layers) {
+        const blob = await client(1).request(`/v2/${name}/blobs/${sha256(layer)}`, { method: 'HEAD' });
+        assert.equal(blob.status, 200, `${name}: layer ${layer}`);
+      }
+    }
+  });
+
+  it('when pushes to one quota land on different replicas at once, then together they stay within it', async () => {
+    const blobs = Array.from({ length: 12 }, () => randomBytes(40 * 1024));
+    const results = await Promise.all(blobs.map((blob, index) =>
+      client(index % 3).request(`/v2/quota/app-${index % 4}/blobs/uploads/?digest=${sha256(blob)}`, { method: 'POST', body: blob })));
+    const stored = results.filter((response) => response.status === 201).length;
+    const refused = results.filter((response) => response.status === 403).length;
+    assert.equal(stored + refused, blobs.length, `statuses: ${results.map((response) => response.status).join(',')}`);
+    assert.equal(stored, Math.floor(QUOTA / (40 * 1024)), 'exactly as many blobs as fit');
+  });
+
+  it('when a replica is killed mid-chunk, then another replica resumes the upload from the last acknowledged byte', async () => {
+    const content = randomBytes(11 * MIB);
+    const digest = sha256(content);
+    const location = await client(1).startUpload('resume/app');
+    const first = await client(1).request(location, { method: 'PATCH', body: content.subarray(0, 6 * MIB), headers: { 'Content-Type': 'application/octet-stream' } });
+    assert.equal(first.status, 202);
+    // The second chunk is half sent when its replica dies.
+    const victim = replicas[1]!;
+    const aborted = sendHalf(victim.port, location, content.subarray(6 * MIB, 11 * MIB));
+    await aborted.halfSent;
+    await victim.kill();
+    await aborted.closed;
+
+    const status = await client(2).request(location);
+    assert.equal(status.status, 204);
+    assert.equal(status.headers.get('range'), `0-${6 * MIB - 1}`, 'only the acknowledged chunk counts');
+    const rest = await client(2).request(`${location}${location.includes('?') ? '&' : '?'}digest=${digest}`, {
+      method: 'PUT',
+      body: content.subarray(6 * MIB),
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
+    assert.equal(rest.status, 201, await rest.text());
+    const pulled = await client(0).request(`/v2/resume/app/blobs/${digest}`, { redirect: 'follow' });
+    assert.equal(sha256(Buffer.from(await pulled.arrayBuffer())), digest);
+    // The replica comes back on the same bucket and database.
+    replicas[1] = await startServer({ config });
+  });
+});
+
+/** A PATCH whose body is sent halfway and then held open (the replica is killed before the rest). */
+function sendHalf(port: number, path: string, body: Buffer): { halfSent: Promise<void>; closed: Promise<void> } {
+  const outgoing = request({ host: '127.0.0.1', port, path, method: 'PATCH', headers: { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length } });
+  const closed = new Promise<void>((resolve) => {
+    outgoing.on('error', () => resolve());
+    outgoing.on('close', () => resolve());
+  });
+  const halfSent = new Promise<void>((resolve) => outgoing.write(body.subarray(0, body.length / 2), () => resolve()));
+  return { halfSent, closed };
+}
