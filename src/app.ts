@@ -32,7 +32,6 @@ import { tokenEndpoint } from './http/token-endpoint.js';
 import { webUi } from './http/ui/ui.js';
 import { createServer } from './http/server.js';
 import type { MetadataStore } from './metadata/store.js';
-import { SqliteMetadataStore } from './metadata/sqlite/sqlite-store.js';
 import { BlobStore } from './storage/blob-store.js';
 import { openStores, type Stores } from './app-stores.js';
 import { DataDirectoryLock, controlSocketPath } from './storage/data-directory-lock.js';
@@ -83,14 +82,14 @@ export interface TimeSeams {
   scheduler?: Scheduler;
 }
 
-export function createApp(config: Config, log: Logger = createLogger(config), time: TimeSeams = {}): App {
+export async function createApp(config: Config, log: Logger = createLogger(config), time: TimeSeams = {}): Promise<App> {
   const clock = time.clock ?? systemClock;
   const scheduler = time.scheduler ?? timerScheduler;
   // Before anything is opened: a second server on the same data directory stops here.
   const directoryLock = DataDirectoryLock.acquire(config.storage.driver.rootDirectory);
   let stores: Stores;
   try {
-    stores = openStores(config, clock);
+    stores = await openStores(config, clock);
   } catch (error) {
     directoryLock.release();
     throw error;
@@ -107,7 +106,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
   }, new PolicyBook(config.policies), clock, notifications.recorder, config.repositories);
   const collector = new GarbageCollector(metadata, blobs, registry.locks, registry.touches, instanceId, log, clock, directoryLock.orphanSweep);
   const health = new HealthMonitor(driver, metadata, config.health.storageDriver, scheduler);
-  const access = config.auth ? createAccessControl(config.auth, config.database.path, log, clock) : undefined;
+  const access = config.auth ? createAccessControl(config.auth, stores.database, log, clock) : undefined;
   const stats = new RequestStats();
   // http.tls.auto: the certificate files exist before the HTTPS server reads them.
   const autoTls = config.http.tlsAuto && { ...ensureAutoTls(config.http.tlsAuto), caPath: autoTlsPaths(config.http.tlsAuto.directory).ca };

@@ -122,7 +122,7 @@ async function serve(args: string[]): Promise<number> {
   const { createApp, createLogger } = await import('../app.js');
   const log = createLogger(loaded.config);
   for (const warning of loaded.warnings) log.warn(warning);
-  const app = createApp(loaded.config, log);
+  const app = await createApp(loaded.config, log);
   const { url, initialAdmin, tlsAuto } = await app.listen();
   if (tlsAuto) {
     // Printed on the terminal for the operator; also served at /berth/tls and /berth/ca.crt.

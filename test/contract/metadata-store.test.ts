@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SqliteMetadataStore } from '../../src/metadata/sqlite/sqlite-store.js';
+import { openSqliteMetadataStore } from '../../src/metadata/sqlite/sqlite-store.js';
 import type { MetadataStore } from '../../src/metadata/store.js';
 import type { Digest } from '../../src/oci/digest.js';
 import type { RepositoryName, Tag } from '../../src/oci/names.js';
@@ -21,7 +21,7 @@ const factories: StoreFactory[] = [
     async create(clock) {
       const dir = await mkdtemp(join(tmpdir(), 'berth-meta-'));
       const path = join(dir, 'berth.sqlite');
-      return { store: new SqliteMetadataStore(path, clock), reopen: async () => new SqliteMetadataStore(path, clock), dispose: () => rm(dir, { recursive: true, force: true }) };
+      return { store: await openSqliteMetadataStore(path, clock), reopen: () => openSqliteMetadataStore(path, clock), dispose: () => rm(dir, { recursive: true, force: true }) };
     },
   },
 ];
