@@ -15,6 +15,7 @@ suite=(
   containerd:ctr                   # ctr --hosts-dir through a proxy repository (?ns=, test/clients)
   docker.io:/usr/sbin/dockerd      # the Docker engine: registry-mirrors through Berth, docker search / login (test/clients)
   chromium:/usr/bin/chromium       # browser tests, driven by playwright-core (test/browser)
+  postgresql:/usr/lib/postgresql/15/bin/initdb   # PostgreSQL 15: the metadata contract suite and locks (test/support/postgres.ts)
 )
 bench=(
   docker-registry:/usr/bin/docker-registry   # CNCF Distribution: the baseline, and the registry:2 trees the import test adopts

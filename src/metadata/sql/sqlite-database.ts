@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { SqlDatabase, SqlExecutor, SqlValue, TransactionOptions } from './database.js';
 import { sqliteDialect } from './dialect.js';
@@ -11,18 +12,16 @@ import { createPrivately } from '../sqlite/private-file.js';
  *
  * better-sqlite3 runs each statement synchronously, but a transaction's work is async: while
  * one is open, every other transaction and statement waits in a queue, so nothing runs inside
- * another's transaction. With none open, a statement runs at once. Statements are prepared
- * once per SQL text and kept.
+ * another's transaction. With none open, a statement runs at once. The queue is the file's, so
+ * two connections to one file in a process (a test's two "replicas") queue together too rather
+ * than block each other on SQLite's lock. Statements are prepared once per SQL text and kept.
  */
 export class SqliteDatabase implements SqlDatabase {
   readonly dialect = sqliteDialect;
   readonly description: string;
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
-  /** Settles when the last queued job has. */
-  private tail: Promise<unknown> = Promise.resolve();
-  /** Jobs queued or running: while any is, statements outside them queue too. */
-  private queued = 0;
+  private readonly queue: FileQueue;
   /** Runs statements directly: what a transaction's work is given. */
   private readonly direct: SqlExecutor = {
     all: async <Row>(sql: string, params: readonly SqlValue[] = []) => this.prepared(sql).all(...bind(params)) as Row[],
@@ -34,6 +33,7 @@ export class SqliteDatabase implements SqlDatabase {
   constructor(path: string) {
     if (path !== ':memory:') createPrivately(path);
     this.description = `sqlite at ${path}`;
+    this.queue = path === ':memory:' ? new FileQueue() : FileQueue.of(resolve(path));
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
@@ -42,23 +42,23 @@ export class SqliteDatabase implements SqlDatabase {
   }
 
   all<Row>(sql: string, params?: readonly SqlValue[]): Promise<Row[]> {
-    return this.queued === 0 ? this.direct.all<Row>(sql, params) : this.enqueue(() => this.direct.all<Row>(sql, params));
+    return this.queue.idle ? this.direct.all<Row>(sql, params) : this.queue.add(() => this.direct.all<Row>(sql, params));
   }
 
   get<Row>(sql: string, params?: readonly SqlValue[]): Promise<Row | undefined> {
-    return this.queued === 0 ? this.direct.get<Row>(sql, params) : this.enqueue(() => this.direct.get<Row>(sql, params));
+    return this.queue.idle ? this.direct.get<Row>(sql, params) : this.queue.add(() => this.direct.get<Row>(sql, params));
   }
 
   run(sql: string, params?: readonly SqlValue[]): Promise<number> {
-    return this.queued === 0 ? this.direct.run(sql, params) : this.enqueue(() => this.direct.run(sql, params));
+    return this.queue.idle ? this.direct.run(sql, params) : this.queue.add(() => this.direct.run(sql, params));
   }
 
   exec(sql: string): Promise<void> {
-    return this.queued === 0 ? this.direct.exec(sql) : this.enqueue(() => this.direct.exec(sql));
+    return this.queue.idle ? this.direct.exec(sql) : this.queue.add(() => this.direct.exec(sql));
   }
 
   transaction<T>(work: (tx: SqlExecutor) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    return this.enqueue(async () => {
+    return this.queue.add(async () => {
       if (options.relaxed) this.prepared('PRAGMA synchronous = NORMAL').run();
       try {
         this.prepared('BEGIN').run();
@@ -82,18 +82,9 @@ export class SqliteDatabase implements SqlDatabase {
   }
 
   async close(): Promise<void> {
-    await this.tail;
-    if (this.db.open) this.db.close();
-  }
-
-  private enqueue<T>(job: () => Promise<T>): Promise<T> {
-    this.queued += 1;
-    const result = this.tail.then(job);
-    this.tail = result.then(
-      () => (this.queued -= 1),
-      () => (this.queued -= 1),
-    );
-    return result;
+    await this.queue.add(async () => {
+      if (this.db.open) this.db.close();
+    });
   }
 
   private prepared(sql: string): Database.Statement {
@@ -109,4 +100,36 @@ export class SqliteDatabase implements SqlDatabase {
 /** better-sqlite3 binds Buffers, not other byte views. */
 function bind(params: readonly SqlValue[]): unknown[] {
   return params.map((value) => (value instanceof Uint8Array && !Buffer.isBuffer(value) ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : value));
+}
+
+/** Jobs on one database file, one at a time in order. */
+class FileQueue {
+  private static readonly files = new Map<string, FileQueue>();
+  /** Settles when the last queued job has. */
+  private tail: Promise<unknown> = Promise.resolve();
+  /** Jobs queued or running: while any is, statements outside them queue too. */
+  private queued = 0;
+
+  static of(path: string): FileQueue {
+    let queue = FileQueue.files.get(path);
+    if (!queue) {
+      queue = new FileQueue();
+      FileQueue.files.set(path, queue);
+    }
+    return queue;
+  }
+
+  get idle(): boolean {
+    return this.queued === 0;
+  }
+
+  add<T>(job: () => Promise<T>): Promise<T> {
+    this.queued += 1;
+    const result = this.tail.then(job);
+    this.tail = result.then(
+      () => (this.queued -= 1),
+      () => (this.queued -= 1),
+    );
+    return result;
+  }
 }
