@@ -1,4 +1,8 @@
+import pg from 'pg';
 import type { Config } from './config/config.js';
+import { KeyedMutex } from './core/keyed-mutex.js';
+import type { LockService } from './core/locks.js';
+import { PostgresLockService } from './metadata/postgres/postgres-locks.js';
 import { systemClock, type Clock } from './core/time.js';
 import { openPostgresDatabase } from './metadata/postgres/postgres-database.js';
 import { postgresSettings } from './metadata/postgres/postgres-settings.js';
@@ -21,13 +25,29 @@ export interface Stores {
   blobs: BlobStore;
   /** The metadata database, for the access store beside the metadata; the metadata store closes it. */
   database: SqlDatabase;
+  /** Per-digest and per-session locks: in this process, or across replicas on PostgreSQL. */
+  locks: LockService;
+  /** Closes the metadata store and the locks' connections. */
+  close(): Promise<void>;
 }
 
 export async function openStores(config: Config, clock: Clock = systemClock): Promise<Stores> {
   const database = openDatabase(config);
   const metadata = await SqlMetadataStore.open(database, clock);
   const driver: StorageDriver = new FilesystemDriver(config.storage.driver.rootDirectory);
-  return { driver, metadata, blobs: new BlobStore(driver), database };
+  const { locks, closeLocks } = openLocks(config);
+  const close = async () => {
+    await closeLocks();
+    await metadata.close();
+  };
+  return { driver, metadata, blobs: new BlobStore(driver), database, locks, close };
+}
+
+/** Embedded: a mutex in this process. PostgreSQL: advisory locks on a pool of their own (no connection until used). */
+function openLocks(config: Config): { locks: LockService; closeLocks(): Promise<void> } {
+  if (config.database.kind === 'sqlite') return { locks: new KeyedMutex(), closeLocks: async () => {} };
+  const locks = new PostgresLockService(new pg.Pool(postgresSettings(config.database.postgres).settings));
+  return { locks, closeLocks: () => locks.close() };
 }
 
 /** SQLite in the data directory, or PostgreSQL with `database.enabled`; not migrated yet. */

@@ -103,7 +103,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   const registry = new Registry(metadata, blobs, {
     deleteEnabled: config.storage.deleteEnabled,
     readOnly: config.storage.readOnly,
-  }, new PolicyBook(config.policies), clock, notifications.recorder, config.repositories);
+  }, new PolicyBook(config.policies), clock, notifications.recorder, config.repositories, stores.locks);
   const collector = new GarbageCollector(metadata, blobs, registry.locks, registry.touches, instanceId, log, clock, directoryLock.orphanSweep);
   const health = new HealthMonitor(driver, metadata, config.health.storageDriver, scheduler);
   const access = config.auth ? createAccessControl(config.auth, stores.database, log, clock) : undefined;
@@ -218,7 +218,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
       await notifications.outbox.stop();
       await operations.debug?.close();
       await access?.close();
-      await metadata.close();
+      await stores.close();
       directoryLock.release();
     },
   };

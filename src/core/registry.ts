@@ -3,6 +3,7 @@ import type { MetadataStore, Page } from '../metadata/store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { HostedRepository } from './hosted-repository.js';
 import { KeyedMutex } from './keyed-mutex.js';
+import type { LockService } from './locks.js';
 import { ManifestCache } from './manifest-cache.js';
 import { RegistryError } from '../oci/errors.js';
 import { requireDeletable, type RegistryPolicy } from './policy.js';
@@ -27,8 +28,6 @@ import { auditOnlyRecorder, type ChangeRecorder } from './notifications/recorder
  */
 export class Registry {
   readonly uploads: UploadService;
-  /** Per-digest locks: every path that makes a blob reachable, and garbage collection. */
-  readonly locks = new KeyedMutex();
   /** Last-pulled times (retention), written in batches. */
   readonly pulls: BatchedTimes;
   /** Blob HEADs by pushes (garbage-collection grace), written in batches. */
@@ -46,6 +45,8 @@ export class Registry {
     /** Webhook events and audit entries; by default audit entries only. */
     readonly recorder: ChangeRecorder = auditOnlyRecorder('', clock),
     repositories: RepositoriesConfig = { items: [] },
+    /** Per-digest locks: every path that makes a blob reachable, and garbage collection (across replicas when shared). */
+    readonly locks: LockService = new KeyedMutex(),
   ) {
     this.uploads = new UploadService(metadata, blobs, this.locks, clock);
     this.pulls = new BatchedTimes((batch) => metadata.recordPulls(batch), clock);
