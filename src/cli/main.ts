@@ -11,6 +11,7 @@ import { GC_USAGE, garbageCollect } from './garbage-collect.js';
 import { IMPORT_USAGE, importCommand } from './import.js';
 import { REPOSITORY_USAGE, repositoryCommand } from './repository.js';
 import { CLEANUP_USAGE, USAGE_USAGE, cleanupCommand, usageCommand } from './lifecycle.js';
+import { MIGRATE_USAGE, migrateCommand } from './migrate.js';
 
 const USAGE = `Berth — a private container image registry
 
@@ -25,6 +26,7 @@ Usage:
   ${CLEANUP_USAGE}
                              apply the retention rules of policies: (preview with --dry-run)
   ${USAGE_USAGE}     storage used per repository
+  ${MIGRATE_USAGE}   bring the metadata database's schema up to date (serve does it at start)
 ${ACCESS_USAGE}
   berth help [COMMAND]       show this text, or a command's help (also: berth COMMAND --help)
   berth --version            print the version
@@ -55,6 +57,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   repository: (args) => repositoryCommand(args),
   cleanup: (args) => cleanupCommand(args),
   usage: (args) => usageCommand(args),
+  migrate: (args) => migrateCommand(args),
   htpasswd: htpasswdCommand,
   user: (args) => accessCommand('user', args),
   role: (args) => accessCommand('role', args),
