@@ -5,7 +5,7 @@ import type { LockService } from './core/locks.js';
 import { PostgresLockService } from './metadata/postgres/postgres-locks.js';
 import { systemClock, type Clock } from './core/time.js';
 import { openPostgresDatabase } from './metadata/postgres/postgres-database.js';
-import { postgresSettings } from './metadata/postgres/postgres-settings.js';
+import { describePostgres, postgresSettings } from './metadata/postgres/postgres-settings.js';
 import type { SqlDatabase } from './metadata/sql/database.js';
 import { SqliteDatabase } from './metadata/sql/sqlite-database.js';
 import { SqlMetadataStore } from './metadata/sql/sql-store.js';
@@ -48,6 +48,11 @@ function openLocks(config: Config): { locks: LockService; closeLocks(): Promise<
   if (config.database.kind === 'sqlite') return { locks: new KeyedMutex(), closeLocks: async () => {} };
   const locks = new PostgresLockService(new pg.Pool(postgresSettings(config.database.postgres).settings));
   return { locks, closeLocks: () => locks.close() };
+}
+
+/** Where the metadata lives, for the startup line: a path, or `user@host:port/dbname` (never the password). */
+export function describeDatabase(config: Config): string {
+  return config.database.kind === 'sqlite' ? config.database.path : describePostgres(config.database.postgres);
 }
 
 /** SQLite in the data directory, or PostgreSQL with `database.enabled`; not migrated yet. */

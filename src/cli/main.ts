@@ -123,6 +123,7 @@ async function serve(args: string[]): Promise<number> {
   const loaded = loadConfig(parsed.positionals[0]);
   // Loaded here, not at the top: other commands need not load the HTTP server.
   const { createApp, createLogger } = await import('../app.js');
+  const { describeDatabase } = await import('../app-stores.js');
   const log = createLogger(loaded.config);
   for (const warning of loaded.warnings) log.warn(warning);
   const app = await createApp(loaded.config, log);
@@ -140,7 +141,7 @@ async function serve(args: string[]): Promise<number> {
     );
   }
   log.info(
-    { url, storage: loaded.config.storage.driver.rootDirectory, database: loaded.config.database.path, deleteEnabled: loaded.config.storage.deleteEnabled },
+    { url, storage: loaded.config.storage.driver.rootDirectory, database: describeDatabase(loaded.config), deleteEnabled: loaded.config.storage.deleteEnabled },
     `listening on ${url}; storage in ${loaded.config.storage.driver.rootDirectory}`,
   );
 

@@ -8,7 +8,7 @@ import type { SqlDatabase } from '../../src/metadata/sql/database.js';
 import { SqlAccessStore } from '../../src/metadata/sql/sql-access-store.js';
 import { SqlMetadataStore } from '../../src/metadata/sql/sql-store.js';
 import { SqliteDatabase } from '../../src/metadata/sql/sqlite-database.js';
-import { startPostgres, type RunningPostgres } from '../support/postgres.js';
+import { postgresForThisFile } from '../support/postgres.js';
 
 /** The suite every AccessStore passes, on each database the metadata lives in. */
 interface AccessFactory {
@@ -17,13 +17,7 @@ interface AccessFactory {
   create(): Promise<{ database: SqlDatabase; dispose(): Promise<void> }>;
 }
 
-let postgres: RunningPostgres | undefined;
-before(async () => {
-  postgres = await startPostgres();
-});
-after(async () => {
-  await postgres?.stop();
-});
+const postgres = postgresForThisFile();
 
 const factories: AccessFactory[] = [
   {
@@ -36,7 +30,7 @@ const factories: AccessFactory[] = [
   {
     name: 'postgresql',
     async create() {
-      return { database: postgres!.open(await postgres!.createDatabase('access')), dispose: async () => {} };
+      return { database: postgres().open(await postgres().createDatabase('access')), dispose: async () => {} };
     },
   },
 ];

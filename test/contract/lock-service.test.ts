@@ -5,7 +5,7 @@ import { KeyedMutex } from '../../src/core/keyed-mutex.js';
 import type { LockService } from '../../src/core/locks.js';
 import { PostgresLockService } from '../../src/metadata/postgres/postgres-locks.js';
 import { RegistryError } from '../../src/oci/errors.js';
-import { startPostgres, type RunningPostgres } from '../support/postgres.js';
+import { postgresForThisFile } from '../support/postgres.js';
 import { waitFor } from '../support/time.js';
 
 /** Two replicas' lock services on one coordination point (the embedded one: one process, one service). */
@@ -14,15 +14,10 @@ interface LockFactory {
   create(): Promise<{ first: LockService; second: LockService; close(): Promise<void> }>;
 }
 
-let postgres: RunningPostgres | undefined;
-let settings: pg.PoolConfig;
-before(async () => {
-  postgres = await startPostgres();
-  settings = await postgres.createDatabase('locks');
-});
-after(async () => {
-  await postgres?.stop();
-});
+const postgres = postgresForThisFile();
+let database: Promise<pg.PoolConfig> | undefined;
+/** The file's database for locks, made on first use. */
+const lockDatabase = () => (database ??= postgres().createDatabase('locks'));
 
 const factories: LockFactory[] = [
   {
@@ -35,6 +30,7 @@ const factories: LockFactory[] = [
   {
     name: 'postgresql (advisory locks, two pools)',
     async create() {
+      const settings = await lockDatabase();
       const first = new PostgresLockService(new pg.Pool({ ...settings, max: 4 }));
       const second = new PostgresLockService(new pg.Pool({ ...settings, max: 4 }));
       return { first, second, close: async () => void (await Promise.all([first.close(), second.close()])) };
@@ -47,6 +43,23 @@ const factories: LockFactory[] = [
  * inside at the same time (the assertions hold whatever the timing when the lock works).
  */
 const stayInside = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A section that counts how many copies of it were inside at once (`most`) and how many finished. */
+function overlapProbe() {
+  const probe = {
+    inside: 0,
+    most: 0,
+    done: 0,
+    section: async () => {
+      probe.inside += 1;
+      probe.most = Math.max(probe.most, probe.inside);
+      await stayInside(5);
+      probe.inside -= 1;
+      probe.done += 1;
+    },
+  };
+  return probe;
+}
 
 /** Rejects if `promise` has not settled within `ms`: a deadlock fails the test instead of hanging it. */
 const within = <T>(promise: Promise<T>, ms: number, what: string): Promise<T> =>
@@ -61,19 +74,10 @@ for (const factory of factories) {
     after(() => close());
 
     it('when sections on one key run from both replicas, then never two at once', async () => {
-      let inside = 0;
-      let most = 0;
-      let done = 0;
-      const section = async () => {
-        inside += 1;
-        most = Math.max(most, inside);
-        await stayInside(5);
-        inside -= 1;
-        done += 1;
-      };
-      await within(Promise.all(Array.from({ length: 20 }, (_, index) => (index % 2 ? first : second).run('digest:one', section))), 20_000, 'the sections');
-      assert.equal(done, 20);
-      assert.equal(most, 1);
+      const probe = overlapProbe();
+      await within(Promise.all(Array.from({ length: 20 }, (_, index) => (index % 2 ? first : second).run('digest:one', probe.section))), 20_000, 'the sections');
+      assert.equal(probe.done, 20);
+      assert.equal(probe.most, 1);
     });
 
     it('when sections hold different keys, then they run at the same time', async () => {
@@ -87,20 +91,14 @@ for (const factory of factories) {
     });
 
     it('when replicas take the same keys in opposite orders with runAll, then none deadlocks and each set is exclusive', async () => {
-      let inside = 0;
-      let most = 0;
-      const section = async () => {
-        inside += 1;
-        most = Math.max(most, inside);
-        await stayInside(3);
-        inside -= 1;
-      };
+      const probe = overlapProbe();
       const runs = Array.from({ length: 10 }, (_, index) =>
-        index % 2 ? first.runAll(['x', 'y', 'x'], section) : second.runAll(['y', 'x'], section),
+        index % 2 ? first.runAll(['x', 'y', 'x'], probe.section) : second.runAll(['y', 'x'], probe.section),
       );
-      runs.push(first.run('y', section), second.run('x', section));
+      runs.push(first.run('y', probe.section), second.run('x', probe.section));
       await within(Promise.all(runs), 20_000, 'the runAll sections');
-      assert.equal(most, 1);
+      assert.equal(probe.done, 12);
+      assert.equal(probe.most, 1);
     });
 
     it('when a section throws, then its error comes back and the key is free again', async () => {
@@ -112,6 +110,7 @@ for (const factory of factories) {
 
 describe('LockService on PostgreSQL: a replica that dies', () => {
   it('when the connection holding a lock is killed, then the other replica gets it and the holder learns it was lost', async () => {
+    const settings = await lockDatabase();
     const holderPool = new pg.Pool({ ...settings, max: 2 });
     const holder = new PostgresLockService(holderPool);
     const other = new PostgresLockService(new pg.Pool({ ...settings, max: 2 }));

@@ -8,19 +8,13 @@ import { openSqliteMetadataStore } from '../../src/metadata/sqlite/sqlite-store.
 import type { MetadataStore } from '../../src/metadata/store.js';
 import type { Digest } from '../../src/oci/digest.js';
 import type { RepositoryName, Tag } from '../../src/oci/names.js';
-import { startPostgres, type RunningPostgres } from '../support/postgres.js';
+import { postgresForThisFile } from '../support/postgres.js';
 import { everyMethodCalled, recordingCalls } from './metadata-store-coverage.js';
 import { metadataStoreRules, type StoreFactory } from './metadata-store-rules.js';
 
 // One PostgreSQL server for the file; each store gets a database of its own.
-let postgres: RunningPostgres | undefined;
+const postgres = postgresForThisFile();
 let databases = 0;
-before(async () => {
-  postgres = await startPostgres();
-});
-after(async () => {
-  await postgres?.stop();
-});
 
 const factories: StoreFactory[] = [
   {
@@ -34,8 +28,8 @@ const factories: StoreFactory[] = [
   {
     name: 'postgresql',
     async create(clock) {
-      const settings = await postgres!.createDatabase(`contract_${++databases}`);
-      const open = () => SqlMetadataStore.open(postgres!.open(settings), clock);
+      const settings = await postgres().createDatabase(`contract_${++databases}`);
+      const open = () => SqlMetadataStore.open(postgres().open(settings), clock);
       return { store: await open(), reopen: open, dispose: async () => {} };
     },
   },

@@ -4,6 +4,7 @@ import { chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { openPostgresDatabase, type PostgresDatabase, type PostgresSettings } from '../../src/metadata/postgres/postgres-database.js';
@@ -108,4 +109,22 @@ function kill(pid: number, signal: NodeJS.Signals): void {
   } catch {
     // Already gone.
   }
+}
+
+/**
+ * One server for the whole test file, started before its first suite and stopped after its
+ * last (call at the top level). Returns the running server, for hooks and tests.
+ */
+export function postgresForThisFile(): () => RunningPostgres {
+  let running: RunningPostgres | undefined;
+  before(async () => {
+    running = await startPostgres();
+  });
+  after(async () => {
+    await running?.stop();
+  });
+  return () => {
+    if (!running) throw new Error('PostgreSQL is not running: postgresForThisFile() starts it in the file-level before hook');
+    return running;
+  };
 }

@@ -24,7 +24,12 @@ export function postgresSettings(config: PostgresConfig): { settings: PostgresSe
   };
   const tls = tlsOptions(config);
   if (tls) settings.ssl = tls;
-  return { settings, description: `postgresql ${config.user}@${config.host}:${config.port}/${config.dbname}` };
+  return { settings, description: describePostgres(config) };
+}
+
+/** `postgresql user@host:port/dbname`: where, for logs; never the password. */
+export function describePostgres(config: PostgresConfig): string {
+  return `postgresql ${config.user}@${config.host}:${config.port}/${config.dbname}`;
 }
 
 function tlsOptions(config: PostgresConfig): ConnectionOptions | undefined {

@@ -9,9 +9,12 @@ interface UserRow {
   updated_at: number;
 }
 
+/** Named columns, never `*` (see `statements.ts`). */
+const USER_COLUMNS = 'id, name, password_hash, created_at, updated_at';
+
 const SQL = {
-  user: 'SELECT * FROM users WHERE name = ?',
-  users: 'SELECT * FROM users ORDER BY name',
+  user: `SELECT ${USER_COLUMNS} FROM users WHERE name = ?`,
+  users: `SELECT ${USER_COLUMNS} FROM users ORDER BY name`,
   upsertUser: `INSERT INTO users (name, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?)
                ON CONFLICT (name) DO UPDATE SET password_hash = excluded.password_hash, updated_at = excluded.updated_at`,
   touchUser: 'UPDATE users SET updated_at = ? WHERE id = ?',

@@ -1,5 +1,10 @@
 import type { Dialect } from './dialect.js';
 
+/**
+ * Columns are always named, never `*`: PostgreSQL refuses a prepared statement whose result
+ * columns changed, and a newer replica's migration may add columns while this one serves.
+ */
+const UPLOAD_COLUMNS = 'id, repository_name, byte_offset, created_at, updated_at, hash_state, storage_state';
 export const MANIFEST_COLUMNS = 'm.digest, m.media_type, m.size, m.artifact_type, m.annotations, m.subject, m.description, m.platforms, m.created_at';
 
 /** The repository's id, by the name bound at this `?`. */
@@ -21,7 +26,9 @@ export function metadataStatements(dialect: Dialect) {
     recordDelivery: `UPDATE webhook_endpoints SET delivered_seq = ${dialect.greatest('delivered_seq', '?')}, failures = 0, next_attempt_at = 0,
                      last_success_at = coalesce(?, last_success_at) WHERE name = ?`,
     recordFailure: 'UPDATE webhook_endpoints SET failures = failures + 1, last_error = ?, last_error_at = ?, next_attempt_at = ? WHERE name = ?',
-    endpointState: 'SELECT e.*, (SELECT count(*) FROM outbox_events o WHERE o.seq > e.delivered_seq) AS pending FROM webhook_endpoints e WHERE e.name = ?',
+    endpointState: `SELECT e.name, e.delivered_seq, e.failures, e.next_attempt_at, e.last_error, e.last_error_at, e.last_success_at,
+                           (SELECT count(*) FROM outbox_events o WHERE o.seq > e.delivered_seq) AS pending
+                    FROM webhook_endpoints e WHERE e.name = ?`,
     deliveredSeq: 'SELECT delivered_seq FROM webhook_endpoints WHERE name = ?',
     pruneOutbox: 'DELETE FROM outbox_events WHERE seq <= ?',
     insertAudit: 'INSERT INTO audit_events (at, actor, action, repository, target, address, detail) VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -73,10 +80,10 @@ export function metadataStatements(dialect: Dialect) {
     listTags: `SELECT name FROM tags WHERE repository_id = ${repo} AND name > ? ORDER BY name LIMIT ?`,
     referrers: `SELECT ${MANIFEST_COLUMNS} FROM manifests m WHERE m.repository_id = ${repo} AND m.subject = ? ORDER BY m.digest`,
     insertUpload: 'INSERT INTO uploads (id, repository_name, byte_offset, created_at, updated_at) VALUES (?, ?, ?, ?, ?)',
-    upload: 'SELECT * FROM uploads WHERE id = ?',
+    upload: `SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE id = ?`,
     recordUploadProgress: 'UPDATE uploads SET byte_offset = ?, updated_at = ?, hash_state = ?, storage_state = ? WHERE id = ?',
     deleteUpload: 'DELETE FROM uploads WHERE id = ?',
-    uploadsBefore: 'SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at',
+    uploadsBefore: `SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE updated_at < ? ORDER BY updated_at`,
     removeStaleLinks: `DELETE FROM repository_blobs
                        WHERE NOT (touched_at > referenced_at AND touched_at >= ?)
                          AND NOT EXISTS (SELECT 1 FROM manifest_references mr
