@@ -42,10 +42,8 @@ export class PostgresDatabase implements SqlDatabase {
     return this.autocommit.exec(sql);
   }
 
-  async transaction<T>(work: (tx: SqlExecutor) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    const client = await this.pool.connect();
-    let broken: Error | undefined;
-    try {
+  transaction<T>(work: (tx: SqlExecutor) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    return withConnection(this.pool, async (client, connection) => {
       const tx = this.executor(client);
       for (let attempt = 1; ; attempt += 1) {
         await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
@@ -56,28 +54,23 @@ export class PostgresDatabase implements SqlDatabase {
           await client.query(options.rollback ? 'ROLLBACK' : 'COMMIT');
           return result;
         } catch (error) {
-          await client.query('ROLLBACK').catch((rollbackError: Error) => (broken = rollbackError));
-          if (broken || !RETRYABLE.has((error as { code?: string }).code ?? '') || attempt === MAX_ATTEMPTS) throw error;
+          await client.query('ROLLBACK').catch(connection.failed);
+          if (connection.failure || !RETRYABLE.has((error as { code?: string }).code ?? '') || attempt === MAX_ATTEMPTS) throw error;
         }
       }
-    } finally {
-      client.release(broken);
-    }
+    });
   }
 
   /** A session-level advisory lock, held on a connection of its own while `work` runs. */
-  async exclusively<T>(name: string, work: () => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    try {
+  exclusively<T>(name: string, work: () => Promise<T>): Promise<T> {
+    return withConnection(this.pool, async (client) => {
       await client.query('SELECT pg_advisory_lock($1)', [lockKey(name)]);
       try {
         return await work();
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [lockKey(name)]);
       }
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async close(): Promise<void> {
@@ -125,6 +118,33 @@ export function numberPlaceholders(sql: string): string {
     out += char;
   }
   return out;
+}
+
+/** What became of a checked-out connection: `failure` once it failed (its session, and any lock it held, is gone). */
+export interface ConnectionState {
+  readonly failure: Error | undefined;
+  /** Records a failure (the first one counts). */
+  failed(error: Error): void;
+}
+
+/**
+ * Runs `use` on a pooled connection, then releases it: dropped from the pool if it failed. A
+ * connection that dies between queries emits an error that, unheard, would end the process:
+ * here it is recorded instead.
+ */
+export async function withConnection<T>(pool: pg.Pool, use: (client: pg.PoolClient, connection: ConnectionState) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  const connection = {
+    failure: undefined as Error | undefined,
+    failed: (error: Error) => void (connection.failure ??= error),
+  };
+  client.on('error', connection.failed);
+  try {
+    return await use(client, connection);
+  } finally {
+    client.off('error', connection.failed);
+    client.release(connection.failure);
+  }
 }
 
 /** A name as a signed 64-bit advisory lock key (the first 8 bytes of its SHA-256). */

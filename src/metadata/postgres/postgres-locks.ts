@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { KeyedMutex } from '../../core/keyed-mutex.js';
 import type { LockService } from '../../core/locks.js';
 import { RegistryError } from '../../oci/errors.js';
-import { lockKey } from './postgres-database.js';
+import { lockKey, withConnection } from './postgres-database.js';
 
 /**
  * The `LockService` of replicas: PostgreSQL session advisory locks, keyed by a 64-bit hash of
@@ -36,22 +36,18 @@ export class PostgresLockService implements LockService {
   }
 
   private async holding<T>(keys: string[], section: () => Promise<T>): Promise<T> {
-    const client = await this.pool.connect();
-    /** Set when the connection, and with it every lock it held, is gone. */
-    let lost: Error | undefined;
-    const onError = (error: Error) => (lost ??= error);
-    client.on('error', onError);
-    let result: T;
-    try {
-      for (const key of keys) await client.query('SELECT pg_advisory_lock($1)', [lockKey(key)]);
-      result = await section();
-    } finally {
-      // Also proves the session, and so every lock, lasted through the section.
-      await client.query('SELECT pg_advisory_unlock_all()').catch(onError);
-      client.off('error', onError);
-      client.release(lost);
-    }
-    if (lost) throw new RegistryError('UNAVAILABLE', `lost the database lock on ${keys.join(', ')} while it was held: ${lost.message}`);
-    return result;
+    return withConnection(this.pool, async (client, connection) => {
+      let result: T;
+      try {
+        for (const key of keys) await client.query('SELECT pg_advisory_lock($1)', [lockKey(key)]);
+        result = await section();
+      } finally {
+        // Also proves the session, and so every lock, lasted through the section.
+        await client.query('SELECT pg_advisory_unlock_all()').catch(connection.failed);
+      }
+      const lost = connection.failure;
+      if (lost) throw new RegistryError('UNAVAILABLE', `lost the database lock on ${keys.join(', ')} while it was held: ${lost.message}`);
+      return result;
+    });
   }
 }
