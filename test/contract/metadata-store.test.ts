@@ -28,7 +28,8 @@ const factories: StoreFactory[] = [
   {
     name: 'postgresql',
     async create(clock) {
-      const settings = await postgres().createDatabase(`contract_${++databases}`);
+      // A collation unlike byte order: names must still list in byte order, as on SQLite.
+      const settings = await postgres().createDatabase(`contract_${++databases}`, { collation: 'en-US' });
       const open = () => SqlMetadataStore.open(postgres().open(settings), clock);
       return { store: await open(), reopen: open, dispose: async () => {} };
     },

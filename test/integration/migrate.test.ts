@@ -48,7 +48,7 @@ describe('berth migrate', () => {
     assert.match(second.stdout, new RegExp(`schema is current \\(version ${KNOWN_SCHEMA_VERSION}\\)`));
   });
 
-  it('when two replicas migrate one PostgreSQL database at once (configured by REGISTRY_DATABASE_*), then each version is applied once', async () => {
+  it('when two replicas migrate one PostgreSQL database at once (configured by REGISTRY_DATABASE_*), then each version is applied once, the audit trail append-only', async () => {
     const settings = await postgres.createDatabase('migrate_race');
     const env = {
       REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY: join(dir, 'replica'),
@@ -73,6 +73,8 @@ describe('berth migrate', () => {
     try {
       const rows = (await client.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')).rows.map((row) => row.version);
       assert.equal(rows.join(', '), ALL_VERSIONS);
+      await client.query("INSERT INTO audit_events (at, actor, action) VALUES (1, 'alice', 'push')");
+      await assert.rejects(client.query("UPDATE audit_events SET actor = 'mallory'"), /the audit trail is append-only/);
       // A newer Berth migrated it further: this one refuses to touch it.
       await client.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, 0)', [KNOWN_SCHEMA_VERSION + 1]);
     } finally {

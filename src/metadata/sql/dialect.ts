@@ -35,8 +35,11 @@ export const postgresDialect: Dialect = {
   contains: (haystack, needle) => `strpos(${haystack}, ${needle}) > 0`,
   serialiseOutbox: `SELECT pg_advisory_xact_lock(${OUTBOX_LOCK})`,
   // Times are milliseconds and sizes bytes: every integer is 64-bit. Row ids are sequences.
+  // Text compares by bytes, as in SQLite, whatever the database's collation: names and tags
+  // list in byte order (the distribution spec's lexical order) and page by `name > ?`.
   schema: (sql) =>
     sql
+      .replace(/\bTEXT\b/g, 'TEXT COLLATE "C"')
       .replace(/\bINTEGER PRIMARY KEY( AUTOINCREMENT)?/g, 'BIGSERIAL PRIMARY KEY')
       .replace(/\bINTEGER\b/g, 'BIGINT')
       .replace(/\bBLOB\b/g, 'BYTEA')
