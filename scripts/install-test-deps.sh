@@ -15,6 +15,7 @@ suite=(
   containerd:ctr                   # ctr --hosts-dir through a proxy repository (?ns=, test/clients)
   docker.io:/usr/sbin/dockerd      # the Docker engine: registry-mirrors through Berth, docker search / login (test/clients)
   chromium:/usr/bin/chromium       # browser tests, driven by playwright-core (test/browser)
+  postgresql:/usr/lib/postgresql/15/bin/initdb   # PostgreSQL 15: the metadata contract suite and locks (test/support/postgres.ts)
   ceph-mon:ceph-mon                # a single-node Ceph for the S3 tests (test/support/ceph.ts): monitor,
   ceph-osd:ceph-osd                #   memstore OSD,
   radosgw:radosgw                  #   RADOS Gateway (the S3 endpoint),

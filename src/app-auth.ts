@@ -15,9 +15,11 @@ import { AuthenticatorChain, type Authenticator } from './auth/principal.js';
 import { LoginThrottle } from './auth/throttle.js';
 import { TokenService } from './auth/token-service.js';
 import { ExternalTokenVerifier, loadSigningKey, TokenSigner, type TokenVerifier } from './auth/tokens.js';
-import { SqliteAccessStore } from './metadata/sqlite/sqlite-access-store.js';
 import { systemClock, type Clock } from './core/time.js';
-import { SqliteMetadataStore } from './metadata/sqlite/sqlite-store.js';
+import type { SqlDatabase } from './metadata/sql/database.js';
+import { SqlAccessStore } from './metadata/sql/sql-access-store.js';
+import { openStores } from './app-stores.js';
+import type { Config } from './config/config.js';
 
 /**
  * Part of the composition root: chooses the access-control implementations for `auth`
@@ -38,8 +40,9 @@ export interface AccessControl {
 
 export const ADMIN_PASSWORD_FILE = 'admin-password';
 
-export function createAccessControl(auth: AuthConfig, databasePath: string, log: Logger, clock: Clock = systemClock): AccessControl {
-  const store: AccessStore | undefined = auth.accounts ? new SqliteAccessStore(databasePath) : undefined;
+/** `database`: the metadata database (already migrated), where users and roles live. */
+export function createAccessControl(auth: AuthConfig, database: SqlDatabase, log: Logger, clock: Clock = systemClock): AccessControl {
+  const store: AccessStore | undefined = auth.accounts ? new SqlAccessStore(database, clock) : undefined;
   const sources: PasswordSource[] = [];
   const htpasswd = auth.htpasswd
     ? new HtpasswdFile(auth.htpasswd.path, {
@@ -98,16 +101,13 @@ export function createAccessControl(auth: AuthConfig, databasePath: string, log:
 /**
  * The access store of a configured registry, for the command line (`berth user`, `berth role`):
  * the metadata store opens first so the database is migrated. The data directory is the
- * database's, as for the server (`auth.dataDirectory`).
+ * server's (`auth.dataDirectory`: beside the SQLite file).
  */
-export function openAccounts(databasePath: string): { accounts: Accounts; close(): Promise<void> } {
-  const metadata = new SqliteMetadataStore(databasePath);
-  const store = new SqliteAccessStore(databasePath);
+export async function openAccounts(config: Config): Promise<{ accounts: Accounts; close(): Promise<void> }> {
+  const { metadata, database } = await openStores(config);
+  const store = new SqlAccessStore(database);
   return {
-    accounts: new Accounts(store, { initialPasswordFile: join(dirname(databasePath), ADMIN_PASSWORD_FILE) }),
-    close: async () => {
-      await store.close();
-      await metadata.close();
-    },
+    accounts: new Accounts(store, { initialPasswordFile: join(dirname(config.database.path), ADMIN_PASSWORD_FILE) }),
+    close: () => metadata.close(),
   };
 }

@@ -33,9 +33,8 @@ import { tokenEndpoint } from './http/token-endpoint.js';
 import { webUi } from './http/ui/ui.js';
 import { createServer } from './http/server.js';
 import type { MetadataStore } from './metadata/store.js';
-import { SqliteMetadataStore } from './metadata/sqlite/sqlite-store.js';
 import { BlobStore } from './storage/blob-store.js';
-import { openStores, type Stores } from './app-stores.js';
+import { openStores, sharedByReplicas, type Stores } from './app-stores.js';
 import { DataDirectoryLock, controlSocketPath } from './storage/data-directory-lock.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem-driver.js';
@@ -85,16 +84,17 @@ export interface TimeSeams {
   scheduler?: Scheduler;
 }
 
-export function createApp(config: Config, log: Logger = createLogger(config), time: TimeSeams = {}): App {
+export async function createApp(config: Config, log: Logger = createLogger(config), time: TimeSeams = {}): Promise<App> {
   const clock = time.clock ?? systemClock;
   const scheduler = time.scheduler ?? timerScheduler;
   // Before anything is opened: a second server on the same data directory stops here.
-  const directoryLock = DataDirectoryLock.acquire(config.storage.driver.rootDirectory);
+  // Replicas share storage and database and own no data directory.
+  const directoryLock = sharedByReplicas(config) ? undefined : DataDirectoryLock.acquire(config.storage.driver.rootDirectory);
   let stores: Stores;
   try {
-    stores = openStores(config, clock);
+    stores = await openStores(config, clock);
   } catch (error) {
-    directoryLock.release();
+    directoryLock?.release();
     throw error;
   }
   const { metadata } = stores;
@@ -107,9 +107,10 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     deleteEnabled: config.storage.deleteEnabled,
     readOnly: config.storage.readOnly,
   }, new PolicyBook(config.policies), clock, notifications.recorder, config.repositories);
-  const collector = new GarbageCollector(metadata, blobs, registry.locks, registry.touches, instanceId, log, clock, directoryLock.orphanSweep);
+  // Replicas cannot tell an unclean stop of another: every collection sweeps for orphaned bytes.
+  const collector = new GarbageCollector(metadata, blobs, registry.locks, registry.touches, instanceId, log, clock, directoryLock?.orphanSweep);
   const health = new HealthMonitor(driver, metadata, config.health.storageDriver, scheduler);
-  const access = config.auth ? createAccessControl(config.auth, config.database.path, log, clock) : undefined;
+  const access = config.auth ? createAccessControl(config.auth, stores.database, log, clock) : undefined;
   const stats = new RequestStats();
   // http.tls.auto: the certificate files exist before the HTTPS server reads them.
   const autoTls = config.http.tlsAuto && { ...ensureAutoTls(config.http.tlsAuto), caPath: autoTlsPaths(config.http.tlsAuto.directory).ca };
@@ -164,7 +165,8 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
     importAtStart: async () => registry2Import?.finished,
     defaultGraceMs: config.storage.gc.graceMs,
   });
-  const controlPath = controlSocketPath(config.storage.driver.rootDirectory);
+  // Maintenance commands beside a running server reach it here; replicas have no data directory to share it in.
+  const controlPath = directoryLock && controlSocketPath(config.storage.driver.rootDirectory);
   let current = config;
   let stopTlsRenewal: (() => void) | undefined;
 
@@ -191,7 +193,7 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       if (config.http.tlsAuto) stopTlsRenewal = renewAutoTls(config.http.tlsAuto, http.server, scheduler, log);
       stopMaintenance = startMaintenance({ config: config.storage, registry, collector, instanceId, log, clock, scheduler });
       registry2Import = importAtStart(importer, log);
-      await listenOnSocket(control, controlPath);
+      if (controlPath) await listenOnSocket(control, controlPath);
       return {
         ...address,
         url: urlOf(config.http.tls !== undefined, address),
@@ -222,8 +224,8 @@ export function createApp(config: Config, log: Logger = createLogger(config), ti
       await notifications.outbox.stop();
       await operations.debug?.close();
       await access?.close();
-      await metadata.close();
-      directoryLock.release();
+      await stores.close();
+      directoryLock?.release();
     },
   };
 }

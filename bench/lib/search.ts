@@ -129,11 +129,17 @@ async function seedImages(server: Server, count: number): Promise<SeededImages> 
  * The clock advances per row so that "pushed" orders the repositories.
  */
 async function fillDatabase(path: string, repositories: number, seeded: SeededImages): Promise<void> {
-  const module = (await import(join(BERTH_ROOT, 'dist/metadata/sqlite/sqlite-store.js'))) as { SqliteMetadataStore: new (path: string, clock: () => number) => MetadataStore };
+  // Builds before the SQL seam export the class; later ones a function that opens and migrates.
+  const module = (await import(join(BERTH_ROOT, 'dist/metadata/sqlite/sqlite-store.js'))) as {
+    SqliteMetadataStore?: new (path: string, clock: () => number) => MetadataStore;
+    openSqliteMetadataStore?: (path: string, clock: () => number) => Promise<MetadataStore>;
+  };
   let now = Date.now() - 86_400_000;
-  const store = new module.SqliteMetadataStore(path, () => now++);
+  const store = module.openSqliteMetadataStore ? await module.openSqliteMetadataStore(path, () => now++) : new module.SqliteMetadataStore!(path, () => now++);
   // Bulk loading: the rows need no fsync each (the server is stopped; the file is closed before it starts).
-  (store as unknown as { db: { pragma(statement: string): unknown } }).db.pragma('synchronous = OFF');
+  const connection = (store as unknown as { db: { pragma?(statement: string): unknown; exec?(sql: string): Promise<void> } }).db;
+  if (connection.pragma) connection.pragma('synchronous = OFF');
+  else await connection.exec!('PRAGMA synchronous = OFF');
   try {
     for (let index = 0; index < repositories; index++) {
       const repository = repositoryName(index) as Parameters<MetadataStore['linkBlobs']>[0];

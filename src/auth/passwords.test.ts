@@ -8,8 +8,9 @@ import { BasicAuthenticator, parseBasic } from './basic.js';
 import { HtpasswdFile, parseHtpasswd } from './htpasswd.js';
 import { bcryptCost, hashPassword, prevailingCost, secretsEqual, verifyPassword } from './passwords.js';
 import { DatabasePasswords } from './database-passwords.js';
-import { SqliteAccessStore } from '../metadata/sqlite/sqlite-access-store.js';
-import { SqliteMetadataStore } from '../metadata/sqlite/sqlite-store.js';
+import { SqlAccessStore } from '../metadata/sql/sql-access-store.js';
+import { SqlMetadataStore } from '../metadata/sql/sql-store.js';
+import { SqliteDatabase } from '../metadata/sql/sqlite-database.js';
 import { PasswordVerifier, type PasswordSource } from './passwords-source.js';
 import { LoginThrottle } from './throttle.js';
 
@@ -99,9 +100,9 @@ describe('unknown users cost what wrong passwords cost', () => {
 
   it('when users are in the database, then an unknown user is checked at the cost of their hashes, re-read after the recheck interval', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'berth-dbpw-'));
-    const database = join(dir, 'berth.sqlite');
-    const metadata = new SqliteMetadataStore(database);
-    const store = new SqliteAccessStore(database);
+    const database = new SqliteDatabase(join(dir, 'berth.sqlite'));
+    const metadata = await SqlMetadataStore.open(database);
+    const store = new SqlAccessStore(database);
     try {
       let now = 0;
       const source = new DatabasePasswords(store, 60_000, () => now);

@@ -116,7 +116,7 @@ export async function accessCommand(kind: 'user' | 'role', args: string[]): Prom
   // Checked before the database is opened: a mistake changes nothing.
   checkAction(kind, action!, positional.length, Object.keys(values), spec.help);
   const { config } = loadConfig(values.config);
-  const { accounts, close } = openAccounts(config.database.path);
+  const { accounts, close } = await openAccounts(config);
   try {
     return kind === 'user' ? await userCommand(action, options, accounts) : await roleCommand(action, options, accounts);
   } catch (error) {
@@ -156,7 +156,7 @@ function checkAction(kind: 'user' | 'role', action: string, operands: number, fl
   if (misplaced) throw new UsageError(`"berth ${kind} ${action}" takes no --${misplaced}`, help);
 }
 
-type AccountsApi = ReturnType<typeof openAccounts>['accounts'];
+type AccountsApi = Awaited<ReturnType<typeof openAccounts>>['accounts'];
 
 // checkAction has made sure each action has its operands.
 async function userCommand(action: string | undefined, options: Options, accounts: AccountsApi): Promise<number> {

@@ -21,7 +21,7 @@ export async function withDataDirectory<T>(
     throw error;
   }
   try {
-    const stores = openStores(config);
+    const stores = await openStores(config);
     try {
       return await direct(stores, lock);
     } finally {

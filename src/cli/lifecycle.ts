@@ -40,7 +40,7 @@ export async function cleanupCommand(args: string[], out: NodeJS.WritableStream 
     out.write('no policy has retention rules: nothing to do\n');
     return 0;
   }
-  const { metadata } = openStores(config);
+  const { metadata } = await openStores(config);
   try {
     const report = await new RetentionRunner(metadata, policies).run(dryRun);
     if (dryRun) out.write('dry run: nothing will be removed\n');
@@ -60,7 +60,7 @@ export async function usageCommand(args: string[], out: NodeJS.WritableStream = 
   const parsed = parseCommand(USAGE_COMMAND, args, out);
   if (!parsed) return 0;
   const { config } = loadConfig(parsed.positionals[0]);
-  const { metadata } = openStores(config);
+  const { metadata } = await openStores(config);
   try {
     const rows = await metadata.listUsage();
     out.write(`${'REPOSITORY'.padEnd(40)} ${'SIZE'.padStart(12)} ${'BYTES'.padStart(14)} ${'BLOBS'.padStart(6)} ${'MANIFESTS'.padStart(9)} ${'TAGS'.padStart(5)}\n`);

@@ -11,6 +11,7 @@ import { GC_USAGE, garbageCollect } from './garbage-collect.js';
 import { IMPORT_USAGE, importCommand } from './import.js';
 import { REPOSITORY_USAGE, repositoryCommand } from './repository.js';
 import { CLEANUP_USAGE, USAGE_USAGE, cleanupCommand, usageCommand } from './lifecycle.js';
+import { MIGRATE_USAGE, migrateCommand } from './migrate.js';
 
 const USAGE = `Berth — a private container image registry
 
@@ -25,6 +26,7 @@ Usage:
   ${CLEANUP_USAGE}
                              apply the retention rules of policies: (preview with --dry-run)
   ${USAGE_USAGE}     storage used per repository
+  ${MIGRATE_USAGE}   bring the metadata database's schema up to date (serve does it at start)
 ${ACCESS_USAGE}
   berth help [COMMAND]       show this text, or a command's help (also: berth COMMAND --help)
   berth --version            print the version
@@ -55,6 +57,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   repository: (args) => repositoryCommand(args),
   cleanup: (args) => cleanupCommand(args),
   usage: (args) => usageCommand(args),
+  migrate: (args) => migrateCommand(args),
   htpasswd: htpasswdCommand,
   user: (args) => accessCommand('user', args),
   role: (args) => accessCommand('role', args),
@@ -120,9 +123,10 @@ async function serve(args: string[]): Promise<number> {
   const loaded = loadConfig(parsed.positionals[0]);
   // Loaded here, not at the top: other commands need not load the HTTP server.
   const { createApp, createLogger } = await import('../app.js');
+  const { describeDatabase } = await import('../app-stores.js');
   const log = createLogger(loaded.config);
   for (const warning of loaded.warnings) log.warn(warning);
-  const app = createApp(loaded.config, log);
+  const app = await createApp(loaded.config, log);
   const { url, initialAdmin, tlsAuto } = await app.listen();
   if (tlsAuto) {
     // Printed on the terminal for the operator; also served at /berth/tls and /berth/ca.crt.
@@ -137,7 +141,7 @@ async function serve(args: string[]): Promise<number> {
     );
   }
   log.info(
-    { url, storage: loaded.config.storage.driver.rootDirectory, database: loaded.config.database.path, deleteEnabled: loaded.config.storage.deleteEnabled },
+    { url, storage: loaded.config.storage.driver.rootDirectory, database: describeDatabase(loaded.config), deleteEnabled: loaded.config.storage.deleteEnabled },
     `listening on ${url}; storage in ${loaded.config.storage.driver.rootDirectory}`,
   );
 

@@ -75,7 +75,8 @@ export interface Config {
   policies: RepositoryPolicy[];
   /** Hosted, proxy and group repositories; empty items and no mirror: one hosted space, as today. */
   repositories: RepositoriesConfig;
-  database: { kind: 'sqlite'; path: string };
+  /** `path`: the SQLite file, whose directory is the data directory (keys, TLS, the admin password) either way. */
+  database: { kind: 'sqlite'; path: string } | { kind: 'postgres'; path: string; postgres: PostgresConfig };
   http: {
     host: string;
     port: number;
@@ -140,4 +141,20 @@ export interface NotificationEndpoint {
   ignoredActions: NotificationAction[];
   secret?: string;
   format: 'distribution' | 'cloudevents';
+}
+
+/** PostgreSQL, as GitLab's container registry configures it (`database.*`). */
+export interface PostgresConfig {
+  host: string;
+  port: number;
+  user: string;
+  /** Never logged. */
+  password?: string;
+  dbname: string;
+  sslmode: 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
+  sslcert?: string;
+  sslkey?: string;
+  sslrootcert?: string;
+  connectTimeoutMs: number;
+  pool: { maxOpen: number; maxIdle?: number; maxLifetimeMs: number; maxIdleTimeMs: number };
 }

@@ -93,6 +93,29 @@ health:
     assert.equal(config.health.storageDriver.threshold, 5);
   });
 
+  it('when database.enabled is set (GitLab registry keys, file or REGISTRY_DATABASE_*), then metadata goes to PostgreSQL with its defaults filled in', () => {
+    const path = configFile('storage:\n  filesystem:\n    rootdirectory: /srv/registry\ndatabase:\n  enabled: true\n  host: db.internal\n  pool:\n    maxopen: 4\n');
+    assert.deepEqual(loadConfig(path, {}).config.database, {
+      kind: 'postgres',
+      path: '/srv/registry/berth.sqlite',
+      postgres: { host: 'db.internal', port: 5432, user: 'postgres', dbname: 'registry', sslmode: 'prefer', connectTimeoutMs: 0, pool: { maxOpen: 4, maxLifetimeMs: 0, maxIdleTimeMs: 10_000 } },
+    });
+    const { config } = loadConfig(path, {
+      REGISTRY_DATABASE_PORT: '6432',
+      REGISTRY_DATABASE_PASSWORD: '1234',
+      REGISTRY_DATABASE_SSLMODE: 'verify-full',
+      REGISTRY_DATABASE_POOL_MAXIDLE: '0',
+      REGISTRY_DATABASE_POOL_MAXLIFETIME: '5m',
+    });
+    assert.equal(config.database.kind, 'postgres');
+    assert.deepEqual(config.database.kind === 'postgres' && config.database.postgres, {
+      host: 'db.internal', port: 6432, user: 'postgres', password: '1234', dbname: 'registry', sslmode: 'verify-full', connectTimeoutMs: 0,
+      pool: { maxOpen: 4, maxIdle: 0, maxLifetimeMs: 300_000, maxIdleTimeMs: 10_000 },
+    });
+    assert.deepEqual(loadConfig(configFile('storage:\n  filesystem:\n    rootdirectory: /srv/registry\n'), {}).config.database, { kind: 'sqlite', path: '/srv/registry/berth.sqlite' });
+    assert.throws(() => loadConfig(path, { REGISTRY_DATABASE_SSLMODE: 'sometimes' }), /database\.sslmode/);
+  });
+
   it('when booleans are spelled as YAML 1.1 (registry:2) spells them, by REGISTRY_* or in config.yml, then they are read as booleans', () => {
     const spellings: [string, boolean][] = [
       ...['true', 'True', 'TRUE', 'yes', 'Yes', 'YES', 'on', 'On', 'ON', 'y', 'Y'].map((word) => [word, true] as [string, boolean]),

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { autoTlsPaths, defaultNames } from '../tls/auto-tls.js';
 import { parse as parseYaml } from 'yaml';
-import type { Config, LogLevel, S3StorageConfig, NotificationEndpoint, NotificationsConfig, RepositoryPolicy } from './config.js';
+import type { Config, LogLevel, PostgresConfig, S3StorageConfig, NotificationEndpoint, NotificationsConfig, RepositoryPolicy } from './config.js';
 import { normaliseAuth } from './auth-config.js';
 import { parseDuration } from './duration.js';
 import { openAccessWarning } from './open-access.js';
@@ -169,7 +169,7 @@ function normalise(raw: RawConfig, warnings: string[]): Config {
     },
     policies: (raw.policies ?? []).map(normalisePolicy),
     repositories: normaliseRepositories(raw.repositories, raw.proxy, (message) => new ConfigError(message), warnings, (addr, key) => parseAddress(addr, key)),
-    database: { kind: 'sqlite', path: databasePath },
+    database: normaliseDatabase(raw.database, databasePath),
     http: {
       host,
       port,
@@ -301,4 +301,29 @@ function normaliseHeaders(headers: Record<string, string | string[]>): Record<st
     result[name.toLowerCase()] = Array.isArray(values) ? values : [values];
   }
   return result;
+}
+
+/** SQLite unless `database.enabled`; then PostgreSQL with GitLab's registry's defaults. */
+function normaliseDatabase(raw: RawConfig['database'], path: string): Config['database'] {
+  if (!raw?.enabled) return { kind: 'sqlite', path };
+  if (raw.sslkey !== undefined && raw.sslcert === undefined) throw new ConfigError('database.sslkey: requires database.sslcert');
+  const postgres: PostgresConfig = {
+    host: raw.host ?? 'localhost',
+    port: raw.port ?? 5432,
+    user: raw.user ?? 'postgres',
+    dbname: raw.dbname ?? 'registry',
+    sslmode: raw.sslmode ?? 'prefer',
+    connectTimeoutMs: durationOr(raw.connecttimeout, 0),
+    pool: {
+      maxOpen: raw.pool?.maxopen ?? 10,
+      ...(raw.pool?.maxidle !== undefined && { maxIdle: raw.pool.maxidle }),
+      maxLifetimeMs: durationOr(raw.pool?.maxlifetime, 0),
+      maxIdleTimeMs: durationOr(raw.pool?.maxidletime, 10_000),
+    },
+    ...(raw.password !== undefined && { password: raw.password }),
+    ...(raw.sslcert !== undefined && { sslcert: raw.sslcert }),
+    ...(raw.sslkey !== undefined && { sslkey: raw.sslkey }),
+    ...(raw.sslrootcert !== undefined && { sslrootcert: raw.sslrootcert }),
+  };
+  return { kind: 'postgres', path, postgres };
 }

@@ -31,6 +31,9 @@ const flag = z.preprocess(
   z.boolean({ error: 'expected a boolean: true/false, yes/no, on/off or y/n (YAML 1.1 spellings, as registry:2 reads them)' }),
 );
 
+/** A string key whose value YAML may read as a number (`REGISTRY_DATABASE_PASSWORD=1234`). */
+const text = z.union([z.string().min(1), z.number()]).transform(String);
+
 const size = z
   .union([z.string(), z.number()])
   .refine((value) => parseSize(value) !== undefined, { message: 'expected a size such as 1073741824, "500MB" or "10GiB"' });
@@ -236,10 +239,32 @@ export const rawConfigSchema = z.object({
   repositories: repositoriesSchema.optional(),
   /** registry:2: the whole registry as a pull-through cache of one upstream. */
   proxy: registry2ProxySchema.optional(),
-  /** Berth: where metadata lives. Default: SQLite inside the storage root. */
+  /**
+   * Where metadata lives. Default: SQLite inside the storage root (Berth's `sqlite.path`). With
+   * `enabled`, PostgreSQL, in GitLab's container registry's keys (several replicas share it).
+   */
   database: z
     .object({
       sqlite: z.object({ path: z.string().min(1).optional() }).optional(),
+      enabled: flag.optional(),
+      host: text.optional(),
+      port: z.number().int().min(1).max(65535).optional(),
+      user: text.optional(),
+      password: text.optional(),
+      dbname: text.optional(),
+      sslmode: z.enum(['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']).optional(),
+      sslcert: z.string().min(1).optional(),
+      sslkey: z.string().min(1).optional(),
+      sslrootcert: z.string().min(1).optional(),
+      connecttimeout: duration.optional(),
+      pool: z
+        .object({
+          maxopen: z.number().int().positive().optional(),
+          maxidle: z.number().int().min(0).optional(),
+          maxlifetime: duration.optional(),
+          maxidletime: duration.optional(),
+        })
+        .optional(),
     })
     .optional(),
   /**

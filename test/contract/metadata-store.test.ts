@@ -3,17 +3,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SqliteMetadataStore } from '../../src/metadata/sqlite/sqlite-store.js';
+import { SqlMetadataStore } from '../../src/metadata/sql/sql-store.js';
+import { openSqliteMetadataStore } from '../../src/metadata/sqlite/sqlite-store.js';
 import type { MetadataStore } from '../../src/metadata/store.js';
 import type { Digest } from '../../src/oci/digest.js';
 import type { RepositoryName, Tag } from '../../src/oci/names.js';
+import { postgresForThisFile } from '../support/postgres.js';
+import { everyMethodCalled, recordingCalls } from './metadata-store-coverage.js';
+import { metadataStoreRules, type StoreFactory } from './metadata-store-rules.js';
 
-/** The suite every MetadataStore passes (SQLite now; PostgreSQL must pass it unchanged). */
-interface StoreFactory {
-  name: string;
-  /** `clock` stamps what the store records (links, touches, references). */
-  create(clock: () => number): Promise<{ store: MetadataStore; reopen(): Promise<MetadataStore>; dispose(): Promise<void> }>;
-}
+// One PostgreSQL server for the file; each store gets a database of its own.
+const postgres = postgresForThisFile();
+let databases = 0;
 
 const factories: StoreFactory[] = [
   {
@@ -21,7 +22,16 @@ const factories: StoreFactory[] = [
     async create(clock) {
       const dir = await mkdtemp(join(tmpdir(), 'berth-meta-'));
       const path = join(dir, 'berth.sqlite');
-      return { store: new SqliteMetadataStore(path, clock), reopen: async () => new SqliteMetadataStore(path, clock), dispose: () => rm(dir, { recursive: true, force: true }) };
+      return { store: await openSqliteMetadataStore(path, clock), reopen: () => openSqliteMetadataStore(path, clock), dispose: () => rm(dir, { recursive: true, force: true }) };
+    },
+  },
+  {
+    name: 'postgresql',
+    async create(clock) {
+      // A collation unlike byte order: names must still list in byte order, as on SQLite.
+      const settings = await postgres().createDatabase(`contract_${++databases}`, { collation: 'en-US' });
+      const open = () => SqlMetadataStore.open(postgres().open(settings), clock);
+      return { store: await open(), reopen: open, dispose: async () => {} };
     },
   },
 ];
@@ -38,7 +48,10 @@ for (const factory of factories) {
     let reopen: () => Promise<MetadataStore>;
     let dispose: () => Promise<void>;
     let now = Date.now();
-    before(async () => ({ store, reopen, dispose } = await factory.create(() => now)));
+    before(async () => {
+      ({ store, reopen, dispose } = await factory.create(() => now));
+      store = recordingCalls(store);
+    });
     after(async () => {
       await store.close();
       await dispose();
@@ -107,7 +120,7 @@ for (const factory of factories) {
       await store.createUpload({ id: 'u1', repository: repo('up'), offset: 0, createdAt: now - 10_000, updatedAt: now - 10_000 });
       await store.recordUploadProgress('u1', { offset: 42, updatedAt: now - 5_000, hashState: new Uint8Array([1, 2, 3]), storageState: '{"parts":[]}' });
       await store.close();
-      store = await reopen();
+      store = recordingCalls(await reopen());
       assert.deepEqual(await store.getUpload('u1'), {
         id: 'u1',
         repository: 'up',
@@ -133,7 +146,7 @@ for (const factory of factories) {
     it('when a link is unreferenced, then it is stale unless touched after its last reference within the cutoff; restoring links it again', async () => {
       // A store of its own: collection status counts every repository's links.
       const own = await factory.create(() => now);
-      const store = own.store;
+      const store = recordingCalls(own.store);
       const hour = 3_600_000;
       await store.linkBlob(repo('grace'), fresh(3), 3); // uploaded: touched now, never referenced
       await store.linkBlob(repo('grace'), fresh(4), 4);
@@ -169,4 +182,8 @@ for (const factory of factories) {
       assert.deepEqual(await store.deleteRepository(repo('gone')), { deleted: false, uploads: [] });
     });
   });
+
+  metadataStoreRules(factory);
 }
+
+after(() => everyMethodCalled());

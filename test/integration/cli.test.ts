@@ -29,7 +29,7 @@ async function berth(args: string[]): Promise<Outcome> {
   }
 }
 
-const SUBCOMMANDS = [['serve'], ['garbage-collect'], ['cleanup'], ['usage'], ['htpasswd'], ['user', 'list'], ['role', 'list'], ['help']];
+const SUBCOMMANDS = [['serve'], ['garbage-collect'], ['cleanup'], ['usage'], ['migrate'], ['htpasswd'], ['user', 'list'], ['role', 'list'], ['help']];
 
 function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   const env: Record<string, string> = {};
@@ -136,7 +136,7 @@ describe('the berth command', () => {
       assert.match(outcome.stderr, /Unknown option '--dryrun'/, command.join(' '));
       assert.match(outcome.stderr, /usage:/, command.join(' '));
     }
-    const extras = [['serve', 'a.yml', 'b.yml'], ['garbage-collect', 'a.yml', 'b.yml'], ['cleanup', 'a.yml', 'b.yml'], ['usage', 'a.yml', 'b.yml'], ['htpasswd', 'alice', 'pw', 'extra'], ['user', 'list', 'extra'], ['role', 'rm', 'r', 'extra'], ['help', 'cleanup', 'extra']];
+    const extras = [['serve', 'a.yml', 'b.yml'], ['garbage-collect', 'a.yml', 'b.yml'], ['cleanup', 'a.yml', 'b.yml'], ['usage', 'a.yml', 'b.yml'], ['migrate', 'a.yml', 'b.yml'], ['htpasswd', 'alice', 'pw', 'extra'], ['user', 'list', 'extra'], ['role', 'rm', 'r', 'extra'], ['help', 'cleanup', 'extra']];
     for (const [index, outcome] of (await Promise.all(extras.map(berth))).entries()) {
       assert.equal(outcome.code, 2, extras[index]!.join(' '));
       assert.match(outcome.stderr, /unexpected argument/, extras[index]!.join(' '));

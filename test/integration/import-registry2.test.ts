@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { Registry2Import } from '../../src/core/import/registry2-import.js';
 import { KeyedMutex } from '../../src/core/keyed-mutex.js';
-import { SqliteMetadataStore } from '../../src/metadata/sqlite/sqlite-store.js';
+import { openSqliteMetadataStore } from '../../src/metadata/sqlite/sqlite-store.js';
 import { BlobStore } from '../../src/storage/blob-store.js';
 import { FilesystemDriver } from '../../src/storage/filesystem-driver.js';
 import { Registry2Tree } from '../../src/storage/registry2-tree.js';
@@ -259,7 +259,7 @@ describe('adopting a registry:2 data directory', () => {
 
   it('when an import is interrupted, then the next start resumes it and every tag is served', async () => {
     const driver = new FilesystemDriver(resumeRoot);
-    const metadata = new SqliteMetadataStore(join(resumeRoot, 'berth.sqlite'));
+    const metadata = await openSqliteMetadataStore(join(resumeRoot, 'berth.sqlite'));
     const importer = new Registry2Import({ metadata, blobs: new BlobStore(driver), tree: new Registry2Tree(driver), locks: new KeyedMutex() });
     const controller = new AbortController();
     try {
@@ -292,7 +292,7 @@ describe('adopting a registry:2 data directory', () => {
     } finally {
       await registry.close();
     }
-    const reopened = new SqliteMetadataStore(join(resumeRoot, 'berth.sqlite'));
+    const reopened = await openSqliteMetadataStore(join(resumeRoot, 'berth.sqlite'));
     try {
       assert.notEqual(await reopened.importFinishedAt('registry2'), undefined);
     } finally {

@@ -36,7 +36,7 @@ export async function startInProcess(config: Record<string, unknown> = {}, dataD
   const path = join(dir, 'config.yml');
   await writeFile(path, stringify(document));
   const { config: loaded } = loadConfig(path, {});
-  const app = createApp(loaded, pino({ level: 'silent' }), time);
+  const app = await createApp(loaded, pino({ level: 'silent' }), time);
   const { url, debugUrl, repositories = {} } = await app.listen();
   let closed = false;
   const close = async () => {

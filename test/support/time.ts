@@ -27,3 +27,12 @@ export class ManualScheduler implements Scheduler {
     await task();
   }
 }
+
+/** Polls `condition` until it holds; rejects once `timeoutMs` has passed without it. */
+export async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs: number, what = 'the condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`${what} did not hold within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

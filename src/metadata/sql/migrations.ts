@@ -1,11 +1,18 @@
 /**
- * Versioned schema. A migration is never edited once released: add a new one.
- * Each runs in its own transaction and records itself in `schema_migrations`.
+ * Versioned schema, one list for every database. A migration is never edited once released:
+ * add a new one, additive only (new tables, columns, indexes), so replicas still running the
+ * previous version keep working while the next starts. Each runs in its own transaction and
+ * records itself in `schema_migrations` (see `migrate.ts`).
+ *
+ * `sql` is written for SQLite and translated by the dialect (`Dialect.schema`: 64-bit
+ * integers, sequences, BYTEA); what cannot be translated is given per database beside it.
  */
 export interface Migration {
   version: number;
   description: string;
   sql: string;
+  /** Run after `sql`, on that database only. */
+  only?: { sqlite?: string; postgres?: string };
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -205,9 +212,19 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX audit_events_at ON audit_events(at);
       CREATE INDEX audit_events_repository ON audit_events(repository, at);
-      CREATE TRIGGER audit_events_append_only BEFORE UPDATE ON audit_events
-        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
     `,
+    only: {
+      sqlite: `
+        CREATE TRIGGER audit_events_append_only BEFORE UPDATE ON audit_events
+          BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+      `,
+      postgres: `
+        CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN RAISE EXCEPTION 'the audit trail is append-only'; END $$;
+        CREATE TRIGGER audit_events_append_only BEFORE UPDATE ON audit_events
+          FOR EACH ROW EXECUTE FUNCTION audit_events_append_only();
+      `,
+    },
   },
   {
     version: 7,

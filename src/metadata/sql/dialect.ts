@@ -1,0 +1,47 @@
+/**
+ * Where SQLite and PostgreSQL spell the same thing differently. The stores write one SQL text
+ * and call these for the few expressions that differ; anything else both databases run as is.
+ */
+export interface Dialect {
+  readonly name: 'sqlite' | 'postgres';
+  /** The larger of two values (a scalar, not the aggregate). */
+  greatest(a: string, b: string): string;
+  /** True when `haystack` contains `needle` (no pattern characters: `%` and `_` mean themselves). */
+  contains(haystack: string, needle: string): string;
+  /**
+   * A statement run inside a transaction before it appends to the webhook outbox, so that
+   * sequence numbers are handed out in commit order (readers deliver by sequence number and must
+   * never see a later number commit before an earlier one); absent where transactions never
+   * run at the same time.
+   */
+  readonly serialiseOutbox?: string;
+  /** A schema definition written for SQLite, as this database takes it. */
+  schema(sql: string): string;
+}
+
+export const sqliteDialect: Dialect = {
+  name: 'sqlite',
+  greatest: (a, b) => `max(${a}, ${b})`,
+  contains: (haystack, needle) => `instr(${haystack}, ${needle}) > 0`,
+  schema: (sql) => sql,
+};
+
+/** An arbitrary constant: the advisory lock that orders outbox writers. */
+const OUTBOX_LOCK = 0x6265727468_01;
+
+export const postgresDialect: Dialect = {
+  name: 'postgres',
+  greatest: (a, b) => `greatest(${a}, ${b})`,
+  contains: (haystack, needle) => `strpos(${haystack}, ${needle}) > 0`,
+  serialiseOutbox: `SELECT pg_advisory_xact_lock(${OUTBOX_LOCK})`,
+  // Times are milliseconds and sizes bytes: every integer is 64-bit. Row ids are sequences.
+  // Text compares by bytes, as in SQLite, whatever the database's collation: names and tags
+  // list in byte order (the distribution spec's lexical order) and page by `name > ?`.
+  schema: (sql) =>
+    sql
+      .replace(/\bTEXT\b/g, 'TEXT COLLATE "C"')
+      .replace(/\bINTEGER PRIMARY KEY( AUTOINCREMENT)?/g, 'BIGSERIAL PRIMARY KEY')
+      .replace(/\bINTEGER\b/g, 'BIGINT')
+      .replace(/\bBLOB\b/g, 'BYTEA')
+      .replace(/\)\s*WITHOUT ROWID/g, ')'),
+};

@@ -1,0 +1,219 @@
+import type { Dialect } from './dialect.js';
+
+/**
+ * Columns are always named, never `*`: PostgreSQL refuses a prepared statement whose result
+ * columns changed, and a newer replica's migration may add columns while this one serves.
+ */
+const UPLOAD_COLUMNS = 'id, repository_name, byte_offset, created_at, updated_at, hash_state, storage_state';
+export const MANIFEST_COLUMNS = 'm.digest, m.media_type, m.size, m.artifact_type, m.annotations, m.subject, m.description, m.platforms, m.created_at';
+
+/** The repository's id, by the name bound at this `?`. */
+const repo = '(SELECT id FROM repositories WHERE name = ?)';
+
+/**
+ * Every statement of `SqlMetadataStore`, as SQL text both databases run; the dialect fills in
+ * the few expressions they spell differently. Built once per store.
+ */
+export function metadataStatements(dialect: Dialect) {
+  return {
+    insertOutbox: 'INSERT INTO outbox_events (repository, action, media_type, created_at, payload) VALUES (?, ?, ?, ?, ?)',
+    // Sequence numbers are never reused (AUTOINCREMENT, a sequence): after a prune the newest
+    // remaining event, or none, is still the right place for a new endpoint to start.
+    newestOutboxSeq: 'SELECT coalesce(max(seq), 0) AS seq FROM outbox_events',
+    registerEndpoint: 'INSERT INTO webhook_endpoints (name, delivered_seq) VALUES (?, ?) ON CONFLICT (name) DO NOTHING',
+    pendingEvents:
+      'SELECT seq, repository, action, media_type, created_at, payload FROM outbox_events WHERE seq > (SELECT delivered_seq FROM webhook_endpoints WHERE name = ?) ORDER BY seq LIMIT ?',
+    recordDelivery: `UPDATE webhook_endpoints SET delivered_seq = ${dialect.greatest('delivered_seq', '?')}, failures = 0, next_attempt_at = 0,
+                     last_success_at = coalesce(?, last_success_at) WHERE name = ?`,
+    recordFailure: 'UPDATE webhook_endpoints SET failures = failures + 1, last_error = ?, last_error_at = ?, next_attempt_at = ? WHERE name = ?',
+    endpointState: `SELECT e.name, e.delivered_seq, e.failures, e.next_attempt_at, e.last_error, e.last_error_at, e.last_success_at,
+                           (SELECT count(*) FROM outbox_events o WHERE o.seq > e.delivered_seq) AS pending
+                    FROM webhook_endpoints e WHERE e.name = ?`,
+    deliveredSeq: 'SELECT delivered_seq FROM webhook_endpoints WHERE name = ?',
+    pruneOutbox: 'DELETE FROM outbox_events WHERE seq <= ?',
+    insertAudit: 'INSERT INTO audit_events (at, actor, action, repository, target, address, detail) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    pruneAudit: 'DELETE FROM audit_events WHERE at < ?',
+    insertRepository: 'INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING',
+    repositoryId: 'SELECT id FROM repositories WHERE name = ?',
+    repositoryListed: `SELECT 1 AS found FROM repositories r WHERE r.name = ?
+                         AND (EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+                              OR EXISTS (SELECT 1 FROM repository_blobs l WHERE l.repository_id = r.id))`,
+    repositoryName: 'SELECT name FROM repositories WHERE id = ?',
+    // A repository is listed while it holds a manifest or a blob link; garbage collection
+    // removes it once it holds neither, so _catalog and tags/list always agree.
+    listRepositories: `SELECT r.name FROM repositories r
+                       WHERE r.name > ? AND (EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+                                             OR EXISTS (SELECT 1 FROM repository_blobs l WHERE l.repository_id = r.id))
+                       ORDER BY r.name LIMIT ?`,
+    importFinishedAt: 'SELECT finished_at FROM imports WHERE source = ?',
+    recordImportFinished:
+      'INSERT INTO imports (source, finished_at, summary) VALUES (?, ?, ?) ON CONFLICT (source) DO UPDATE SET finished_at = excluded.finished_at, summary = excluded.summary',
+    insertBlob: 'INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING',
+    insertLink: `INSERT INTO repository_blobs (repository_id, digest, created_at, touched_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (repository_id, digest) DO UPDATE SET touched_at = ${dialect.greatest('repository_blobs.touched_at', 'excluded.touched_at')}`,
+    touchLink: `UPDATE repository_blobs SET touched_at = ${dialect.greatest('touched_at', '?')} WHERE repository_id = ${repo} AND digest = ?`,
+    referenceLink: 'UPDATE repository_blobs SET referenced_at = ? WHERE repository_id = ? AND digest = ?',
+    linkExists: `SELECT 1 AS found FROM repository_blobs WHERE repository_id = ${repo} AND digest = ?`,
+    linkedBlobSize: `SELECT b.size FROM repository_blobs l JOIN blobs b ON b.digest = l.digest WHERE l.repository_id = ${repo} AND l.digest = ?`,
+    deleteLink: `DELETE FROM repository_blobs WHERE repository_id = ${repo} AND digest = ?`,
+    manifestExists: `SELECT 1 AS found FROM manifests WHERE repository_id = ${repo} AND digest = ?`,
+    manifestByDigest: `SELECT ${MANIFEST_COLUMNS} FROM manifests m WHERE m.repository_id = ${repo} AND m.digest = ?`,
+    manifestByTag: `SELECT ${MANIFEST_COLUMNS} FROM tags t
+                    JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
+                    WHERE t.repository_id = ${repo} AND t.name = ?`,
+    insertManifest: `INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, annotations, subject, description, platforms, created_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+    ...repositorySummaries(dialect),
+    tagSummaries: `SELECT t.name, t.manifest_digest AS digest, m.media_type, m.platforms, t.updated_at, m.last_pulled_at,
+                          m.size + (SELECT COALESCE(SUM(b.size), 0) FROM manifest_references mr JOIN blobs b ON b.digest = mr.child_digest
+                                    WHERE mr.repository_id = m.repository_id AND mr.manifest_digest = m.digest) AS bytes
+                   FROM tags t JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
+                   WHERE t.repository_id = ${repo} ORDER BY t.name`,
+    blobSize: 'SELECT size FROM blobs WHERE digest = ?',
+    describeRepository: 'UPDATE repositories SET description = ? WHERE id = ?',
+    searchRepositories: searchRepositories(dialect),
+    insertReference: 'INSERT INTO manifest_references (repository_id, manifest_digest, child_digest, child_kind) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+    upsertTag: `INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (repository_id, name) DO UPDATE SET manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at`,
+    deleteManifest: `DELETE FROM manifests WHERE repository_id = ${repo} AND digest = ?`,
+    deleteTag: `DELETE FROM tags WHERE repository_id = ${repo} AND name = ?`,
+    listTags: `SELECT name FROM tags WHERE repository_id = ${repo} AND name > ? ORDER BY name LIMIT ?`,
+    referrers: `SELECT ${MANIFEST_COLUMNS} FROM manifests m WHERE m.repository_id = ${repo} AND m.subject = ? ORDER BY m.digest`,
+    insertUpload: 'INSERT INTO uploads (id, repository_name, byte_offset, created_at, updated_at) VALUES (?, ?, ?, ?, ?)',
+    upload: `SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE id = ?`,
+    recordUploadProgress: 'UPDATE uploads SET byte_offset = ?, updated_at = ?, hash_state = ?, storage_state = ? WHERE id = ?',
+    deleteUpload: 'DELETE FROM uploads WHERE id = ?',
+    uploadsBefore: `SELECT ${UPLOAD_COLUMNS} FROM uploads WHERE updated_at < ? ORDER BY updated_at`,
+    removeStaleLinks: `DELETE FROM repository_blobs
+                       WHERE NOT (touched_at > referenced_at AND touched_at >= ?)
+                         AND NOT EXISTS (SELECT 1 FROM manifest_references mr
+                                         WHERE mr.repository_id = repository_blobs.repository_id AND mr.child_digest = repository_blobs.digest AND mr.child_kind = 'blob')
+                       RETURNING repository_id, digest`,
+    protectedLinks: `SELECT count(*) AS count, coalesce(sum(b.size), 0) AS bytes FROM repository_blobs l JOIN blobs b ON b.digest = l.digest
+                     WHERE l.touched_at > l.referenced_at AND l.touched_at >= ?
+                       AND NOT EXISTS (SELECT 1 FROM manifest_references mr
+                                       WHERE mr.repository_id = l.repository_id AND mr.child_digest = l.digest AND mr.child_kind = 'blob')`,
+    storedTotals: 'SELECT count(*) AS count, coalesce(sum(size), 0) AS bytes FROM blobs',
+    untaggedManifests: `SELECT count(*) AS count, coalesce(sum(m.size), 0) AS bytes FROM manifests m
+                        WHERE NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id AND t.manifest_digest = m.digest)`,
+    uploadTotals: 'SELECT count(*) AS count, coalesce(sum(byte_offset), 0) AS bytes FROM uploads',
+    deleteRepository: 'DELETE FROM repositories WHERE name = ?',
+    deleteRepositoryUploads: 'DELETE FROM uploads WHERE repository_name = ? RETURNING id',
+    unreachableManifests: UNREACHABLE_MANIFESTS,
+    deleteManifestById: 'DELETE FROM manifests WHERE repository_id = ? AND digest = ?',
+    unreferencedBlobs: `SELECT b.digest, b.size FROM blobs b
+                        WHERE NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest)
+                          AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)`,
+    forgetBlobIfUnreferenced: `DELETE FROM blobs WHERE digest = ?
+                                 AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = blobs.digest)
+                                 AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = blobs.digest)`,
+    blobRecorded: 'SELECT 1 AS found FROM blobs WHERE digest = ?',
+    removeEmptyRepositories: `DELETE FROM repositories
+                              WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = repositories.id)
+                                AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.repository_id = repositories.id)
+                              RETURNING name`,
+    acquireLease: `INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+                   ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at
+                   WHERE leases.expires_at < ? OR leases.holder = ?`,
+    releaseLease: 'DELETE FROM leases WHERE name = ? AND holder = ?',
+    heartbeat: `INSERT INTO instances (id, started_at, heartbeat_at) VALUES (?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at`,
+    removeInstance: 'DELETE FROM instances WHERE id = ?',
+    liveInstances: 'SELECT id FROM instances WHERE heartbeat_at > ?',
+    taggedDigest: `SELECT manifest_digest FROM tags WHERE repository_id = ${repo} AND name = ?`,
+    usageOfRepository: usage('r.name = ?'),
+    // Quota patterns are names with `*` (auth/patterns.ts), matched as LIKE patterns (`globToLike`).
+    usageOfPattern: usage("r.name LIKE ? ESCAPE '\\'"),
+    listUsage: `SELECT r.name,
+                       (SELECT COALESCE(SUM(b.size), 0) FROM blobs b WHERE b.digest IN
+                          (SELECT digest FROM repository_blobs WHERE repository_id = r.id UNION SELECT digest FROM manifests WHERE repository_id = r.id)) AS bytes,
+                       (SELECT COUNT(*) FROM repository_blobs WHERE repository_id = r.id) AS blobs,
+                       (SELECT COUNT(*) FROM manifests WHERE repository_id = r.id) AS manifests,
+                       (SELECT COUNT(*) FROM tags WHERE repository_id = r.id) AS tags
+                FROM repositories r ORDER BY r.name`,
+    taggedRepositories: 'SELECT r.name FROM repositories r WHERE EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = r.id) ORDER BY r.name',
+    tagDetails: `SELECT t.name, t.manifest_digest, t.updated_at, m.last_pulled_at FROM tags t
+                 JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
+                 WHERE t.repository_id = ${repo} ORDER BY t.updated_at DESC, t.name`,
+    removeIfOrphanedManifest: `DELETE FROM manifests WHERE repository_id = ${repo} AND digest = ?
+                                 AND NOT EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = manifests.repository_id AND t.manifest_digest = manifests.digest)
+                                 AND NOT EXISTS (SELECT 1 FROM manifest_references mr
+                                                 WHERE mr.repository_id = manifests.repository_id AND mr.child_digest = manifests.digest AND mr.child_kind = 'manifest')`,
+    recordPull: `UPDATE manifests SET last_pulled_at = ? WHERE (last_pulled_at IS NULL OR last_pulled_at < ?)
+                   AND repository_id = ${repo} AND digest = ?`,
+  };
+}
+
+export type MetadataStatements = ReturnType<typeof metadataStatements>;
+
+/**
+ * Manifests to remove: neither tagged, nor created at or after the cutoff (bound first), nor
+ * reachable from such a manifest. Reachable: listed by a kept index, or a referrer (signature,
+ * SBOM) of a kept manifest; and so on, transitively. One recursive query over both kinds of edge.
+ */
+const UNREACHABLE_MANIFESTS = `
+  WITH RECURSIVE
+    edges (repository_id, parent, child) AS (
+      SELECT repository_id, manifest_digest, child_digest FROM manifest_references WHERE child_kind = 'manifest'
+      UNION ALL
+      SELECT repository_id, subject, digest FROM manifests WHERE subject IS NOT NULL),
+    live (repository_id, digest) AS (
+      SELECT m.repository_id, m.digest FROM manifests m
+      WHERE m.created_at >= ? OR EXISTS (SELECT 1 FROM tags t WHERE t.repository_id = m.repository_id AND t.manifest_digest = m.digest)
+      UNION
+      SELECT e.repository_id, e.child FROM edges e JOIN live l ON l.repository_id = e.repository_id AND l.digest = e.parent)
+  SELECT m.repository_id, r.name AS repository, m.digest, m.size FROM manifests m JOIN repositories r ON r.id = m.repository_id
+  WHERE NOT EXISTS (SELECT 1 FROM live l WHERE l.repository_id = m.repository_id AND l.digest = m.digest)
+  ORDER BY r.name, m.digest`;
+
+/**
+ * Search: instr/strpos rather than LIKE, so a term holding % or _ means itself. Names are lower
+ * case (OCI grammar). The term is bound six times.
+ */
+function searchRepositories(dialect: Dialect): string {
+  const term = 'CAST(? AS TEXT)';
+  return `SELECT r.name, r.description FROM repositories r
+          WHERE (${dialect.contains('r.name', term)} OR ${dialect.contains('lower(r.description)', term)})
+            AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
+          ORDER BY CASE WHEN r.name = ${term} THEN 0
+                        WHEN substr(r.name, 1, length(${term})) = ${term} THEN 1
+                        WHEN ${dialect.contains('r.name', term)} THEN 2
+                        ELSE 3 END, r.name`;
+}
+
+/**
+ * One grouped pass per table rather than subqueries per repository. Sizes (a distinct-union per
+ * repository, the expensive part) only when asked for: to sort by size, or for one page.
+ */
+function repositorySummaries(dialect: Dialect) {
+  const stats = `manifest_stats AS (SELECT repository_id, COUNT(*) AS manifests, MAX(created_at) AS created_at, MAX(last_pulled_at) AS pulled_at
+                                    FROM manifests GROUP BY repository_id),
+                 tag_stats AS (SELECT repository_id, COUNT(*) AS tags, MAX(updated_at) AS updated_at FROM tags GROUP BY repository_id)`;
+  const columns = `r.name, r.description, COALESCE(t.tags, 0) AS tags, m.manifests,
+                   ${dialect.greatest('m.created_at', 'COALESCE(t.updated_at, 0)')} AS pushed_at, m.pulled_at`;
+  const joins = 'FROM repositories r JOIN manifest_stats m ON m.repository_id = r.id LEFT JOIN tag_stats t ON t.repository_id = r.id';
+  return {
+    repositorySummaries: `WITH ${stats} SELECT ${columns}, 0 AS bytes ${joins} ORDER BY r.name`,
+    repositorySummariesWithBytes: `WITH ${stats},
+            content AS (SELECT repository_id, digest FROM repository_blobs UNION SELECT repository_id, digest FROM manifests),
+            sizes AS (SELECT c.repository_id, SUM(b.size) AS bytes FROM content c JOIN blobs b ON b.digest = c.digest GROUP BY c.repository_id)
+       SELECT ${columns}, COALESCE(s.bytes, 0) AS bytes ${joins} LEFT JOIN sizes s ON s.repository_id = r.id ORDER BY r.name`,
+    repositoryBytes: `SELECT COALESCE(SUM(b.size), 0) AS bytes FROM blobs b WHERE b.digest IN
+                        (SELECT digest FROM repository_blobs WHERE repository_id = ${repo} UNION SELECT digest FROM manifests WHERE repository_id = ${repo})`,
+  };
+}
+
+/** Usage of a scope (one repository by name, or every repository matching a pattern), each blob once; the scope is bound twice. */
+function usage(match: string) {
+  const scope = `SELECT l.digest FROM repository_blobs l JOIN repositories r ON r.id = l.repository_id WHERE ${match}
+                 UNION SELECT m.digest FROM manifests m JOIN repositories r ON r.id = m.repository_id WHERE ${match}`;
+  return {
+    total: `SELECT COALESCE(SUM(size), 0) AS bytes FROM blobs WHERE digest IN (${scope})`,
+    contains: `SELECT 1 AS found FROM (${scope}) AS scope WHERE digest = ?`,
+  };
+}
+
+/** A quota pattern (`team-a/*`: `*` is any run of characters) as a LIKE pattern with `\` escaping. */
+export function globToLike(pattern: string): string {
+  return pattern.replace(/[\\%_]/g, '\\$&').replace(/\*/g, '%');
+}
