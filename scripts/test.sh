@@ -18,7 +18,7 @@ npx tsc -p tsconfig.test.json
 # recovery, GC under load, memory ceilings on 2 GiB blobs) and the benchmark's quick mode
 # measure memory and throughput, which a neighbour would distort: they run alone, one file at
 # a time, afterwards.
-parallel=(src/**/*.test.ts test/contract/*.test.ts test/integration/*.test.ts test/clients/*.test.ts)
+parallel=(src/**/*.test.ts test/contract/*.test.ts test/integration/*.test.ts test/clients/*.test.ts test/scaleout/*.test.ts)
 serial=(test/resilience/*.test.ts bench/*.test.ts)
 
 status=0

@@ -23,6 +23,8 @@ import { startServer, type RunningServer } from '../support/server.js';
  */
 const MIB = 1024 * 1024;
 const QUOTA = 256 * 1024;
+/** Short, so the test's deleted image goes stale while pushes run; a push takes far less. */
+const GRACE_MS = 3_000;
 
 describe('three replicas on Ceph RGW and PostgreSQL', () => {
   let ceph: RunningCeph;
@@ -51,7 +53,7 @@ describe('three replicas on Ceph RGW and PostgreSQL', () => {
           chunksize: 5 * MIB,
         },
         // Collections are triggered by the test; pushes in flight are protected by the grace.
-        maintenance: { gc: { enabled: false, grace: '10m' } },
+        maintenance: { gc: { enabled: false, grace: `${GRACE_MS / 1000}s` } },
       },
       database: { enabled: true, host: database.host, port: database.port, user: database.user, dbname: database.database },
       policies: [{ match: 'quota/*', quota: { limit: QUOTA, scope: 'pattern' } }],
@@ -128,33 +130,32 @@ describe('three replicas on Ceph RGW and PostgreSQL', () => {
   });
 
   it('when one replica collects garbage while the others take pushes, then every pushed image stays whole', async () => {
-    // Content a collection may remove: an image pushed then deleted, its layers shared with
-    // the pushes that follow (the HEAD of an existing layer is what a collection could race).
+    // Content a collection may remove: an image pushed then deleted, its layers shared with the
+    // pushes that follow. Once the grace has passed its links are stale, and each later push's
+    // HEAD of a shared layer races the collection on another replica: the HEAD that answered
+    // 200 must keep the layer, or answer 404 so the client uploads it again.
     const shared = ['shared-layer-a', 'shared-layer-b'];
     const doomed = await client(1).pushImage('gc/doomed', 'v1', shared);
     assert.equal((await client(2).request(`/v2/gc/doomed/manifests/${doomed.digest}`, { method: 'DELETE' })).status, 202);
+    const staleFrom = Date.now() + GRACE_MS;
 
     const pushed: { name: string; digest: string; layers: string[] }[] = [];
-    let collections = 0;
+    let collectionsAfterStale = 0;
     let pushing = true;
     const collecting = (async () => {
       while (pushing) {
+        const started = Date.now();
         const response = await client(0).request('/api/v1/gc?deleteUntagged=true', { method: 'POST' });
         assert.ok(response.status === 200 || response.status === 409, `collection: ${response.status} ${await response.text()}`);
-        if (response.status === 200) collections += 1;
+        if (response.status === 200 && started > staleFrom) collectionsAfterStale += 1;
       }
     })();
     try {
       await Promise.all([1, 2].map(async (index) => {
-        for (let round = 0; round < 12; round += 1) {
+        for (let round = 0; round < 8 || collectionsAfterStale < 3; round += 1) {
           const name = `gc/app-${index}`;
           const layers = [...shared, `unique-${index}-${round}`];
-          // The shared layers exist: a client checks them with HEAD and skips the upload.
-          for (const layer of shared) {
-            const head = await client(index).request(`/v2/${name}/blobs/${sha256(layer)}`, { method: 'HEAD' });
-            if (head.status === 404) await client(index).pushBlob(name, layer);
-          }
-          const { digest } = await client(index).pushImage(name, `r${round}`, layers);
+          const digest = await pushAsClientsDo(client(index), name, `r${round}`, layers);
           pushed.push({ name, digest, layers });
         }
       }));
@@ -162,7 +163,6 @@ describe('three replicas on Ceph RGW and PostgreSQL', () => {
       pushing = false;
       await collecting;
     }
-    assert.ok(collections > 0, 'collections ran during the pushes');
     // And once more after them: nothing tagged may go.
     assert.equal((await client(0).request('/api/v1/gc?deleteUntagged=true', { method: 'POST' })).status, 200);
     for (const { name, digest, layers } of pushed) {
@@ -173,6 +173,8 @@ describe('three replicas on Ceph RGW and PostgreSQL', () => {
         assert.equal(blob.status, 200, `${name}: layer ${layer}`);
       }
     }
+    const doomedLayer = await client(0).request(`/v2/gc/doomed/blobs/${sha256(shared[0]!)}`, { method: 'HEAD' });
+    assert.equal(doomedLayer.status, 404, 'the deleted image was collected meanwhile');
   });
 
   it('when pushes to one quota land on different replicas at once, then together they stay within it', async () => {
@@ -213,6 +215,32 @@ describe('three replicas on Ceph RGW and PostgreSQL', () => {
     replicas[1] = await startServer({ config });
   });
 });
+
+/**
+ * A push as docker and skopeo make it: HEAD each blob and upload those missing, then the
+ * manifest; a manifest refused for a missing blob (a collection removed it after the HEAD, or
+ * the push outlasted the grace) uploads what is missing and tries again.
+ */
+async function pushAsClientsDo(client: OciClient, name: string, tag: string, layers: string[]): Promise<string> {
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, tag }));
+  const manifest = Buffer.from(JSON.stringify({
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+    layers: layers.map((layer) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: Buffer.byteLength(layer) })),
+  }));
+  for (let attempt = 1; ; attempt += 1) {
+    for (const blob of [config, ...layers.map((layer) => Buffer.from(layer))]) {
+      const head = await client.request(`/v2/${name}/blobs/${sha256(blob)}`, { method: 'HEAD' });
+      if (head.status === 404) await client.pushBlob(name, blob);
+      else assert.equal(head.status, 200);
+    }
+    const response = await client.putManifest(name, tag, manifest, 'application/vnd.oci.image.manifest.v1+json');
+    if (response.status === 201) return sha256(manifest);
+    const body = await response.text();
+    assert.ok(response.status === 400 && body.includes('MANIFEST_BLOB_UNKNOWN') && attempt < 5, `manifest push: ${response.status} ${body}`);
+  }
+}
 
 /** A PATCH whose body is sent halfway and then held open (the replica is killed before the rest). */
 function sendHalf(port: number, path: string, body: Buffer): { halfSent: Promise<void>; closed: Promise<void> } {
