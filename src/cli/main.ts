@@ -12,6 +12,7 @@ import { IMPORT_USAGE, importCommand } from './import.js';
 import { REPOSITORY_USAGE, repositoryCommand } from './repository.js';
 import { CLEANUP_USAGE, USAGE_USAGE, cleanupCommand, usageCommand } from './lifecycle.js';
 import { MIGRATE_USAGE, migrateCommand } from './migrate.js';
+import { MIGRATE_STORAGE_USAGE, migrateStorageCommand } from './migrate-storage.js';
 
 const USAGE = `Berth — a private container image registry
 
@@ -27,6 +28,8 @@ Usage:
                              apply the retention rules of policies: (preview with --dry-run)
   ${USAGE_USAGE}     storage used per repository
   ${MIGRATE_USAGE}   bring the metadata database's schema up to date (serve does it at start)
+  ${MIGRATE_STORAGE_USAGE}
+                             move a stopped registry to other storage and database (e.g. S3 + PostgreSQL)
 ${ACCESS_USAGE}
   berth help [COMMAND]       show this text, or a command's help (also: berth COMMAND --help)
   berth --version            print the version
@@ -58,6 +61,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   cleanup: (args) => cleanupCommand(args),
   usage: (args) => usageCommand(args),
   migrate: (args) => migrateCommand(args),
+  'migrate-storage': (args) => migrateStorageCommand(args),
   htpasswd: htpasswdCommand,
   user: (args) => accessCommand('user', args),
   role: (args) => accessCommand('role', args),

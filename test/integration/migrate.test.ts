@@ -1,30 +1,15 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import pg from 'pg';
 import { stringify } from 'yaml';
 import { KNOWN_SCHEMA_VERSION } from '../../src/metadata/sql/migrate.js';
 import { startPostgres, type RunningPostgres } from '../support/postgres.js';
-import { CLI } from '../support/server.js';
+import { runCli as berth } from '../support/server.js';
 
-const run = promisify(execFile);
 const ALL_VERSIONS = Array.from({ length: KNOWN_SCHEMA_VERSION }, (_, index) => index + 1).join(', ');
-
-/** The compiled CLI with only the given REGISTRY_* variables; resolves whatever the exit code. */
-async function berth(args: string[], registryEnv: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('REGISTRY_')));
-  try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { ...env, ...registryEnv } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
-  }
-}
 
 describe('berth migrate', () => {
   let dir: string;

@@ -1,9 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 
 /**
@@ -117,4 +118,16 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     kill: () => signal('SIGKILL'),
     cleanup: () => rm(dataDir, { recursive: true, force: true }),
   };
+}
+
+/** The compiled CLI with only the given REGISTRY_* variables; resolves whatever the exit code. */
+export async function runCli(args: string[], registryEnv: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('REGISTRY_')));
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [...cliNodeFlags(), CLI, ...args], { env: { ...env, ...registryEnv } });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
 }
