@@ -1,13 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pg from 'pg';
 import type { Config } from './config/config.js';
 import { KeyedMutex } from './core/keyed-mutex.js';
 import type { LockService } from './core/locks.js';
-import { PostgresLockService } from './metadata/postgres/postgres-locks.js';
 import { systemClock, type Clock } from './core/time.js';
-import { openPostgresDatabase } from './metadata/postgres/postgres-database.js';
 import { describePostgres, postgresSettings } from './metadata/postgres/postgres-settings.js';
 import type { SqlDatabase } from './metadata/sql/database.js';
 import { SqliteDatabase } from './metadata/sql/sqlite-database.js';
@@ -16,7 +13,6 @@ import { BlobStore } from './storage/blob-store.js';
 import type { StorageDriver } from './storage/driver.js';
 import { FilesystemDriver } from './storage/filesystem-driver.js';
 import { FilesystemUploadStorage } from './storage/filesystem-uploads.js';
-import { createS3Storage } from './storage/s3/index.js';
 import { SpooledUploadStorage } from './storage/spooled-uploads.js';
 import type { FollowableUploadStorage, UploadStorage } from './storage/upload-storage.js';
 import type { RegistryBackends } from './core/registry.js';
@@ -44,10 +40,10 @@ export interface Stores extends RegistryBackends {
 }
 
 export async function openStores(config: Config, clock: Clock = systemClock): Promise<Stores> {
-  const database = openDatabase(config);
+  const database = await openDatabase(config);
   const metadata = await SqlMetadataStore.open(database, clock);
   const storage = await openStorage(config);
-  const { locks, closeLocks } = openLocks(config);
+  const { locks, closeLocks } = await openLocks(config);
   const replicated = sharedByReplicas(config);
   const close = async () => {
     await closeLocks();
@@ -91,6 +87,8 @@ async function openStorage(config: Config): Promise<OpenedStorage> {
     const uploads = new FilesystemUploadStorage(root);
     return { driver: new FilesystemDriver(root), driverName: 'filesystem', uploads, spool: uploads, close: async () => {} };
   }
+  // Loaded only when configured: the S3 client is most of a start-up's module loading.
+  const { createS3Storage } = await import('./storage/s3/index.js');
   const storage = createS3Storage(s3);
   // Proxy fills are followed while they arrive, which S3 uploads cannot be: a local spool.
   const spoolDirectory = await mkdtemp(join(tmpdir(), 'berth-spool-'));
@@ -107,8 +105,9 @@ async function openStorage(config: Config): Promise<OpenedStorage> {
 }
 
 /** Embedded: a mutex in this process. PostgreSQL: advisory locks on a pool of their own (no connection until used). */
-function openLocks(config: Config): { locks: LockService; closeLocks(): Promise<void> } {
+async function openLocks(config: Config): Promise<{ locks: LockService; closeLocks(): Promise<void> }> {
   if (config.database.kind === 'sqlite') return { locks: new KeyedMutex(), closeLocks: async () => {} };
+  const [{ default: pg }, { PostgresLockService }] = await Promise.all([import('pg'), import('./metadata/postgres/postgres-locks.js')]);
   const locks = new PostgresLockService(new pg.Pool(postgresSettings(config.database.postgres).settings));
   return { locks, closeLocks: () => locks.close() };
 }
@@ -119,8 +118,10 @@ export function describeDatabase(config: Config): string {
 }
 
 /** SQLite in the data directory, or PostgreSQL with `database.enabled`; not migrated yet. */
-export function openDatabase(config: Config): SqlDatabase {
+export async function openDatabase(config: Config): Promise<SqlDatabase> {
   if (config.database.kind === 'sqlite') return new SqliteDatabase(config.database.path);
   const { settings, description } = postgresSettings(config.database.postgres);
+  // Loaded only when configured, as the S3 client is.
+  const { openPostgresDatabase } = await import('./metadata/postgres/postgres-database.js');
   return openPostgresDatabase(settings, description);
 }

@@ -144,9 +144,10 @@ async function serve(args: string[]): Promise<number> {
         `It is also in ${initialAdmin.file} (mode 0600). Change it with: ${passwdCommandLine(initialAdmin.user, parsed.positionals[0])}\n\n`,
     );
   }
+  const storage = loaded.config.storage.s3 ? app.registry.blobs.driver.description : loaded.config.storage.driver.rootDirectory;
   log.info(
-    { url, storage: loaded.config.storage.driver.rootDirectory, database: describeDatabase(loaded.config), deleteEnabled: loaded.config.storage.deleteEnabled },
-    `listening on ${url}; storage in ${loaded.config.storage.driver.rootDirectory}`,
+    { url, storage, database: describeDatabase(loaded.config), deleteEnabled: loaded.config.storage.deleteEnabled },
+    `listening on ${url}; storage in ${storage}`,
   );
 
   const reload = () => {

@@ -24,7 +24,7 @@ export async function migrateCommand(args: string[], out: NodeJS.WritableStream 
   const parsed = parseCommand(MIGRATE_COMMAND, args, out);
   if (!parsed) return 0;
   const { config } = loadConfig(parsed.positionals[0]);
-  const database = openDatabase(config);
+  const database = await openDatabase(config);
   try {
     const { applied, version } = await migrate(database);
     out.write(applied.length === 0 ? `${database.description}: schema is current (version ${version})\n` : `${database.description}: applied ${applied.join(', ')}; schema at version ${version}\n`);

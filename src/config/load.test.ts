@@ -307,4 +307,10 @@ storage:
     assert.throws(() => load('storage:\n  s3:\n    region: r\n'), /bucket/);
     assert.throws(() => load('storage:\n  filesystem:\n    rootdirectory: /x\n  s3:\n    region: r\n    bucket: b\n'), /one driver/);
   });
+
+  it('when replicas would issue tokens with a generated key each, then loading stops; a shared key file is accepted', () => {
+    const replicas = 'storage:\n  s3:\n    region: r\n    bucket: b\ndatabase:\n  enabled: true\n  host: db\nauth:\n  accounts: {}\n  token:\n    realm: https://registry.example/token\n    service: registry\n    issuer: berth\n';
+    assert.throws(() => loadConfig(configFile(replicas), {}), /same signing key file on every replica/);
+    assert.equal(loadConfig(configFile(`${replicas}    signingkey: /etc/berth/token-key.pem\n`), {}).config.auth?.token?.trust.kind, 'builtin');
+  });
 });

@@ -144,6 +144,10 @@ function normalise(raw: RawConfig, warnings: string[]): Config {
   });
   if (open) warnings.push(open);
   if (storage.s3 && storage.filesystem) throw new ConfigError('storage: configure one driver, filesystem or s3, not both');
+  if (storage.s3 && raw.database?.enabled && auth?.token?.trust.kind === 'builtin' && auth.token.trust.generate) {
+    // Each replica would generate a key of its own, and its tokens would fail on the others.
+    throw new ConfigError('auth.token.signingkey: replicas (storage.s3 with database.enabled) issuing tokens need the same signing key file on every replica');
+  }
   return {
     auth,
     log: { level, fields: raw.log?.fields ?? {}, accessLog: !(raw.log?.accesslog?.disabled ?? false) },
