@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
 import { startCeph, type RunningCeph } from '../support/ceph.js';
+import { replicaSections } from '../support/s3-config.js';
 import { OciClient, sha256 } from '../support/oci-client.js';
 import { startPostgres, type RunningPostgres } from '../support/postgres.js';
 import { runCli, startServer, type RunningServer } from '../support/server.js';
@@ -27,21 +28,8 @@ describe('berth migrate-storage from the embedded default to S3 and PostgreSQL',
     work = await mkdtemp(join(tmpdir(), 'berth-move-'));
     [ceph, postgres] = await Promise.all([startCeph(), startPostgres()]);
     const database = await postgres.createDatabase('moved');
-    toConfig = {
-      storage: {
-        s3: {
-          region: ceph.region,
-          regionendpoint: ceph.endpoint,
-          bucket: await ceph.createBucket(),
-          accesskey: ceph.accessKey,
-          secretkey: ceph.secretKey,
-          forcepathstyle: true,
-          rootdirectory: '/moved',
-        },
-        delete: { enabled: true },
-      },
-      database: { enabled: true, host: database.host, port: database.port, user: database.user, dbname: database.database },
-    };
+    const { s3, database: db } = replicaSections(ceph, await ceph.createBucket(), database, { rootdirectory: '/moved' });
+    toConfig = { storage: { s3, delete: { enabled: true } }, database: db };
     toPath = join(work, 'to.yml');
     await writeFile(toPath, stringify({ version: 0.1, ...toConfig }));
 

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { Podman, Skopeo } from '../clients/registry-clients.js';
 import { assertPulledImage } from '../clients/scenarios.js';
 import { startCeph, type RunningCeph } from '../support/ceph.js';
+import { replicaSections } from '../support/s3-config.js';
 import { OciLayout, sampleImage, sha256, type BuiltImage } from '../support/images.js';
 import { startLoadBalancer, type LoadBalancer } from '../support/load-balancer.js';
 import { OciClient } from '../support/oci-client.js';
@@ -40,22 +41,14 @@ describe('three replicas on Ceph RGW and PostgreSQL', () => {
     work = await mkdtemp(join(tmpdir(), 'berth-r-'));
     [ceph, postgres] = await Promise.all([startCeph(), startPostgres()]);
     const database = await postgres.createDatabase('replicas');
+    const { s3, database: db } = replicaSections(ceph, await ceph.createBucket(), database, { chunksize: 5 * MIB });
     config = {
       storage: {
-        s3: {
-          region: ceph.region,
-          regionendpoint: ceph.endpoint,
-          bucket: await ceph.createBucket(),
-          accesskey: ceph.accessKey,
-          secretkey: ceph.secretKey,
-          forcepathstyle: true,
-          rootdirectory: '/berth',
-          chunksize: 5 * MIB,
-        },
+        s3,
         // Collections are triggered by the test; pushes in flight are protected by the grace.
         maintenance: { gc: { enabled: false, grace: `${GRACE_MS / 1000}s` } },
       },
-      database: { enabled: true, host: database.host, port: database.port, user: database.user, dbname: database.database },
+      database: db,
       policies: [{ match: 'quota/*', quota: { limit: QUOTA, scope: 'pattern' } }],
     };
     // Started together: their migrations race on one database (an advisory lock orders them).

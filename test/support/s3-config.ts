@@ -1,3 +1,4 @@
+import type { PoolConfig } from 'pg';
 import type { S3StorageConfig } from '../../src/config/config.js';
 import type { RunningCeph } from './ceph.js';
 
@@ -16,5 +17,25 @@ export function s3Config(ceph: RunningCeph, bucket: string, overrides: Partial<S
     encrypt: false,
     skipVerify: false,
     ...overrides,
+  };
+}
+
+/**
+ * config.yml's `storage.s3` (registry:2's keys) and `database` (GitLab's keys) for a Berth on the
+ * test's Ceph bucket and PostgreSQL database: what makes `berth serve` a replica.
+ */
+export function replicaSections(ceph: RunningCeph, bucket: string, database: PoolConfig, s3: Record<string, unknown> = {}): { s3: Record<string, unknown>; database: Record<string, unknown> } {
+  return {
+    s3: {
+      region: ceph.region,
+      regionendpoint: ceph.endpoint,
+      bucket,
+      accesskey: ceph.accessKey,
+      secretkey: ceph.secretKey,
+      forcepathstyle: true,
+      rootdirectory: '/berth',
+      ...s3,
+    },
+    database: { enabled: true, host: database.host, port: database.port, user: database.user, dbname: database.database },
   };
 }
