@@ -31,7 +31,7 @@ export class FilesystemUploadStorage implements FollowableUploadStorage {
     const onChunk = options.onChunk;
     const writeBehind = new WriteBehind(handle);
     // The stream holds a reference on the handle until destroyed; close() waits for it.
-    const output = createWriteStream('', { fd: handle, start: options.offset, autoClose: false, emitClose: false, highWaterMark: options.writeAhead ?? READ_CHUNK });
+    const output = createWriteStream('', { fd: handle, start: options.offset, autoClose: false, emitClose: false, highWaterMark: READ_CHUNK });
     try {
       await pipeline(
         source,

@@ -17,11 +17,6 @@ export interface UploadAppendOptions {
   /** Sees every chunk of `source` before it is stored (digesting). */
   onChunk?: (chunk: Buffer) => void;
   signal?: AbortSignal;
-  /**
-   * Received bytes that may wait in memory for the disk (default: a read's worth). A proxy fill
-   * sets more, so the upstream and the readers it feeds are not held to the disk's pace.
-   */
-  writeAhead?: number;
   /** The upload ends with this chunk (a commit follows): a backend may make the bytes durable now. */
   final?: boolean;
   /**

@@ -33,7 +33,8 @@ class HeldClient extends Writable {
   private held: (() => void)[] | undefined = [];
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
-    this.received.push(chunk);
+    // A copy: a storage driver may reuse its buffer once the write's callback has fired.
+    this.received.push(Buffer.from(chunk));
     if (this.held) this.held.push(callback);
     else callback();
   }
