@@ -221,6 +221,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
       control.close();
       control.closeAllConnections();
       await Promise.all([http, ...repositoryListeners.map((listener) => listener.http)].map((server) => server.close(config.http.drainTimeoutMs)));
+      await registry.fillsSettled();
       await notifications.outbox.stop();
       await operations.debug?.close();
       await access?.close();

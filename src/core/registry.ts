@@ -88,6 +88,11 @@ export class Registry {
     return this.resolver.resolve(name, namespace, context);
   }
 
+  /** At shutdown, after the listeners closed: proxy fills still committing finish before the stores close. */
+  fillsSettled(): Promise<void> {
+    return this.resolver.fillsSettled();
+  }
+
   repository(name: RepositoryName, context?: RequestContext): RepositoryHandle {
     return this.resolver.resolve(name, undefined, context).handle;
   }

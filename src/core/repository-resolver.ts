@@ -20,6 +20,8 @@ export interface RepositorySpace {
   readonly upstreamHost?: string;
   /** Groups: the stored-name prefixes of every member, in order (for the catalog). */
   readonly memberPrefixes?: readonly string[];
+  /** Proxies: resolves once the cache fills in flight have ended (they belong to no request). */
+  fillsSettled?(): Promise<void>;
 }
 
 export interface SpaceFactory {
@@ -91,6 +93,11 @@ export class RepositoryResolver {
   /** Each group with the stored-name prefixes its members' images live under. */
   groups(): { name: string; prefixes: readonly string[] }[] {
     return [...this.spaces.values()].filter((space) => space.kind === 'group').map((space) => ({ name: space.name, prefixes: space.memberPrefixes ?? [] }));
+  }
+
+  /** Once every proxy's cache fills in flight have ended (committed or failed). */
+  async fillsSettled(): Promise<void> {
+    await Promise.all([...this.spaces.values(), ...(this.mirror ? [this.mirror] : [])].map((space) => space.fillsSettled?.()));
   }
 
   /** The handle a mount's `from` names, when it is a valid name. */

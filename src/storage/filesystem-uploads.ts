@@ -105,15 +105,7 @@ export class FilesystemUploadStorage implements FollowableUploadStorage {
     return createReadStream(this.path(id), { start: 0, end: size - 1, highWaterMark: Math.min(READ_CHUNK, size) });
   }
 
-  /** Bytes held now, while a writer may still be appending (proxy fills are followed as they grow). */
-  async held(id: string): Promise<number | undefined> {
-    return stat(this.path(id)).then(
-      (info) => info.size,
-      (error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error)),
-    );
-  }
-
-  /** A range of the bytes held so far (see `held`); undefined once they are gone (committed or cancelled). */
+  /** A range of the bytes written so far, while a writer may still be appending (proxy fills are followed as they grow); undefined once they are gone (committed or cancelled). */
   async readRange(id: string, start: number, end: number): Promise<Readable | undefined> {
     const handle = await open(this.path(id), 'r').catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error)));
     return handle?.createReadStream({ start, end, highWaterMark: Math.max(1, Math.min(READ_CHUNK, end - start + 1)), autoClose: true });

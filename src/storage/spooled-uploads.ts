@@ -19,10 +19,6 @@ export class SpooledUploadStorage implements FollowableUploadStorage {
     return this.local.append(id, state, source, options);
   }
 
-  held(id: string): Promise<number | undefined> {
-    return this.local.held(id);
-  }
-
   readRange(id: string, start: number, end: number): Promise<Readable | undefined> {
     return this.local.readRange(id, start, end);
   }

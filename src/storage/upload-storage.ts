@@ -81,8 +81,6 @@ export class UploadDataLostError extends Error {
  * follow a proxy's cache fill as it arrives (a local file: `FilesystemUploadStorage`).
  */
 export interface FollowableUploadStorage extends UploadStorage {
-  /** Bytes held so far, undefined when none were written yet. */
-  held(id: string): Promise<number | undefined>;
   /** Undefined when the bytes are no longer spooled (committed or cancelled). */
   readRange(id: string, start: number, end: number): Promise<Readable | undefined>;
 }

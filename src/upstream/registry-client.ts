@@ -1,8 +1,10 @@
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { UpstreamConfig } from '../config/repositories.js';
 import { RegistryError } from '../oci/errors.js';
+import { readUpTo } from '../core/text.js';
 import { parseChallenge } from './challenge.js';
 import { CircuitBreaker } from './circuit-breaker.js';
+import { HttpTransport, type TransportResponse } from './http-transport.js';
 import { Semaphore } from './semaphore.js';
 import { UpstreamUnavailable } from './unavailable.js';
 
@@ -32,6 +34,8 @@ interface CachedToken {
 }
 
 const TOKEN_SAFETY_MS = 10_000;
+/** A token answer is a small JSON document. */
+const MAX_TOKEN_BYTES = 1024 * 1024;
 
 export class RegistryClient {
   readonly host: string;
@@ -40,6 +44,7 @@ export class RegistryClient {
   readonly breaker: CircuitBreaker;
   private readonly now: () => number;
   private readonly timeoutMs: number;
+  private readonly transport = new HttpTransport();
   /** Basic credentials are sent up front once the upstream has asked for them. */
   private basicWanted = false;
 
@@ -63,22 +68,22 @@ export class RegistryClient {
     try {
       let response = await this.send(method, path, { ...headers, ...this.authorization(scope) });
       if (response.status === 401) {
-        await response.body?.cancel().catch(() => undefined);
+        response.body.resume();
         const retry = await this.authorizationAfter(response.headers.get('www-authenticate'), scope);
         if (retry) response = await this.send(method, path, { ...headers, ...retry });
       }
       if (response.status >= 500 || response.status === 429) {
-        await response.body?.cancel().catch(() => undefined);
+        response.body.resume();
         const retryAfter = retryAfterMs(response.headers.get('retry-after'), this.now);
         throw new UpstreamUnavailable(`upstream ${this.host} answered ${response.status}`, retryAfter);
       }
       this.breaker.succeeded();
-      if (!response.body || method === 'HEAD') {
-        await response.body?.cancel().catch(() => undefined);
+      if (method === 'HEAD') {
+        response.body.resume();
         done();
         return { status: response.status, headers: response.headers, body: null };
       }
-      const body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
+      const { body } = response;
       body.once('close', done);
       body.once('end', done);
       return { status: response.status, headers: response.headers, body };
@@ -94,14 +99,8 @@ export class RegistryClient {
     }
   }
 
-  private async send(method: string, path: string, headers: Record<string, string>): Promise<Response> {
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new Error(`no response within ${this.timeoutMs} ms`)), this.timeoutMs);
-    try {
-      return await fetch(`${this.config.url}${path}`, { method, headers, signal: controller.signal, redirect: 'follow' });
-    } finally {
-      clearTimeout(timer);
-    }
+  private send(method: 'GET' | 'HEAD', path: string, headers: Record<string, string>): Promise<TransportResponse> {
+    return this.transport.send(method, new URL(`${this.config.url}${path}`), headers, this.timeoutMs);
   }
 
   private authorization(scope: string): Record<string, string> {
@@ -142,20 +141,18 @@ export class RegistryClient {
     if (scope) url.searchParams.set('scope', scope);
     const headers: Record<string, string> = {};
     if (this.config.username !== undefined && sameDomain(url.hostname, new URL(this.config.url).hostname)) headers.Authorization = this.basic();
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new Error(`no token within ${this.timeoutMs} ms`)), this.timeoutMs);
-    let response: Response;
-    try {
-      response = await fetch(url, { headers, signal: controller.signal });
-    } finally {
-      clearTimeout(timer);
+    const response = await this.transport.send('GET', url, headers, this.timeoutMs);
+    if (response.status >= 500 || response.status === 429) {
+      response.body.resume();
+      throw new UpstreamUnavailable(`token realm of ${this.host} answered ${response.status}`);
     }
-    if (response.status >= 500 || response.status === 429) throw new UpstreamUnavailable(`token realm of ${this.host} answered ${response.status}`);
-    if (!response.ok) {
-      await response.body?.cancel().catch(() => undefined);
+    if (response.status < 200 || response.status >= 300) {
+      response.body.resume();
       throw new RegistryError('DENIED', `the upstream ${this.host} refused a token for ${scope} (${response.status}): check the proxy's upstream credentials`);
     }
-    const body = (await response.json()) as { token?: string; access_token?: string; expires_in?: number };
+    const text = await readUpTo(response.body, MAX_TOKEN_BYTES);
+    if (!text) throw new UpstreamUnavailable(`token realm of ${this.host} answered more than ${MAX_TOKEN_BYTES} bytes`);
+    const body = parseToken(text);
     const token = body.token ?? body.access_token;
     if (!token) throw new UpstreamUnavailable(`token realm of ${this.host} answered without a token`);
     const lifetimeMs = (typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60) * 1000;
@@ -186,6 +183,15 @@ function retryAfterMs(header: string | null, now: () => number): number | undefi
 }
 
 function describe(error: unknown): string {
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (error as Error).message ?? String(error);
+  const failure = error as { code?: string; message?: string };
+  return failure.code ?? failure.message ?? String(error);
+}
+
+function parseToken(text: Buffer): { token?: string; access_token?: string; expires_in?: number } {
+  try {
+    const parsed: unknown = JSON.parse(text.toString('utf8'));
+    return typeof parsed === 'object' && parsed !== null ? parsed : {};
+  } catch {
+    return {};
+  }
 }

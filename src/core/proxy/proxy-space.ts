@@ -92,6 +92,15 @@ export class ProxySpace implements RepositorySpace {
     if (fill?.committing) await fill.finished.catch(() => undefined);
   }
 
+  /**
+   * Resolves once the fills that stopped receiving have committed or cleaned up (shutdown waits
+   * for them before closing the stores). One still receiving is not waited for: it may take
+   * minutes, and its upload file is purged as abandoned.
+   */
+  async fillsSettled(): Promise<void> {
+    await Promise.all([...this.fills.values()].map((pending) => pending.then((fill) => (fill.receiving ? undefined : fill.finished)).catch(() => undefined)));
+  }
+
   /** After a manifest is cached (awaited, so a pull that fills the cache finds it within budget). */
   async cached(cacheName: RepositoryName): Promise<void> {
     await this.budget?.enforce(cacheName);
