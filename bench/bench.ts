@@ -17,15 +17,16 @@ import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { RandomFile, smallBlob, digestOf, type SyntheticBlob } from './lib/blob.js';
-import { call, keepAlive, nextLink, RegistryClient } from './lib/http.js';
+import { call, keepAlive, RegistryClient, walkCatalog } from './lib/http.js';
 import { headLoad, wrk } from './lib/load.js';
-import { cpuSecondsOf, machineBusySeconds, memoryOf, resetPeak, runningChildren, sampleRss, selfCpuSeconds, sleep, stopAll, treeCpuSecondsOf } from './lib/proc.js';
+import { cpuSecondsOf, machineBusySeconds, memoryOf, resetPeak, benchPids, sampleRss, selfCpuSeconds, sleep, stopAll, treeCpuSecondsOf } from './lib/proc.js';
 import { evaluateTargets, renderMarkdown } from './lib/report.js';
 import { BERTH, DISTRIBUTION, type Machine, type MetricResult, type RunResults, type Sample, type Settings } from './lib/results.js';
-import { BERTH_ROOT, REPO_ROOT, startBerth, startDistribution, startNginx, startUploadReference, type Server } from './lib/servers.js';
+import { BERTH_ROOT, REPO_ROOT, startBerth, startDistribution, startNginx, startUploadReference, type Subject } from './lib/servers.js';
 import { measureLifecycle } from './lib/lifecycle.js';
 import { measureObservability, OBSERVABILITY_METRICS } from './lib/metrics.js';
 import { measureProxy, PROXY_METRICS } from './lib/proxy.js';
+import { measureScaleout, SCALEOUT_METRICS } from './lib/scaleout.js';
 import { measureSearch, SEARCH_METRICS } from './lib/search.js';
 import { median, pool } from './lib/stats.js';
 
@@ -78,6 +79,12 @@ const settings = {
   searchRepositories: quick ? 200 : 10_000,
   searchTagsPerRepository: 10,
   searchPageRequests: quick ? 5 : 20,
+  s3BlobMiB: quick ? 8 : 256,
+  s3ChunkMiB: quick ? 2 : 16,
+  s3RedirectPulls: quick ? 2 : 4,
+  s3CatalogRepos: quick ? 300 : 10_000,
+  s3CatalogPage: quick ? 100 : 1000,
+  s3SeedConcurrency: 16,
 } satisfies Settings;
 
 const MANIFEST_ACCEPT = [
@@ -160,12 +167,6 @@ function machineInfo(work: string): Machine {
   };
 }
 
-interface Subject {
-  name: string;
-  server: Server;
-  /** Server CPU is attributed only for the registries (nginx works in a child process). */
-  countCpu: boolean;
-}
 
 /**
  * The machine is shared: a build or test run elsewhere on it would skew a sample. Each sample
@@ -180,10 +181,12 @@ const MAX_RETAKES = quick ? 0 : 3;
 const RETAKE_BUDGET_MS = 8 * 60_000;
 
 function ourCpu(): number {
-  return selfCpuSeconds() + runningChildren().reduce((sum, child) => sum + treeCpuSecondsOf(child.pid), 0);
+  return selfCpuSeconds() + benchPids().reduce((sum, pid) => sum + treeCpuSecondsOf(pid), 0);
 }
 
 class Bench {
+  readonly enabled = enabled;
+  readonly log = log;
   readonly metrics: MetricResult[] = [];
   readonly references: MetricResult[] = [];
   failures = 0;
@@ -497,23 +500,8 @@ async function run(work: string, bench: Bench): Promise<void> {
   const walkCounts: Record<string, number> = {};
   const catalog = bench.metric('catalog-walk', `_catalog full walk, ${settings.catalogRepos}+ repositories, n=${settings.catalogPage}`, 'ms', 'lower');
   const walkOnce = async (subject: Subject): Promise<number> => {
-    const c = client(subject);
     let repositories = 0;
-    let pages = 0;
-    const seconds = await timed(async () => {
-      let path: string | undefined = `/v2/_catalog?n=${settings.catalogPage}`;
-      while (path) {
-        const reply = await c.get(path);
-        repositories += (JSON.parse(reply.body.toString()) as { repositories: string[] }).repositories.length;
-        pages++;
-        const link = nextLink(reply.headers.link);
-        path = link === undefined ? undefined : (() => {
-          const url = new URL(link, subject.server.url);
-          return `${url.pathname}${url.search}`;
-        })();
-        if (pages > 100_000) throw new Error('catalog pagination does not end');
-      }
-    });
+    const seconds = await timed(async () => (repositories = await walkCatalog(client(subject), settings.catalogPage)));
     if (repositories < settings.catalogRepos) throw new Error(`${subject.name} listed ${repositories} repositories, expected at least ${settings.catalogRepos}`);
     walkCounts[subject.name] = repositories;
     return seconds * 1000;
@@ -651,6 +639,21 @@ async function run(work: string, bench: Bench): Promise<void> {
       wrkThreads: settings.wrkThreads,
       webhookImages: settings.webhookImages,
       concurrency: settings.smallConcurrency,
+    });
+  }
+
+  // 14. Scale-out on Ceph RGW and PostgreSQL (issue 14), on a Ceph, a PostgreSQL and servers of its own.
+  if (SCALEOUT_METRICS.some(enabled)) {
+    await measureScaleout(bench, work, {
+      blobMiB: settings.s3BlobMiB,
+      chunkMiB: settings.s3ChunkMiB,
+      redirectPulls: settings.s3RedirectPulls,
+      wrkSeconds: settings.wrkSeconds,
+      warmSeconds: settings.warmSeconds,
+      connections: settings.connections,
+      catalogRepositories: settings.s3CatalogRepos,
+      catalogPage: settings.s3CatalogPage,
+      seedConcurrency: settings.s3SeedConcurrency,
     });
   }
 

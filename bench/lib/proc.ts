@@ -17,10 +17,40 @@ export interface Child {
 
 const running = new Set<Child>();
 
+/**
+ * Processes that helpers start on their own (Ceph's daemons, a PostgreSQL cluster): their PIDs
+ * count as the benchmark's own CPU and go in the PID file, and stopAll stops them their way.
+ */
+interface Adopted {
+  pids: number[];
+  stop(): Promise<void>;
+}
+const adopted = new Set<Adopted>();
+
 function recordPids(): void {
   const file = process.env.BENCH_PIDFILE;
   if (!file) return;
-  writeFileSync(file, [...running].map((child) => `${child.pid}\n`).join(''));
+  writeFileSync(file, benchPids().map((pid) => `${pid}\n`).join(''));
+}
+
+/** Registers processes started elsewhere; the returned stop stops them once and forgets them. */
+export function adopt(pids: number[], stop: () => Promise<void>): () => Promise<void> {
+  const entry: Adopted = {
+    pids,
+    async stop() {
+      if (!adopted.delete(entry)) return;
+      recordPids();
+      await stop();
+    },
+  };
+  adopted.add(entry);
+  recordPids();
+  return () => entry.stop();
+}
+
+/** Every process the benchmark started and still runs: its children and the adopted ones. */
+export function benchPids(): number[] {
+  return [...[...running].map((child) => child.pid), ...[...adopted].flatMap((entry) => entry.pids)];
 }
 
 export function spawnChild(name: string, command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Child {
@@ -57,12 +87,8 @@ export function spawnChild(name: string, command: string, args: string[], option
   return handle;
 }
 
-export function runningChildren(): Child[] {
-  return [...running];
-}
-
 export async function stopAll(): Promise<void> {
-  await Promise.allSettled([...running].map((child) => child.stop()));
+  await Promise.allSettled([...[...running].map((child) => child.stop()), ...[...adopted].map((entry) => entry.stop())]);
 }
 
 /** A free TCP port on 127.0.0.1 (for servers that cannot report an ephemeral port back). */
@@ -170,6 +196,22 @@ export function treeCpuSecondsOf(pid: number): number {
   };
   visit(pid);
   return total;
+}
+
+/**
+ * On-CPU seconds of every live thread of a process, from /proc/<pid>/task/<tid>/schedstat
+ * (nanoseconds): for short samples where /proc/<pid>/stat's 10 ms ticks are too coarse.
+ */
+export function preciseCpuSecondsOf(pid: number): number {
+  let nanoseconds = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      nanoseconds += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return nanoseconds / 1e9;
 }
 
 /** CPU seconds of this process plus the children it has reaped (wrk, sync). */
