@@ -30,7 +30,7 @@ const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const CEPH_PORTS = { first: 25000, last: 25999 };
 /** registry:2's default part size, given to both so their multipart uploads match. */
 const CHUNK_SIZE = 10 * MiB;
-const REPLICAS = 3;
+export const REPLICAS = 3;
 
 export interface ScaleoutSettings {
   blobMiB: number;
@@ -304,11 +304,12 @@ async function measureManifestGet(bench: Measurer, metric: MetricResult, postgre
         const connections = Math.floor(settings.connections / servers.length) + (i < settings.connections % servers.length ? 1 : 0);
         return wrk(url(server), { connections, threads: 1, seconds: duration, headers });
       }),
-    ).then((results) => results.reduce((sum, result) => sum + result.requestsPerSecond, 0));
+    ).then((results) => results.map((result) => result.requestsPerSecond));
   const allReplicas: Subject = { name: BERTH, server: replicas[0]!, countCpu: false };
   const oneReplica: Subject = { name: ONE_REPLICA, server: replicas[0]!, countCpu: true };
   const serversOf = (subject: Subject) => (subject === allReplicas ? replicas : [subject.server]);
   const usage: Record<string, Array<{ registries: number; postgres: number; load: number; machine: number }>> = {};
+  const perReplica: number[][] = [];
   await bench.measure(
     metric,
     [allReplicas, distribution, oneReplica],
@@ -317,8 +318,9 @@ async function measureManifestGet(bench: Measurer, metric: MetricResult, postgre
       const cpu = () => ({ registries: servers.reduce((sum, server) => sum + cpuSecondsOf(server.pid), 0), postgres: treeCpuSecondsOf(postgres.pid), load: selfCpuSeconds(), machine: machineBusySeconds() });
       const before = cpu();
       const start = process.hrtime.bigint();
-      const rate = await spread(servers, settings.wrkSeconds);
+      const rates = await spread(servers, settings.wrkSeconds);
       const wall = seconds(start);
+      if (subject === allReplicas) perReplica.push(rates);
       const after = cpu();
       (usage[subject.name] ??= []).push({
         registries: (after.registries - before.registries) / wall,
@@ -326,12 +328,12 @@ async function measureManifestGet(bench: Measurer, metric: MetricResult, postgre
         load: (after.load - before.load) / wall,
         machine: (after.machine - before.machine) / wall,
       });
-      return rate;
+      return rates.reduce((sum, rate) => sum + rate, 0);
     },
     { warm: (subject) => spread(serversOf(subject), settings.warmSeconds) },
   );
   const cores = (name: string, part: 'registries' | 'postgres' | 'load' | 'machine') => median(usage[name]?.map((sample) => sample[part]) ?? []).toFixed(2);
   metric.note = `CPU in cores (medians): ${[BERTH, ONE_REPLICA, distribution.name]
     .map((name) => `${name === BERTH ? `Berth ${replicas.length} replicas` : name}: registry processes ${cores(name, 'registries')}, PostgreSQL ${cores(name, 'postgres')}, wrk + harness ${cores(name, 'load')}, whole machine ${cores(name, 'machine')}`)
-    .join('; ')}; the load is spread over the replicas' ports directly (one wrk each, no load balancer in the path)`;
+    .join('; ')}; req/s per replica in each sample: ${perReplica.map((rates) => rates.map((rate) => rate.toFixed(0)).join(' + ')).join(', ')}; the load is spread over the replicas' ports directly (one wrk each, no load balancer in the path)`;
 }
