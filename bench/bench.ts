@@ -16,7 +16,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { RandomFile, smallBlob, digestOf, type SyntheticBlob } from './lib/blob.js';
+import { RandomFile, smallBlob, digestOf, ociManifest, type SyntheticBlob } from './lib/blob.js';
 import { call, keepAlive, RegistryClient, walkCatalog } from './lib/http.js';
 import { headLoad, wrk } from './lib/load.js';
 import { cpuSecondsOf, machineBusySeconds, memoryOf, resetPeak, benchPids, sampleRss, selfCpuSeconds, sleep, stopAll, treeCpuSecondsOf } from './lib/proc.js';
@@ -295,17 +295,6 @@ function measureReferences(bench: Bench, file: RandomFile): void {
   }
 }
 
-function ociManifest(config: { digest: string; size: number }, layer: { digest: string; size: number }): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
-    }),
-  );
-}
-
 /** Runs `task(i)` for i in [0, count) with `concurrency` workers. */
 async function run(work: string, bench: Bench): Promise<void> {
   const files = join(work, 'files');
@@ -367,7 +356,7 @@ async function run(work: string, bench: Bench): Promise<void> {
   const parallelBlob = blob(Math.round(settings.parallelBlobMiB * MiB));
   const config = smallBlob(512);
   const layer = smallBlob(1024);
-  const manifest = ociManifest({ digest: config.digest, size: config.bytes.length }, { digest: layer.digest, size: layer.bytes.length });
+  const manifest = ociManifest(config, layer);
   const manifestDigest = digestOf(manifest);
   for (const subject of registries) {
     const c = client(subject);
@@ -647,17 +636,7 @@ async function run(work: string, bench: Bench): Promise<void> {
 
   // 14. Scale-out on Ceph RGW and PostgreSQL (issue 14), on a Ceph, a PostgreSQL and servers of its own.
   if (SCALEOUT_METRICS.some(enabled)) {
-    await measureScaleout(bench, work, {
-      blobMiB: settings.s3BlobMiB,
-      chunkMiB: settings.s3ChunkMiB,
-      redirectPulls: settings.s3RedirectPulls,
-      wrkSeconds: settings.wrkSeconds,
-      warmSeconds: settings.warmSeconds,
-      connections: settings.connections,
-      catalogRepositories: settings.s3CatalogRepos,
-      catalogPage: settings.s3CatalogPage,
-      seedConcurrency: settings.s3SeedConcurrency,
-    });
+    await measureScaleout(bench, work, settings);
   }
 
   for (const agent of [pullAgent, referenceAgent, ...parallelAgents.values()]) agent.destroy();

@@ -2,7 +2,7 @@ import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/c
 import { join } from 'node:path';
 import { startCeph, type RunningCeph } from '../../test/support/ceph.js';
 import { startPostgres, type RunningPostgres } from '../../test/support/postgres.js';
-import { RandomFile, smallBlob, type SyntheticBlob } from './blob.js';
+import { OCI_MANIFEST, ociManifest, RandomFile, smallBlob, type SyntheticBlob } from './blob.js';
 import { call, keepAlive, RegistryClient, walkCatalog } from './http.js';
 import type { Recorder } from './lifecycle.js';
 import { wrk } from './load.js';
@@ -25,24 +25,24 @@ export const ONE_REPLICA = 'Berth, 1 replica';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 /** The benchmark's own block for Ceph, apart from the test suite's 21000–21999. */
 const CEPH_PORTS = { first: 25000, last: 25999 };
 /** registry:2's default part size, given to both so their multipart uploads match. */
 const CHUNK_SIZE = 10 * MiB;
 export const REPLICAS = 3;
 
+/** The harness's settings this module reads (its own keys carry the s3 prefix). */
 export interface ScaleoutSettings {
-  blobMiB: number;
-  chunkMiB: number;
+  s3BlobMiB: number;
+  s3ChunkMiB: number;
   /** Pulls per sample of the redirect CPU row. */
-  redirectPulls: number;
+  s3RedirectPulls: number;
   wrkSeconds: number;
   warmSeconds: number;
   connections: number;
-  catalogRepositories: number;
-  catalogPage: number;
-  seedConcurrency: number;
+  s3CatalogRepos: number;
+  s3CatalogPage: number;
+  s3SeedConcurrency: number;
 }
 
 /** The harness's Bench, as this module uses it: it records, and runs A/B samples with its noise checks. */
@@ -124,13 +124,13 @@ async function pullThrough(server: Server, repository: string, blob: SyntheticBl
  * the push, pull and catalog rows) and a fourth replica with redirects on.
  */
 export async function measureScaleout(bench: Measurer, work: string, settings: ScaleoutSettings): Promise<void> {
-  const mib = settings.blobMiB;
+  const mib = settings.s3BlobMiB;
   const monolithic = bench.metric(SCALEOUT_PUSH_MONOLITHIC, `S3: monolithic blob push, ${mib} MiB`, 'MiB/s', 'higher');
-  const chunked = bench.metric(SCALEOUT_PUSH_CHUNKED, `S3: chunked blob push, ${mib} MiB in ${settings.chunkMiB} MiB PATCHes`, 'MiB/s', 'higher');
+  const chunked = bench.metric(SCALEOUT_PUSH_CHUNKED, `S3: chunked blob push, ${mib} MiB in ${settings.s3ChunkMiB} MiB PATCHes`, 'MiB/s', 'higher');
   const redirectCpu = bench.metric(SCALEOUT_REDIRECT_CPU, `S3: Berth CPU per GiB pulled with redirects on (${mib} MiB blob, client follows the 307 to RGW)`, 'CPU s/GiB', 'lower');
   const pull = bench.metric(SCALEOUT_PULL, `S3: blob pull through the registry (redirect disabled), ${mib} MiB`, 'MiB/s', 'higher');
   const manifest = bench.metric(SCALEOUT_MANIFEST, `S3: manifest GET by tag, Berth ${REPLICAS} replicas on PostgreSQL vs one Distribution (wrk, ${settings.connections} connections)`, 'req/s', 'higher');
-  const catalog = bench.metric(SCALEOUT_CATALOG, `S3: _catalog full walk, ${settings.catalogRepositories}+ repositories, n=${settings.catalogPage}`, 'ms', 'lower');
+  const catalog = bench.metric(SCALEOUT_CATALOG, `S3: _catalog full walk, ${settings.s3CatalogRepos}+ repositories, n=${settings.s3CatalogPage}`, 'ms', 'lower');
   const all = [monolithic, chunked, redirectCpu, pull, manifest, catalog];
 
   const stops: Array<() => Promise<void>> = [];
@@ -143,15 +143,18 @@ export async function measureScaleout(bench: Measurer, work: string, settings: S
       database: { enabled: true, host: database.host, port: database.port, user: database.user, dbname: database.database },
     });
     const directory = (name: string) => join(work, 'scaleout', name);
-    const started = async (server: Server) => (stops.push(() => server.child.stop()), server);
+    const started = (server: Server): Server => {
+      stops.push(() => server.child.stop());
+      return server;
+    };
     // The first replica migrates the database; the others find it current.
-    const replicas = [await started(await startBerth(directory('berth-0'), undefined, berthConfig(false)))];
-    for (let i = 1; i < REPLICAS; i++) replicas.push(await started(await startBerth(directory(`berth-${i}`), undefined, berthConfig(false))));
-    const redirecting = await started(await startBerth(directory('berth-redirect'), undefined, berthConfig(true)));
-    const distribution = await started(await startDistribution(directory('distribution'), undefined, { storage: s3Storage(stores.ceph, distributionBucket, false) }));
+    const replicas = [started(await startBerth(directory('berth-0'), undefined, berthConfig(false)))];
+    for (let i = 1; i < REPLICAS; i++) replicas.push(started(await startBerth(directory(`berth-${i}`), undefined, berthConfig(false))));
+    const redirecting = started(await startBerth(directory('berth-redirect'), undefined, berthConfig(true)));
+    const distribution = started(await startDistribution(directory('distribution'), undefined, { storage: s3Storage(stores.ceph, distributionBucket, false) }));
     const berth: Subject = { name: BERTH, server: replicas[0]!, countCpu: true };
     const registries: Subject[] = [berth, { name: DISTRIBUTION, server: distribution, countCpu: true }];
-    const clients = new Map(registries.map((subject) => [subject.name, new RegistryClient(subject.server.url, keepAlive(settings.seedConcurrency))]));
+    const clients = new Map(registries.map((subject) => [subject.name, new RegistryClient(subject.server.url, keepAlive(settings.s3SeedConcurrency))]));
     const client = (subject: Subject) => clients.get(subject.name)!;
 
     const source = RandomFile.create(join(work, 'scaleout', 'blob.bin'), mib * MiB);
@@ -181,7 +184,7 @@ export async function measureScaleout(bench: Measurer, work: string, settings: S
         { warm: warmPush(push) },
       );
     const pushWhole = (subject: Subject, blob: SyntheticBlob) => client(subject).pushMonolithic('bench/push', blob);
-    const pushChunks = (subject: Subject, blob: SyntheticBlob) => client(subject).pushChunked('bench/push', blob, settings.chunkMiB * MiB);
+    const pushChunks = (subject: Subject, blob: SyntheticBlob) => client(subject).pushChunked('bench/push', blob, settings.s3ChunkMiB * MiB);
     await pushRow(monolithic, pushWhole);
     await pushRow(chunked, pushChunks);
 
@@ -202,7 +205,7 @@ export async function measureScaleout(bench: Measurer, work: string, settings: S
     const cpuPerGiB = async (subject: Subject) => {
       const before = preciseCpuSecondsOf(subject.server.pid);
       let bytes = 0;
-      for (let i = 0; i < settings.redirectPulls; i++) bytes += await pullThrough(subject.server, 'bench/pull', pulled, pullAgent, subject.server === redirecting ? directAgent : undefined);
+      for (let i = 0; i < settings.s3RedirectPulls; i++) bytes += await pullThrough(subject.server, 'bench/pull', pulled, pullAgent, subject.server === redirecting ? directAgent : undefined);
       return (preciseCpuSecondsOf(subject.server.pid) - before) / (bytes / GiB);
     };
     await bench.measure(redirectCpu, redirectSubjects, cpuPerGiB, { warm: (subject) => pullThrough(subject.server, 'bench/pull', pulled, pullAgent, subject.server === redirecting ? directAgent : undefined) });
@@ -214,14 +217,7 @@ export async function measureScaleout(bench: Measurer, work: string, settings: S
     if (bench.enabled(manifest.id) || bench.enabled(catalog.id)) {
       const config = smallBlob(512);
       const layer = smallBlob(1024);
-      const manifestBytes = Buffer.from(
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: OCI_MANIFEST,
-          config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.bytes.length },
-          layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer.digest, size: layer.bytes.length }],
-        }),
-      );
+      const manifestBytes = ociManifest(config, layer);
       for (const subject of registries) {
         await client(subject).pushSmall('bench/image', config.bytes, config.digest);
         await client(subject).pushSmall('bench/image', layer.bytes, layer.digest);
@@ -238,24 +234,24 @@ export async function measureScaleout(bench: Measurer, work: string, settings: S
         ];
         await Promise.all(
           seeders.map(async ({ subject, servers }) => {
-            const seedClients = servers.map((server) => new RegistryClient(server.url, keepAlive(settings.seedConcurrency)));
+            const seedClients = servers.map((server) => new RegistryClient(server.url, keepAlive(settings.s3SeedConcurrency)));
             const start = process.hrtime.bigint();
-            await pool(settings.catalogRepositories, settings.seedConcurrency, async (i) => {
+            await pool(settings.s3CatalogRepos, settings.s3SeedConcurrency, async (i) => {
               const c = seedClients[i % seedClients.length]!;
               await c.mount(name(i), 'bench/image', config.digest);
               await c.mount(name(i), 'bench/image', layer.digest);
               await c.putManifest(name(i), 'latest', manifestBytes, OCI_MANIFEST);
             });
-            bench.log(`seeded ${settings.catalogRepositories} repositories into ${subject} on S3 in ${seconds(start).toFixed(1)} s`);
+            bench.log(`seeded ${settings.s3CatalogRepos} repositories into ${subject} on S3 in ${seconds(start).toFixed(1)} s`);
             for (const c of seedClients) c.agent.destroy();
           }),
         );
         const listed: Record<string, number> = {};
         const walk = async (subject: Subject) => {
           const start = process.hrtime.bigint();
-          const repositories = await walkCatalog(client(subject), settings.catalogPage);
+          const repositories = await walkCatalog(client(subject), settings.s3CatalogPage);
           const ms = seconds(start) * 1000;
-          if (repositories < settings.catalogRepositories) throw new Error(`${subject.name} listed ${repositories} repositories, expected at least ${settings.catalogRepositories}`);
+          if (repositories < settings.s3CatalogRepos) throw new Error(`${subject.name} listed ${repositories} repositories, expected at least ${settings.s3CatalogRepos}`);
           listed[subject.name] = repositories;
           return ms;
         };
