@@ -159,6 +159,13 @@ export function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
 }
 
+/** CPU seconds (cutime + cstime) of the children a process has waited for. */
+function reapedChildrenCpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
 /** Samples VmRSS every `intervalMs` until stopped; returns the maximum seen. */
 export function sampleRss(pid: number, intervalMs = 20): { stop(): number } {
   let max = 0;
@@ -180,12 +187,16 @@ export function sampleRss(pid: number, intervalMs = 20): { stop(): number } {
   };
 }
 
-/** CPU seconds of a process and all its descendants (nginx's worker is a child of the PID we hold). */
+/**
+ * CPU seconds of a process and all its descendants (nginx's worker is a child of the PID we
+ * hold), including those that have exited and been reaped (PostgreSQL's backends come and go
+ * with the connections of the replicas' pools): without them the sum could go down.
+ */
 export function treeCpuSecondsOf(pid: number): number {
   let total = 0;
   const visit = (current: number) => {
     try {
-      total += cpuSecondsOf(current);
+      total += cpuSecondsOf(current) + reapedChildrenCpuSecondsOf(current);
       for (const task of readdirSync(`/proc/${current}/task`)) {
         const children = readFileSync(`/proc/${current}/task/${task}/children`, 'utf8').trim();
         for (const child of children ? children.split(/\s+/) : []) visit(Number(child));

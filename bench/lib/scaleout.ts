@@ -209,7 +209,7 @@ export async function measureScaleout(bench: Measurer, work: string, settings: S
       return (preciseCpuSecondsOf(subject.server.pid) - before) / (bytes / GiB);
     };
     await bench.measure(redirectCpu, redirectSubjects, cpuPerGiB, { warm: (subject) => pullThrough(subject.server, 'bench/pull', pulled, pullAgent, subject.server === redirecting ? directAgent : undefined) });
-    redirectCpu.note = 'CPU from /proc/<pid>/task/*/schedstat (nanoseconds, all threads) over each sample; the raw data\'s server CPU column is /proc/<pid>/stat (10 ms ticks) of the same samples';
+    if (bench.enabled(redirectCpu.id)) redirectCpu.note = `CPU from /proc/<pid>/task/*/schedstat (nanoseconds, all threads) over each sample; the raw data's server CPU column is /proc/<pid>/stat (10 ms ticks) of the same samples; ${await redirectCosts(redirecting, pulled, pullAgent)}`;
     pullAgent.destroy();
     directAgent.destroy();
 
@@ -285,6 +285,25 @@ async function startStores(stops: Array<() => Promise<void>>): Promise<Stores> {
   });
   stops.push(async () => s3.destroy());
   return { ceph: ceph.value, postgres: postgres.value, s3 };
+}
+
+/**
+ * Where the redirecting replica's CPU goes: per 307 answered (the redirect not followed), and
+ * while idle (timers, leases, the database pool), which every sample of the row also carries.
+ */
+async function redirectCosts(server: Server, blob: SyntheticBlob, agent: ReturnType<typeof keepAlive>): Promise<string> {
+  const requests = 50;
+  let before = preciseCpuSecondsOf(server.pid);
+  for (let i = 0; i < requests; i++) {
+    const reply = await call({ method: 'GET', url: `${server.url}/v2/bench/pull/blobs/${blob.digest}`, agent, keepBody: false });
+    if (reply.status !== 307) throw new Error(`${server.name}: a redirecting replica answered HTTP ${reply.status}`);
+  }
+  const perRedirectMs = ((preciseCpuSecondsOf(server.pid) - before) / requests) * 1000;
+  before = preciseCpuSecondsOf(server.pid);
+  const start = process.hrtime.bigint();
+  await new Promise((resolve) => setTimeout(resolve, 3_000)); // a measuring window, not a synchronisation
+  const idleMsPerSecond = ((preciseCpuSecondsOf(server.pid) - before) / seconds(start)) * 1000;
+  return `the redirecting replica spent ${perRedirectMs.toFixed(1)} ms CPU per 307 answered (${requests} GETs, not followed) and ${idleMsPerSecond.toFixed(1)} ms CPU per second while idle`;
 }
 
 /**
