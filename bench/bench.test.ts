@@ -7,14 +7,15 @@ import { test } from 'node:test';
 import { IMPORT_REPUSH, IMPORT_SKOPEO } from './lib/lifecycle.js';
 import { METRICS_OFF_HEAD, METRICS_OFF_MANIFEST, OBSERVABILITY_METRICS, WEBHOOK_OFF } from './lib/metrics.js';
 import { PROXY_HOSTED_MANIFEST, PROXY_HOSTED_PULL, PROXY_METRICS, PROXY_UPSTREAM_DIRECT } from './lib/proxy.js';
+import { ONE_REPLICA, REDIRECT_OFF, SCALEOUT_BERTH_ONLY, SCALEOUT_MANIFEST, SCALEOUT_METRICS, SCALEOUT_REDIRECT_CPU } from './lib/scaleout.js';
 import { SEARCH_METRICS } from './lib/search.js';
 import type { MetricResult, RunResults } from './lib/results.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 /** Every metric the report must carry. */
-const METRICS = ['rss-idle', 'push-monolithic', 'push-chunked', 'pull', 'manifest-get', 'blob-head', 'parallel-pull', 'small-push', 'catalog-walk', 'tags-list', 'auth-pull', 'rss-peak-run', 'rss-push-2g', 'rss-idle-after', 'gc', 'import', ...PROXY_METRICS, ...SEARCH_METRICS, ...OBSERVABILITY_METRICS];
+const METRICS = ['rss-idle', 'push-monolithic', 'push-chunked', 'pull', 'manifest-get', 'blob-head', 'parallel-pull', 'small-push', 'catalog-walk', 'tags-list', 'auth-pull', 'rss-peak-run', 'rss-push-2g', 'rss-idle-after', 'gc', 'import', ...PROXY_METRICS, ...SEARCH_METRICS, ...OBSERVABILITY_METRICS, ...SCALEOUT_METRICS];
 /** Metrics Distribution has no counterpart for: Berth against its own reference. */
-const BERTH_ONLY = new Set(['import', ...SEARCH_METRICS]);
+const BERTH_ONLY = new Set(['import', ...SEARCH_METRICS, ...SCALEOUT_BERTH_ONLY]);
 const REFERENCES: Record<string, string[]> = {
   'push-monolithic': ['Node upload', 'Node upload + fsync', 'nginx PUT (dav, no fsync)'],
   pull: ['nginx sendfile on', 'nginx sendfile off'],
@@ -26,6 +27,8 @@ const REFERENCES: Record<string, string[]> = {
   'prometheus-manifest-get': [METRICS_OFF_MANIFEST],
   'prometheus-blob-head': [METRICS_OFF_HEAD],
   'webhook-push': [WEBHOOK_OFF],
+  [SCALEOUT_REDIRECT_CPU]: [REDIRECT_OFF],
+  [SCALEOUT_MANIFEST]: [ONE_REPLICA],
 };
 
 test('when the benchmark runs in quick mode, then the report has a positive number for both servers in every metric', { timeout: 420_000 }, async () => {

@@ -16,16 +16,17 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { cpus, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { RandomFile, smallBlob, digestOf, type SyntheticBlob } from './lib/blob.js';
-import { call, keepAlive, nextLink, RegistryClient } from './lib/http.js';
+import { RandomFile, smallBlob, digestOf, ociManifest, type SyntheticBlob } from './lib/blob.js';
+import { call, keepAlive, RegistryClient, walkCatalog } from './lib/http.js';
 import { headLoad, wrk } from './lib/load.js';
-import { cpuSecondsOf, machineBusySeconds, memoryOf, resetPeak, runningChildren, sampleRss, selfCpuSeconds, sleep, stopAll, treeCpuSecondsOf } from './lib/proc.js';
+import { cpuSecondsOf, machineBusySeconds, memoryOf, resetPeak, benchPids, sampleRss, selfCpuSeconds, sleep, stopAll, treeCpuSecondsOf } from './lib/proc.js';
 import { evaluateTargets, renderMarkdown } from './lib/report.js';
 import { BERTH, DISTRIBUTION, type Machine, type MetricResult, type RunResults, type Sample, type Settings } from './lib/results.js';
-import { BERTH_ROOT, REPO_ROOT, startBerth, startDistribution, startNginx, startUploadReference, type Server } from './lib/servers.js';
+import { BERTH_ROOT, REPO_ROOT, startBerth, startDistribution, startNginx, startUploadReference, type Subject } from './lib/servers.js';
 import { measureLifecycle } from './lib/lifecycle.js';
 import { measureObservability, OBSERVABILITY_METRICS } from './lib/metrics.js';
 import { measureProxy, PROXY_METRICS } from './lib/proxy.js';
+import { measureScaleout, SCALEOUT_METRICS } from './lib/scaleout.js';
 import { measureSearch, SEARCH_METRICS } from './lib/search.js';
 import { median, pool } from './lib/stats.js';
 
@@ -78,6 +79,15 @@ const settings = {
   searchRepositories: quick ? 200 : 10_000,
   searchTagsPerRepository: 10,
   searchPageRequests: quick ? 5 : 20,
+  s3BlobMiB: quick ? 4 : 256,
+  s3ChunkMiB: quick ? 1 : 16,
+  s3RedirectPulls: quick ? 2 : 4,
+  // Issue 14 names 10,000; on this 2-core machine seeding that many over HTTP takes ~6 minutes per
+  // registry (~28 repositories/s each) and one Distribution walk minutes more, so the default
+  // full run uses 2,000 and BENCH_S3_CATALOG_REPOS=10000 runs the issue's size.
+  s3CatalogRepos: quick ? 100 : Number(process.env.BENCH_S3_CATALOG_REPOS ?? 2000),
+  s3CatalogPage: quick ? 20 : 1000,
+  s3SeedConcurrency: 16,
 } satisfies Settings;
 
 const MANIFEST_ACCEPT = [
@@ -160,12 +170,6 @@ function machineInfo(work: string): Machine {
   };
 }
 
-interface Subject {
-  name: string;
-  server: Server;
-  /** Server CPU is attributed only for the registries (nginx works in a child process). */
-  countCpu: boolean;
-}
 
 /**
  * The machine is shared: a build or test run elsewhere on it would skew a sample. Each sample
@@ -180,10 +184,12 @@ const MAX_RETAKES = quick ? 0 : 3;
 const RETAKE_BUDGET_MS = 8 * 60_000;
 
 function ourCpu(): number {
-  return selfCpuSeconds() + runningChildren().reduce((sum, child) => sum + treeCpuSecondsOf(child.pid), 0);
+  return selfCpuSeconds() + benchPids().reduce((sum, pid) => sum + treeCpuSecondsOf(pid), 0);
 }
 
 class Bench {
+  readonly enabled = enabled;
+  readonly log = log;
   readonly metrics: MetricResult[] = [];
   readonly references: MetricResult[] = [];
   failures = 0;
@@ -289,17 +295,6 @@ function measureReferences(bench: Bench, file: RandomFile): void {
   }
 }
 
-function ociManifest(config: { digest: string; size: number }, layer: { digest: string; size: number }): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
-    }),
-  );
-}
-
 /** Runs `task(i)` for i in [0, count) with `concurrency` workers. */
 async function run(work: string, bench: Bench): Promise<void> {
   const files = join(work, 'files');
@@ -361,7 +356,7 @@ async function run(work: string, bench: Bench): Promise<void> {
   const parallelBlob = blob(Math.round(settings.parallelBlobMiB * MiB));
   const config = smallBlob(512);
   const layer = smallBlob(1024);
-  const manifest = ociManifest({ digest: config.digest, size: config.bytes.length }, { digest: layer.digest, size: layer.bytes.length });
+  const manifest = ociManifest(config, layer);
   const manifestDigest = digestOf(manifest);
   for (const subject of registries) {
     const c = client(subject);
@@ -497,23 +492,8 @@ async function run(work: string, bench: Bench): Promise<void> {
   const walkCounts: Record<string, number> = {};
   const catalog = bench.metric('catalog-walk', `_catalog full walk, ${settings.catalogRepos}+ repositories, n=${settings.catalogPage}`, 'ms', 'lower');
   const walkOnce = async (subject: Subject): Promise<number> => {
-    const c = client(subject);
     let repositories = 0;
-    let pages = 0;
-    const seconds = await timed(async () => {
-      let path: string | undefined = `/v2/_catalog?n=${settings.catalogPage}`;
-      while (path) {
-        const reply = await c.get(path);
-        repositories += (JSON.parse(reply.body.toString()) as { repositories: string[] }).repositories.length;
-        pages++;
-        const link = nextLink(reply.headers.link);
-        path = link === undefined ? undefined : (() => {
-          const url = new URL(link, subject.server.url);
-          return `${url.pathname}${url.search}`;
-        })();
-        if (pages > 100_000) throw new Error('catalog pagination does not end');
-      }
-    });
+    const seconds = await timed(async () => (repositories = await walkCatalog(client(subject), settings.catalogPage)));
     if (repositories < settings.catalogRepos) throw new Error(`${subject.name} listed ${repositories} repositories, expected at least ${settings.catalogRepos}`);
     walkCounts[subject.name] = repositories;
     return seconds * 1000;
@@ -652,6 +632,11 @@ async function run(work: string, bench: Bench): Promise<void> {
       webhookImages: settings.webhookImages,
       concurrency: settings.smallConcurrency,
     });
+  }
+
+  // 14. Scale-out on Ceph RGW and PostgreSQL (issue 14), on a Ceph, a PostgreSQL and servers of its own.
+  if (SCALEOUT_METRICS.some(enabled)) {
+    await measureScaleout(bench, work, settings);
   }
 
   for (const agent of [pullAgent, referenceAgent, ...parallelAgents.values()]) agent.destroy();

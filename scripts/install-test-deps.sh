@@ -15,6 +15,9 @@ suite=(
   containerd:ctr                   # ctr --hosts-dir through a proxy repository (?ns=, test/clients)
   docker.io:/usr/sbin/dockerd      # the Docker engine: registry-mirrors through Berth, docker search / login (test/clients)
   chromium:/usr/bin/chromium       # browser tests, driven by playwright-core (test/browser)
+)
+# Both the suite and the benchmark's scale-out rows start these.
+stores=(
   postgresql:/usr/lib/postgresql/15/bin/initdb   # PostgreSQL 15: the metadata contract suite and locks (test/support/postgres.ts)
   ceph-mon:ceph-mon                # a single-node Ceph for the S3 tests (test/support/ceph.ts): monitor,
   ceph-osd:ceph-osd                #   memstore OSD,
@@ -27,8 +30,8 @@ bench=(
   nginx-light:nginx                # PUT and sendfile references (needs the dav module, below)
 )
 case "${1:-all}" in
-  all) wanted=("${suite[@]}" "${bench[@]}") ;;
-  bench) wanted=("${bench[@]}") ;;
+  all) wanted=("${suite[@]}" "${stores[@]}" "${bench[@]}") ;;
+  bench) wanted=("${stores[@]}" "${bench[@]}") ;;
   *) echo "usage: $0 [bench]" >&2; exit 2 ;;
 esac
 

@@ -117,3 +117,19 @@ export function smallBlob(size: number): { bytes: Buffer; digest: string } {
 export function digestOf(bytes: Buffer): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
 }
+
+export const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+/** An OCI image manifest of one config and one layer (given as blobs), optionally annotated. */
+export function ociManifest(config: { bytes: Buffer; digest: string }, layer: { digest: string; size: number } | { bytes: Buffer; digest: string }, annotations?: Record<string, string>): Buffer {
+  const layerSize = 'size' in layer ? layer.size : layer.bytes.length;
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: OCI_MANIFEST,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.bytes.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer.digest, size: layerSize }],
+      ...(annotations ? { annotations } : {}),
+    }),
+  );
+}

@@ -170,3 +170,20 @@ export function nextLink(header: string | string[] | undefined): string | undefi
   const match = /<([^>]+)>\s*;\s*rel="?next"?/.exec(value);
   return match?.[1];
 }
+
+/** `GET /v2/_catalog?n=` following each `Link` to the end; returns how many repositories were listed. */
+export async function walkCatalog(client: RegistryClient, pageSize: number): Promise<number> {
+  let repositories = 0;
+  let pages = 0;
+  let path: string | undefined = `/v2/_catalog?n=${pageSize}`;
+  while (path) {
+    const reply = await client.get(path);
+    repositories += (JSON.parse(reply.body.toString()) as { repositories: string[] }).repositories.length;
+    if (++pages > 100_000) throw new Error('catalog pagination does not end');
+    const link = nextLink(reply.headers.link);
+    if (link === undefined) break;
+    const url = new URL(link, client.base);
+    path = `${url.pathname}${url.search}`;
+  }
+  return repositories;
+}

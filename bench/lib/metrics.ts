@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import { join } from 'node:path';
-import { smallBlob } from './blob.js';
+import { OCI_MANIFEST, ociManifest, smallBlob } from './blob.js';
 import { call, keepAlive, RegistryClient } from './http.js';
 import type { Recorder } from './lifecycle.js';
 import { headLoad, wrk } from './load.js';
@@ -14,7 +14,6 @@ export const METRICS_OFF_HEAD = 'Berth without Prometheus metrics (blob HEAD)';
 export const WEBHOOK_OFF = 'Berth without a webhook endpoint';
 export const OBSERVABILITY_METRICS = ['prometheus-manifest-get', 'prometheus-blob-head', 'webhook-push'];
 
-const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
 export interface ObservabilitySettings {
   repetitions: number;
@@ -53,14 +52,7 @@ export async function measureObservability(recorder: Recorder, work: string, set
   try {
     const config = smallBlob(512);
     const layer = smallBlob(1024);
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: config.digest, size: config.bytes.length },
-        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer.digest, size: layer.bytes.length }],
-      }),
-    );
+    const manifest = ociManifest(config, layer);
     const metricsOn: Subject[] = [];
     const debug: Record<string, string> = {};
     for (const name of [BERTH, DISTRIBUTION]) {
@@ -129,15 +121,7 @@ export async function measureObservability(recorder: Recorder, work: string, set
         const imageLayer = smallBlob(4096);
         await client.pushSmall(repository, imageConfig.bytes, imageConfig.digest);
         await client.pushSmall(repository, imageLayer.bytes, imageLayer.digest);
-        const bytes = Buffer.from(
-          JSON.stringify({
-            schemaVersion: 2,
-            mediaType: OCI_MANIFEST,
-            config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: imageConfig.digest, size: imageConfig.bytes.length },
-            layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: imageLayer.digest, size: imageLayer.bytes.length }],
-          }),
-        );
-        await client.putManifest(repository, `v${index}`, bytes, OCI_MANIFEST);
+        await client.putManifest(repository, `v${index}`, ociManifest(imageConfig, imageLayer), OCI_MANIFEST);
       });
       const seconds = Number(process.hrtime.bigint() - began) / 1e9;
       client.agent.destroy();

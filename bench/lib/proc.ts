@@ -17,10 +17,40 @@ export interface Child {
 
 const running = new Set<Child>();
 
+/**
+ * Processes that helpers start on their own (Ceph's daemons, a PostgreSQL cluster): their PIDs
+ * count as the benchmark's own CPU and go in the PID file, and stopAll stops them their way.
+ */
+interface Adopted {
+  pids: number[];
+  stop(): Promise<void>;
+}
+const adopted = new Set<Adopted>();
+
 function recordPids(): void {
   const file = process.env.BENCH_PIDFILE;
   if (!file) return;
-  writeFileSync(file, [...running].map((child) => `${child.pid}\n`).join(''));
+  writeFileSync(file, benchPids().map((pid) => `${pid}\n`).join(''));
+}
+
+/** Registers processes started elsewhere; the returned stop stops them once and forgets them. */
+export function adopt(pids: number[], stop: () => Promise<void>): () => Promise<void> {
+  const entry: Adopted = {
+    pids,
+    async stop() {
+      if (!adopted.delete(entry)) return;
+      recordPids();
+      await stop();
+    },
+  };
+  adopted.add(entry);
+  recordPids();
+  return () => entry.stop();
+}
+
+/** Every process the benchmark started and still runs: its children and the adopted ones. */
+export function benchPids(): number[] {
+  return [...[...running].map((child) => child.pid), ...[...adopted].flatMap((entry) => entry.pids)];
 }
 
 export function spawnChild(name: string, command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Child {
@@ -57,12 +87,8 @@ export function spawnChild(name: string, command: string, args: string[], option
   return handle;
 }
 
-export function runningChildren(): Child[] {
-  return [...running];
-}
-
 export async function stopAll(): Promise<void> {
-  await Promise.allSettled([...running].map((child) => child.stop()));
+  await Promise.allSettled([...[...running].map((child) => child.stop()), ...[...adopted].map((entry) => entry.stop())]);
 }
 
 /** A free TCP port on 127.0.0.1 (for servers that cannot report an ephemeral port back). */
@@ -133,6 +159,13 @@ export function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100 on Linux
 }
 
+/** CPU seconds (cutime + cstime) of the children a process has waited for. */
+function reapedChildrenCpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
 /** Samples VmRSS every `intervalMs` until stopped; returns the maximum seen. */
 export function sampleRss(pid: number, intervalMs = 20): { stop(): number } {
   let max = 0;
@@ -154,12 +187,16 @@ export function sampleRss(pid: number, intervalMs = 20): { stop(): number } {
   };
 }
 
-/** CPU seconds of a process and all its descendants (nginx's worker is a child of the PID we hold). */
+/**
+ * CPU seconds of a process and all its descendants (nginx's worker is a child of the PID we
+ * hold), including those that have exited and been reaped (PostgreSQL's backends come and go
+ * with the connections of the replicas' pools): without them the sum could go down.
+ */
 export function treeCpuSecondsOf(pid: number): number {
   let total = 0;
   const visit = (current: number) => {
     try {
-      total += cpuSecondsOf(current);
+      total += cpuSecondsOf(current) + reapedChildrenCpuSecondsOf(current);
       for (const task of readdirSync(`/proc/${current}/task`)) {
         const children = readFileSync(`/proc/${current}/task/${task}/children`, 'utf8').trim();
         for (const child of children ? children.split(/\s+/) : []) visit(Number(child));
@@ -170,6 +207,22 @@ export function treeCpuSecondsOf(pid: number): number {
   };
   visit(pid);
   return total;
+}
+
+/**
+ * On-CPU seconds of every live thread of a process, from /proc/<pid>/task/<tid>/schedstat
+ * (nanoseconds): for short samples where /proc/<pid>/stat's 10 ms ticks are too coarse.
+ */
+export function preciseCpuSecondsOf(pid: number): number {
+  let nanoseconds = 0;
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      nanoseconds += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return nanoseconds / 1e9;
 }
 
 /** CPU seconds of this process plus the children it has reaped (wrk, sync). */

@@ -17,6 +17,14 @@ export interface Server {
   child: Child;
 }
 
+/** One side of a measurement: a server (or a reference running on one) under a name. */
+export interface Subject {
+  name: string;
+  server: Server;
+  /** Server CPU is attributed only where the PID does the work (nginx works in a child process). */
+  countCpu: boolean;
+}
+
 /**
  * The one config.yml both registries get, in registry:2's shape: filesystem storage in a
  * temporary directory, delete enabled, no auth, access log off, level warn (Distribution
@@ -51,8 +59,10 @@ async function startRegistry(name: string, command: string, args: (config: strin
   const port = await freePort();
   const config = join(directory, 'config.yml');
   await writeFile(config, registryConfig(port, join(directory, 'storage'), htpasswd, extra));
+  // REGISTRY_* would override the config; AWS_* too (credentials, and AWS_CA_BUNDLE makes
+  // Distribution's S3 driver panic at start: its HTTP transport cannot take a CA bundle).
   const env: NodeJS.ProcessEnv = {};
-  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('REGISTRY_') && value !== undefined) env[key] = value;
+  for (const [key, value] of Object.entries(process.env)) if (!key.startsWith('REGISTRY_') && !key.startsWith('AWS_') && value !== undefined) env[key] = value;
   const child = spawnChild(name, command, args(config), { cwd: directory, env });
   const url = `http://127.0.0.1:${port}`;
   await waitForHttp(`${url}/v2/`, child);

@@ -27,17 +27,32 @@ export interface RunningCeph {
   startedInMs: number;
   /** A fresh, empty bucket (one per suite). */
   createBucket(): Promise<string>;
+  /** The daemons' PIDs (monitor, OSD, gateway), for a caller's own backstop. */
+  pids: number[];
   stop(): Promise<void>;
+}
+
+export interface CephOptions {
+  /** Ports to take a block from; default the test suite's range. */
+  portRange?: { first: number; last: number };
+  /** The memstore OSD's capacity (its data lives in RAM); default 1 GiB. */
+  memstoreBytes?: number;
+  /**
+   * Seconds before the gateway's garbage collector frees the tail of a deleted object; RGW's
+   * default is two hours, so a caller that deletes large objects to reuse the memstore sets it low.
+   */
+  gcMinWaitSeconds?: number;
 }
 
 /** Private port range of this test area; one cluster takes a block of PORTS_PER_CLUSTER. */
 const PORT_RANGE = { first: 21000, last: 21999 };
+const MEMSTORE_BYTES = 1024 * 1024 * 1024;
 const PORTS_PER_CLUSTER = 24;
 const STOP_GRACE_MS = 3_000;
 const READY_DEADLINE_MS = 60_000;
 const REGION = 'us-east-1';
 
-export async function startCeph(): Promise<RunningCeph> {
+export async function startCeph(options: CephOptions = {}): Promise<RunningCeph> {
   const started = performance.now();
   const directory = await mkdtemp('/tmp/bs3-');
   const daemons: ChildProcess[] = [];
@@ -47,11 +62,11 @@ export async function startCeph(): Promise<RunningCeph> {
     await rm(directory, { recursive: true, force: true });
   };
   try {
-    const ports = await freePortBlock();
+    const ports = await freePortBlock(options.portRange ?? PORT_RANGE);
     const fsid = randomUUID();
     const conf = join(directory, 'ceph.conf');
     for (const sub of ['mon', 'osd', 'rgw', 'run', 'log']) await mkdir(join(directory, sub));
-    await writeFile(conf, cephConf(directory, fsid, ports));
+    await writeFile(conf, cephConf(directory, fsid, ports, options));
     const ceph = (command: string, args: string[]) => run(command, ['-c', conf, ...args], { timeout: READY_DEADLINE_MS });
 
     await run('monmaptool', ['--create', '--add', 'a', `v2:127.0.0.1:${ports.mon}`, '--fsid', fsid, join(directory, 'monmap')]);
@@ -84,7 +99,7 @@ export async function startCeph(): Promise<RunningCeph> {
       return bucket;
     };
     await untilReady(client, createBucket, daemons, directory);
-    return { endpoint, directory, region: REGION, accessKey, secretKey, startedInMs: Math.round(performance.now() - started), createBucket, stop: stopAll };
+    return { endpoint, directory, region: REGION, accessKey, secretKey, startedInMs: Math.round(performance.now() - started), createBucket, pids: daemons.map((child) => child.pid!), stop: stopAll };
   } catch (error) {
     await stopAll();
     throw error;
@@ -162,17 +177,17 @@ interface Ports {
 }
 
 /** A block of ports that are all free now; blocks are tried from a random start so parallel test files rarely collide. */
-async function freePortBlock(): Promise<Ports> {
-  const blocks = Math.floor((PORT_RANGE.last - PORT_RANGE.first + 1) / PORTS_PER_CLUSTER);
+async function freePortBlock(range: { first: number; last: number }): Promise<Ports> {
+  const blocks = Math.floor((range.last - range.first + 1) / PORTS_PER_CLUSTER);
   const offset = Math.floor(Math.random() * blocks);
   for (let i = 0; i < blocks; i += 1) {
-    const base = PORT_RANGE.first + ((offset + i) % blocks) * PORTS_PER_CLUSTER;
+    const base = range.first + ((offset + i) % blocks) * PORTS_PER_CLUSTER;
     const all = Array.from({ length: PORTS_PER_CLUSTER }, (_, n) => base + n);
     if ((await Promise.all(all.map(isFree))).every(Boolean)) {
       return { mon: base, rgw: base + 1, messengerFirst: base + 2, messengerLast: base + PORTS_PER_CLUSTER - 1 };
     }
   }
-  throw new Error(`no free block of ${PORTS_PER_CLUSTER} ports in ${PORT_RANGE.first}-${PORT_RANGE.last}`);
+  throw new Error(`no free block of ${PORTS_PER_CLUSTER} ports in ${range.first}-${range.last}`);
 }
 
 function isFree(port: number): Promise<boolean> {
@@ -183,7 +198,7 @@ function isFree(port: number): Promise<boolean> {
   });
 }
 
-function cephConf(directory: string, fsid: string, ports: Ports): string {
+function cephConf(directory: string, fsid: string, ports: Ports, options: CephOptions): string {
   return `[global]
 fsid = ${fsid}
 mon host = v2:127.0.0.1:${ports.mon}
@@ -219,7 +234,7 @@ mon data = ${directory}/mon
 [osd.0]
 osd data = ${directory}/osd
 osd objectstore = memstore
-memstore device bytes = 1073741824
+memstore device bytes = ${options.memstoreBytes ?? MEMSTORE_BYTES}
 [client.rgw]
 # Without tcp_nodelay small responses (404, 416, ranges) take ~45 ms more.
 rgw frontends = beast endpoint=127.0.0.1:${ports.rgw} tcp_nodelay=1
@@ -227,5 +242,5 @@ rgw data = ${directory}/rgw
 debug rgw = ${process.env.BERTH_CEPH_DEBUG_RGW ?? '1'}
 # With cephx off, rgw otherwise loops on get_initial_auth_request returned -13.
 ms mon client mode = crc
-`;
+${options.gcMinWaitSeconds === undefined ? '' : `rgw gc obj min wait = ${options.gcMinWaitSeconds}\nrgw gc processor period = ${Math.max(1, options.gcMinWaitSeconds)}\n`}`;
 }
