@@ -2,6 +2,7 @@ import { DeleteObjectsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/c
 import { join } from 'node:path';
 import { startCeph, type RunningCeph } from '../../test/support/ceph.js';
 import { startPostgres, type RunningPostgres } from '../../test/support/postgres.js';
+import { s3Section } from '../../test/support/s3-config.js';
 import { OCI_MANIFEST, ociManifest, RandomFile, smallBlob, type SyntheticBlob } from './blob.js';
 import { call, keepAlive, RegistryClient, walkCatalog } from './http.js';
 import type { Recorder } from './lifecycle.js';
@@ -67,16 +68,7 @@ interface Stores {
 /** registry:2's `storage` section on a bucket of the shared Ceph, the same keys for both registries. */
 function s3Storage(ceph: RunningCeph, bucket: string, redirect: boolean): Record<string, unknown> {
   return {
-    s3: {
-      region: ceph.region,
-      regionendpoint: ceph.endpoint,
-      bucket,
-      accesskey: ceph.accessKey,
-      secretkey: ceph.secretKey,
-      forcepathstyle: true,
-      rootdirectory: '/registry',
-      chunksize: CHUNK_SIZE,
-    },
+    s3: s3Section(ceph, bucket, { rootdirectory: '/registry', chunksize: CHUNK_SIZE }),
     delete: { enabled: true },
     redirect: { disable: !redirect },
     cache: { blobdescriptor: 'inmemory' },
