@@ -77,7 +77,8 @@ export class UploadService {
     const now = this.clock();
     const id = randomUUID();
     await this.metadata.createUpload({ id, repository, offset: 0, createdAt: now, updatedAt: now });
-    this.live.set(id, { digest: await this.digests.create(), offset: 0 });
+    // The native digest lives in memory between chunks; a saveable one starts from the row.
+    if (this.digests.kind === 'native') this.live.set(id, { digest: await this.digests.create(), offset: 0 });
     return { id, offset: 0 };
   }
 
@@ -224,6 +225,9 @@ export class UploadService {
       return await done;
     } finally {
       current.holder = undefined;
+      // A saveable digest is restored from the session row by whichever process takes the next
+      // chunk; kept here, it would outlive sessions that other replicas finish.
+      if (this.digests.kind === 'portable' && this.live.get(id) === current) this.live.delete(id);
     }
   }
 
