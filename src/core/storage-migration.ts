@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { Digester, type Digest } from '../oci/digest.js';
+import { Digester, digestAlgorithm, type Digest } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
 import type { RepositoryName } from '../oci/names.js';
 import type { MetadataStore } from '../metadata/store.js';
@@ -66,7 +66,7 @@ export async function copyBlobs(
 
 async function copyOne(digest: Digest, size: number, source: StorageDriver, uploads: UploadStorage): Promise<void> {
   const id = randomUUID();
-  const digester = new Digester(digest.startsWith('sha512:') ? 'sha512' : 'sha256');
+  const digester = new Digester(digestAlgorithm(digest));
   let state: string | undefined;
   try {
     const appended = await uploads.append(id, undefined, await source.read(layout.blob(digest)), { offset: 0, final: true, length: size, onChunk: (chunk) => digester.update(chunk) });
@@ -118,7 +118,7 @@ async function checkManifest(repository: RepositoryName, digest: Digest, context
   if (verified.has(digest)) return undefined;
   const record = await metadata.getManifest(repository, digest);
   if (!record) return `manifest ${digest} is not recorded`;
-  const digester = new Digester(digest.startsWith('sha512:') ? 'sha512' : 'sha256');
+  const digester = new Digester(digestAlgorithm(digest));
   const chunks: Buffer[] = [];
   try {
     for await (const chunk of await driver.read(layout.blob(digest))) {
