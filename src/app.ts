@@ -19,7 +19,7 @@ import { systemClock, timerScheduler, type Clock, type Scheduler } from './core/
 import { createAccessControl, type AccessControl } from './app-auth.js';
 import { createAudit, createMetrics, createNotifications, createOperations, reloadConfiguration, type ReloadResult } from './app-operations.js';
 import type { AuditTrail } from './core/audit.js';
-import { audited, describeAdminChange } from './http/audit-hooks.js';
+import { audited, auditedAuthenticator, describeAdminChange } from './http/audit-hooks.js';
 import { tlsSetupEndpoint } from './http/tls-setup-endpoint.js';
 import { autoTlsPaths, ensureAutoTls } from './tls/auto-tls.js';
 import type { Endpoint } from './http/access.js';
@@ -250,12 +250,12 @@ function renewAutoTls(auto: NonNullable<Config['http']['tlsAuto']>, server: Serv
 /** The token service, when the access configuration has one; token issuance is audited. */
 function accessEndpoints(access: AccessControl, audit: AuditTrail): Endpoint[] {
   if (!access.tokens) return [];
-  // Token issuance is audited where the principal is known; refused logins by the wrapper.
+  // Token issuance is audited where the principal is known; refused logins where passwords are checked.
   const service = Object.create(access.tokens.service) as typeof access.tokens.service;
   service.issue = async (principal, requested, offline) => {
     const issued = await access.tokens!.service.issue(principal, requested, offline);
     audit.record(principal.kind === 'user' ? principal.name : 'anonymous', 'token.issue', {}, { detail: { scopes: requested.length, offline } });
     return issued;
   };
-  return [audited(tokenEndpoint(service, access.tokens.passwords, 'berth token service'), audit, () => undefined)];
+  return [tokenEndpoint(service, auditedAuthenticator(access.tokens.passwords, audit), 'berth token service')];
 }

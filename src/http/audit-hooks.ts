@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { AuditTrail } from '../core/audit.js';
 import { AccessDeniedError } from '../auth/errors.js';
+import type { Authenticator } from '../auth/principal.js';
 import type { Endpoint } from './access.js';
 
 /**
@@ -10,7 +11,10 @@ import type { Endpoint } from './access.js';
 
 /** The user name a request claims: Basic's name, or a Bearer token's `sub` (trusted only once the request succeeded). */
 export function claimedUser(req: IncomingMessage): string | undefined {
-  const header = req.headers.authorization;
+  return userOfAuthorization(req.headers.authorization);
+}
+
+function userOfAuthorization(header: string | undefined): string | undefined {
   if (!header) return undefined;
   const space = header.indexOf(' ');
   const scheme = header.slice(0, space).toLowerCase();
@@ -29,6 +33,26 @@ export function claimedUser(req: IncomingMessage): string | undefined {
     return undefined;
   }
   return undefined;
+}
+
+/**
+ * Password checks whose refusals are recorded: the token service takes credentials from a
+ * header (GET) or a form (POST), so its failed logins are seen where they are checked, not
+ * from the response. The caller's own address comes with the credentials.
+ */
+export function auditedAuthenticator(authenticator: Authenticator, audit: AuditTrail): Authenticator {
+  return {
+    async authenticate(credentials) {
+      const result = await authenticator.authenticate(credentials);
+      if (result.outcome === 'rejected') {
+        const user = userOfAuthorization(credentials.authorization) ?? 'unknown';
+        const origin = { address: credentials.remoteAddress };
+        if (result.throttled) audit.record(user, 'auth.throttled', origin, { detail: { path: '/token' } });
+        else audit.record(user, 'auth.failure', origin, { detail: { path: '/token', reason: result.reason } });
+      }
+      return result;
+    },
+  };
 }
 
 /** A refused access check: credentials that were presented and rejected, or throttled. Anonymous challenges are not failures. */

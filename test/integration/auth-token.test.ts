@@ -137,6 +137,23 @@ describe('token authentication with users and roles', () => {
     assert.equal((await api('PUT', '/api/v1/users/alice/password', { password: 'alice-password' })).status, 204);
   });
 
+  it('when a token login fails, by form or by header, then the audit trail records it once per attempt, never the password', async () => {
+    const form = { grant_type: 'password', username: 'mallory-form', password: 'form-secret-guess', service: 'berth', client_id: 'test' };
+    assert.equal((await fetch(new URL('/token', registry.url), { method: 'POST', body: new URLSearchParams(form) })).status, 401);
+    assert.equal((await fetch(new URL('/token?service=berth', registry.url), { headers: { Authorization: basic('mallory-header', 'header-secret-guess') } })).status, 401);
+    const audit = async (user: string) => ((await (await api('GET', `/api/v1/audit?action=auth.failure&user=${user}`)).json()) as { entries: { address?: string }[] }).entries;
+    // Entries are appended after the answer; poll until they land.
+    const deadline = Date.now() + 10_000;
+    while ((await audit('mallory-form')).length + (await audit('mallory-header')).length < 2 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+    for (const user of ['mallory-form', 'mallory-header']) {
+      const found = await audit(user);
+      assert.equal(found.length, 1, `${user}: ${JSON.stringify(found)}`);
+      assert.equal(found[0]!.address, '127.0.0.1');
+    }
+    const exported = await (await api('GET', '/api/v1/audit/export')).text();
+    assert.ok(!exported.includes('form-secret-guess') && !exported.includes('header-secret-guess'));
+  });
+
   it('when anonymous pull is granted for a pattern, then anonymous tokens pull there and nowhere else', async () => {
     const before = await fetch(new URL('/token?service=berth&scope=repository:team-b/app:pull', registry.url));
     assert.deepEqual(claimsOf(((await before.json()) as { token: string }).token).access, [{ type: 'repository', name: 'team-b/app', actions: [] }]);
