@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
 import { Podman, Skopeo } from '../clients/registry-clients.js';
 import { assertPulledImage } from '../clients/scenarios.js';
 import { startCeph, type RunningCeph } from '../support/ceph.js';
+import { startDockerd } from '../support/dockerd.js';
 import { replicaSections } from '../support/s3-config.js';
 import { OciLayout, sampleImage, sha256, type BuiltImage } from '../support/images.js';
 import { startLoadBalancer, type LoadBalancer } from '../support/load-balancer.js';
@@ -22,6 +25,7 @@ import { startServer, type RunningServer } from '../support/server.js';
  * one replica while the others take pushes, quotas enforced across replicas, and a replica
  * killed mid-push whose upload another replica finishes.
  */
+const exec = promisify(execFile);
 const MIB = 1024 * 1024;
 const QUOTA = 256 * 1024;
 /** Short, so the test's deleted image goes stale while pushes run; a push takes far less. */
@@ -119,6 +123,36 @@ describe('three replicas on Ceph RGW and PostgreSQL', () => {
       assert.deepEqual(bySkopeo.diffIds, image.layers.map((layer) => layer.diffId));
       const byPodman = await podman.pull(`${replica.host}/clients/skopeo:1`);
       assertPulledImage(byPodman, image, { format: 'oci', manifestDigest: skopeoDigest, layerDigests: image.layers.map((layer) => layer.digest) });
+    }
+  });
+
+  it('when docker pushes through the load balancer, then docker pulls the same image back from every replica', async () => {
+    const skopeo = new Skopeo(join(work, 'docker-source'));
+    const dockerd = await startDockerd();
+    try {
+      // docker load takes a docker-archive; skopeo writes one from the test's OCI layout.
+      const archive = join(work, 'app.tar');
+      await exec('skopeo', ['copy', '--quiet', layout.ref('app'), `docker-archive:${archive}:berth/app:1`]);
+      await dockerd.docker(['load', '--input', archive]);
+      const imageId = (await dockerd.docker(['image', 'inspect', '--format', '{{.Id}}', 'berth/app:1'])).trim();
+      assert.equal(imageId, image.config.digest);
+      const pushedRef = `${balancer.host}/clients/docker:1`;
+      await dockerd.docker(['tag', 'berth/app:1', pushedRef]);
+      const pushed = /digest: (sha256:[0-9a-f]{64})/.exec(await dockerd.docker(['push', pushedRef]))?.[1];
+      assert.ok(pushed, 'docker push prints the manifest digest');
+      await dockerd.docker(['rmi', 'berth/app:1', pushedRef]);
+      for (const replica of replicas) {
+        const ref = `${replica.host}/clients/docker:1`;
+        await dockerd.docker(['pull', ref]);
+        const repoDigests = JSON.parse(await dockerd.docker(['image', 'inspect', '--format', '{{json .RepoDigests}}', ref])) as string[];
+        assert.ok(repoDigests.includes(`${replica.host}/clients/docker@${pushed}`), repoDigests.join(' '));
+        assert.equal((await dockerd.docker(['image', 'inspect', '--format', '{{.Id}}', ref])).trim(), imageId);
+        await dockerd.docker(['rmi', ref]);
+      }
+      // What docker pushed is what every other client reads.
+      assert.equal((await skopeo.inspect(`${replicas[2]!.host}/clients/docker:1`)).digest, pushed);
+    } finally {
+      await dockerd.stop();
     }
   });
 
