@@ -20,6 +20,7 @@ import { createAccessControl, type AccessControl } from './app-auth.js';
 import { createAudit, createMetrics, createNotifications, createOperations, reloadConfiguration, type ReloadResult } from './app-operations.js';
 import type { AuditTrail } from './core/audit.js';
 import { audited, auditedAuthenticator, describeAdminChange } from './http/audit-hooks.js';
+import { SqlWebSessionStore } from './metadata/sql/sql-web-sessions.js';
 import { tlsSetupEndpoint } from './http/tls-setup-endpoint.js';
 import { autoTlsPaths, ensureAutoTls } from './tls/auto-tls.js';
 import type { Endpoint } from './http/access.js';
@@ -137,7 +138,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
       ),
       webUi({
         access: adminAccess, registry, collections, browser, inspector: new ImageInspector(metadata, blobs), now: clock,
-        graceMs: config.storage.gc.graceMs, ...(access ? { gate: access.gate } : {}), ...(access?.accounts ? { accounts: access.accounts } : {}),
+        graceMs: config.storage.gc.graceMs, sessionIndex: new SqlWebSessionStore(stores.database), ...(access ? { gate: access.gate } : {}), ...(access?.accounts ? { accounts: access.accounts } : {}),
       }),
       ...(access ? accessEndpoints(access, audit) : []),
     ],

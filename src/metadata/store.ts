@@ -139,6 +139,30 @@ export interface AuditIndex {
   pruneAudit(before: number): Promise<number>;
 }
 
+/** A web UI session as stored: the cookie only by its hash, the principal as JSON. */
+export interface WebSessionRow {
+  idHash: string;
+  /** The logged-in user's name (ends with their password change); null for anonymous operators. */
+  userName: string | null;
+  principal: string;
+  operator: boolean;
+  csrf: string;
+  mustChangePassword: boolean;
+  createdAt: number;
+  lastUsedAt: number;
+}
+
+/** Web UI sessions, shared by every process on the database (see `http/ui/sessions.ts`). */
+export interface WebSessionIndex {
+  insertWebSession(row: WebSessionRow): Promise<void>;
+  webSession(idHash: string): Promise<WebSessionRow | undefined>;
+  touchWebSession(idHash: string, at: number): Promise<void>;
+  deleteWebSession(idHash: string): Promise<void>;
+  deleteWebSessionsOf(userName: string): Promise<void>;
+  /** Drops sessions idle since before `idleBefore` or created before `createdBefore`. */
+  deleteExpiredWebSessions(idleBefore: number, createdBefore: number): Promise<number>;
+}
+
 /** What a manifest PUT found missing; empty when it was stored. */
 export interface MissingReferences {
   blobs: Digest[];

@@ -18,6 +18,7 @@ import type { SafeHtml } from './html.js';
 import { page, type Viewer } from './layout.js';
 import * as pages from './pages.js';
 import { SessionStore, token, type Session } from './sessions.js';
+import type { WebSessionIndex } from '../../metadata/store.js';
 
 /**
  * The web UI under `/ui/`, served by Berth on the same origin as `/v2/`: server-rendered pages
@@ -37,6 +38,8 @@ export interface UiDependencies {
   browser: RepositoryBrowser;
   inspector: ImageInspector;
   graceMs: number;
+  /** Where sessions live: the metadata database, shared by replicas. */
+  sessionIndex: WebSessionIndex;
   now: () => number;
 }
 
@@ -56,7 +59,7 @@ const MESSAGES: Record<string, string> = {
 
 export function webUi(deps: UiDependencies): Endpoint & { sessions: SessionStore } {
   const assets = loadAssets();
-  const sessions = new SessionStore(deps.now);
+  const sessions = new SessionStore(deps.sessionIndex, deps.now);
   const { access } = deps;
 
   return {
@@ -96,7 +99,7 @@ export function webUi(deps: UiDependencies): Endpoint & { sessions: SessionStore
     if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') throw new AdminError('UNSUPPORTED', `${method} is not supported in the web UI`, null, { Allow: 'GET, POST' });
 
     if (path === '/ui/logout' && form) {
-      sessions.end(session.id);
+      await sessions.end(session.id);
       setCookie(req, res, SESSION_COOKIE, '', 0);
       return redirect(res, '/ui/login');
     }
@@ -182,7 +185,7 @@ export function webUi(deps: UiDependencies): Endpoint & { sessions: SessionStore
       }
       if (action === 'password') {
         await accounts.setPassword(name, form.get('password') ?? '');
-        if (name !== viewer.name) sessions.endAllOf(name);
+        if (name !== viewer.name) await sessions.endAllOf(name);
         return redirect(res, '/ui/users?done=reset');
       }
       if (action === 'roles') {
@@ -191,7 +194,7 @@ export function webUi(deps: UiDependencies): Endpoint & { sessions: SessionStore
       }
       if (action === 'delete') {
         await accounts.removeUser(name);
-        sessions.endAllOf(name);
+        await sessions.endAllOf(name);
         return redirect(res, '/ui/users?done=removed');
       }
     }
@@ -212,11 +215,11 @@ export function webUi(deps: UiDependencies): Endpoint & { sessions: SessionStore
 
   /** The request's live session; on a registry without access control, loopback clients get an operator session. */
   async function sessionOf(req: IncomingMessage, res: ServerResponse): Promise<Session | undefined> {
-    const existing = sessions.get(cookiesOf(req).get(SESSION_COOKIE));
+    const existing = await sessions.get(cookiesOf(req).get(SESSION_COOKIE));
     if (existing) return existing;
     if (access.controlled) return undefined;
     if (!isLoopback(req.socket.remoteAddress)) throw new AdminError('DENIED', 'the web UI of a registry without access control answers loopback clients only');
-    const session = sessions.create({ kind: 'anonymous' }, { mustChangePassword: false, operator: true });
+    const session = await sessions.create({ kind: 'anonymous' }, { mustChangePassword: false, operator: true });
     setCookie(req, res, SESSION_COOKIE, session.id);
     return session;
   }
@@ -244,7 +247,7 @@ export function webUi(deps: UiDependencies): Endpoint & { sessions: SessionStore
     }
     const principal = result.principal;
     const mustChange = principal.source === 'database' && deps.accounts ? await deps.accounts.mustChangePassword(principal.name) : false;
-    const session = sessions.create(principal, { mustChangePassword: mustChange, operator: false });
+    const session = await sessions.create(principal, { mustChangePassword: mustChange, operator: false });
     setCookie(req, res, SESSION_COOKIE, session.id);
     setCookie(req, res, LOGIN_COOKIE, '', 0);
     redirect(res, mustChange ? '/ui/password' : safeNext(form.get('next') ?? '/ui/'));
@@ -263,8 +266,8 @@ export function webUi(deps: UiDependencies): Endpoint & { sessions: SessionStore
       throw error;
     }
     // Other sessions of this user used the old password: they end; this one continues.
-    sessions.endAllOf(principal.name);
-    const renewed = sessions.create(principal, { mustChangePassword: false, operator: false });
+    await sessions.endAllOf(principal.name);
+    const renewed = await sessions.create(principal, { mustChangePassword: false, operator: false });
     setCookie(req, res, SESSION_COOKIE, renewed.id);
     redirect(res, '/ui/');
   }

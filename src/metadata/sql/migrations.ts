@@ -246,4 +246,23 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE uploads ADD COLUMN storage_state TEXT;
     `,
   },
+  {
+    version: 9,
+    description: 'web UI sessions in the database, so whichever replica a browser reaches knows its login',
+    sql: `
+      -- The cookie is never stored, only its sha256: a copy of the database logs nobody in.
+      CREATE TABLE web_sessions (
+        id_hash TEXT PRIMARY KEY,
+        user_name TEXT,
+        principal TEXT NOT NULL,
+        operator INTEGER NOT NULL,
+        csrf TEXT NOT NULL,
+        must_change_password INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        last_used_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX web_sessions_user ON web_sessions(user_name);
+      CREATE INDEX web_sessions_last_used ON web_sessions(last_used_at);
+    `,
+  },
 ];
