@@ -16,11 +16,13 @@ import type { LockService } from './locks.js';
  *     only inside a transaction that re-checks that no repository links the blob and no
  *     manifest is stored under its digest.
  *   - Every path that makes a blob reachable (upload commit, monolithic push, mount, manifest
- *     PUT, import) takes the digest's lock, makes sure the bytes are present (writing them when
- *     they are not), and records row + link (or manifest) before releasing it. The collector
- *     takes the same locks to re-check, forget the rows, then delete the bytes. So a writer
- *     either runs first (the re-check sees the new reference) or after (it finds no bytes and
- *     writes them).
+ *     PUT, import) holds the digest's lock — shared: such writers run beside each other —,
+ *     makes sure the bytes are present (writing them when they are not), and records row +
+ *     link (or manifest) before releasing it. The collector holds the same locks exclusively
+ *     to re-check, forget the rows, then delete the bytes. So a writer either runs first (the
+ *     re-check sees the new reference) or after (it finds no bytes and writes them). A refused
+ *     writer takes back bytes nobody recorded only while holding the lock exclusively, so a
+ *     writer beside it that records them has finished first.
  *   - A link no manifest in its repository references is removed, unless it was touched
  *     (uploaded, mounted, or checked with HEAD) after a manifest referencing it was last stored,
  *     and no longer ago than the grace period: that is a push in progress, which will name the

@@ -122,7 +122,7 @@ export class HostedRepository implements RepositoryHandle {
   async mountBlob(digest: Digest, from: RepositoryHandle | undefined): Promise<MountResult> {
     this.requireWritable();
     if (from !== undefined) {
-      const mounted = await this.deps.locks.run(digest, async () => {
+      const mounted = await this.deps.locks.runShared(digest, async () => {
         const size = (await from.localBlob(digest))?.size;
         if (size === undefined || !(await this.deps.blobs.stat(digest))) return undefined;
         const quota = this.quota();
@@ -224,14 +224,16 @@ export class HostedRepository implements RepositoryHandle {
       ),
     };
     // Under the digest's lock, bytes before row: garbage collection sees either both or neither.
-    // A refused manifest takes its bytes back, unless other content already had them recorded.
-    const { missing, tagConflict, quotaExceeded } = await this.deps.locks.run(digest, async () => {
+    // A refused manifest takes its bytes back alone on the digest, unless other content has them recorded.
+    const { missing, tagConflict, quotaExceeded } = await this.deps.locks.runShared(digest, async () => {
       await this.deps.blobs.putVerified(digest, body);
-      const result = await this.deps.metadata.putManifest(entry);
-      const refused = result.tagConflict !== undefined || result.quotaExceeded !== undefined || result.missing.blobs.length + result.missing.manifests.length > 0;
-      if (refused && !(await this.deps.metadata.blobRecorded(digest))) await this.deps.blobs.delete(digest);
-      return result;
+      return this.deps.metadata.putManifest(entry);
     });
+    if (tagConflict !== undefined || quotaExceeded !== undefined || missing.blobs.length + missing.manifests.length > 0) {
+      await this.deps.locks.run(digest, async () => {
+        if (!(await this.deps.metadata.blobRecorded(digest))) await this.deps.blobs.delete(digest);
+      });
+    }
     if (tagConflict) {
       throw new RegistryError(
         'DENIED',
@@ -273,7 +275,7 @@ export class HostedRepository implements RepositoryHandle {
   async cacheManifest(digest: Digest, body: Buffer, contentType: string | undefined, tag?: Tag): Promise<ManifestRecord> {
     const parsed = parseManifest(body, contentType);
     const entry = { ...manifestEntry(this.name, digest, body.length, parsed), tag, partial: true };
-    await this.deps.locks.run(digest, async () => {
+    await this.deps.locks.runShared(digest, async () => {
       await this.deps.blobs.putVerified(digest, body);
       await this.deps.metadata.putManifest(entry);
     });
@@ -283,7 +285,7 @@ export class HostedRepository implements RepositoryHandle {
 
   /** A pull-through cache's fill: links a blob whose bytes `adopt` makes present, under the digest's lock. */
   async cacheBlob(digest: Digest, size: number, adopt: () => Promise<void>): Promise<void> {
-    await this.deps.locks.run(digest, async () => {
+    await this.deps.locks.runShared(digest, async () => {
       await adopt();
       await this.deps.metadata.linkBlob(this.name, digest, size);
     });

@@ -1,12 +1,16 @@
 /**
- * Exclusive sections by key, across every process sharing the registry's data. Garbage
- * collection and every path that makes a blob reachable take the blob digest's lock (see
- * `garbage-collector.ts`); an upload session's writer takes the session's. Implementations:
- * `KeyedMutex` (one process: the embedded default) and PostgreSQL advisory locks (replicas).
+ * Sections by key, across every process sharing the registry's data. Every path that makes a
+ * blob reachable holds the blob digest's lock shared — pushes of one layer to many
+ * repositories do not wait for each other — and garbage collection, or a refused push taking
+ * its bytes back, holds it exclusively (see `garbage-collector.ts`); an upload session's writer
+ * holds the session's exclusively. Implementations: `KeyedMutex` (one process: the embedded
+ * default) and PostgreSQL advisory locks (replicas).
  */
 export interface LockService {
-  /** Waits for the key's lock, runs `section` holding it. */
+  /** Waits for the key's lock, runs `section` holding it alone. */
   run<T>(key: string, section: () => Promise<T>): Promise<T>;
+  /** Waits until no exclusive section holds the key, runs `section` beside other shared ones. */
+  runShared<T>(key: string, section: () => Promise<T>): Promise<T>;
   /**
    * Runs `section` holding every key's lock. Whoever holds several keys takes them in sorted
    * order, and whoever holds one never waits for another while holding it: no deadlock.

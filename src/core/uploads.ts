@@ -106,11 +106,12 @@ export class UploadService {
         throw new RegistryError('DIGEST_INVALID', `digest mismatch: the uploaded content is ${actual}, not ${expected}; nothing was stored`, { expected, actual });
       }
       // Under the digest's lock: garbage collection cannot delete these bytes in between.
-      const exceeded = await this.locks.run(expected, async () => {
+      const exceeded = await this.locks.runShared(expected, async () => {
         await this.storage.commit(id, session.storageState, size, expected);
-        return this.withdrawIfRefused(expected, await this.metadata.completeUpload(id, repository, expected, size, quota?.limit, journal?.(expected, size)));
+        return this.metadata.completeUpload(id, repository, expected, size, quota?.limit, journal?.(expected, size));
       });
       if (exceeded) {
+        await this.withdraw(expected);
         await this.discard(session);
         throw quota!.denied(exceeded);
       }
@@ -138,22 +139,29 @@ export class UploadService {
       if (actual !== expected) {
         throw new RegistryError('DIGEST_INVALID', `digest mismatch: the uploaded content is ${actual}, not ${expected}; nothing was stored`, { expected, actual });
       }
-      const exceeded = await this.locks.run(expected, async () => {
+      const exceeded = await this.locks.runShared(expected, async () => {
         await this.storage.commit(id, state, size, expected);
         committed = true;
-        return this.withdrawIfRefused(expected, await this.metadata.linkBlob(repository, expected, size, quota?.limit, journal?.(expected, size)));
+        return this.metadata.linkBlob(repository, expected, size, quota?.limit, journal?.(expected, size));
       });
-      if (exceeded) throw quota!.denied(exceeded);
+      if (exceeded) {
+        await this.withdraw(expected);
+        throw quota!.denied(exceeded);
+      }
       return { digest: expected, size };
     } finally {
       if (!committed) await this.storage.cancel(id, state);
     }
   }
 
-  /** A refused link must not leave unrecorded bytes behind (the caller holds the digest's lock). */
-  private async withdrawIfRefused(digest: Digest, exceeded: QuotaExceeded | undefined): Promise<QuotaExceeded | undefined> {
-    if (exceeded && !(await this.metadata.blobRecorded(digest))) await this.blobs.delete(digest);
-    return exceeded;
+  /**
+   * A refused link must not leave unrecorded bytes behind. Alone on the digest: a push beside
+   * it that records the same bytes has then either finished (and they stay) or not begun.
+   */
+  private withdraw(digest: Digest): Promise<void> {
+    return this.locks.run(digest, async () => {
+      if (!(await this.metadata.blobRecorded(digest))) await this.blobs.delete(digest);
+    });
   }
 
   async cancel(repository: RepositoryName, id: string): Promise<void> {

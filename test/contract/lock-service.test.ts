@@ -101,6 +101,40 @@ for (const factory of factories) {
       assert.equal(probe.most, 1);
     });
 
+    it('when shared sections hold one key from both replicas, then they run at the same time', async () => {
+      let bInside!: () => void;
+      const bEntered = new Promise<void>((resolve) => (bInside = resolve));
+      await within(
+        Promise.all([first.runShared('digest:shared', () => bEntered), second.runShared('digest:shared', async () => bInside())]),
+        10_000,
+        'a shared section waiting for another shared one',
+      );
+    });
+
+    it('when shared and exclusive sections mix on one key, then an exclusive one is always alone', async () => {
+      let shared = 0;
+      let exclusive = 0;
+      const overlaps: string[] = [];
+      const sharedSection = async () => {
+        shared += 1;
+        if (exclusive > 0) overlaps.push('shared beside exclusive');
+        await stayInside(3);
+        shared -= 1;
+      };
+      const exclusiveSection = async () => {
+        exclusive += 1;
+        if (exclusive > 1 || shared > 0) overlaps.push(`exclusive beside ${shared} shared, ${exclusive - 1} exclusive`);
+        await stayInside(3);
+        exclusive -= 1;
+      };
+      const runs = Array.from({ length: 24 }, (_, index) => {
+        const service = index % 2 ? first : second;
+        return index % 4 === 3 ? service.run('digest:mixed', exclusiveSection) : service.runShared('digest:mixed', sharedSection);
+      });
+      await within(Promise.all(runs), 30_000, 'the mixed sections');
+      assert.deepEqual(overlaps, []);
+    });
+
     it('when a section throws, then its error comes back and the key is free again', async () => {
       await assert.rejects(first.run('failing', async () => Promise.reject(new Error('section failed'))), /section failed/);
       assert.equal(await within(second.run('failing', async () => 'ran'), 10_000, 'the next section'), 'ran');
@@ -143,5 +177,19 @@ describe('LockService on PostgreSQL: a replica that dies', () => {
       await holder.close();
       await other.close();
     }
+  });
+});
+
+describe('KeyedMutex: arrival order', () => {
+  it('when an exclusive section waits for shared ones, then shared sections that come after it wait behind it', async () => {
+    const mutex = new KeyedMutex();
+    const order: string[] = [];
+    let releaseFirst!: () => void;
+    const first = mutex.runShared('k', () => new Promise<void>((resolve) => (releaseFirst = resolve)).then(() => void order.push('shared 1')));
+    const exclusive = mutex.run('k', async () => void order.push('exclusive'));
+    const later = mutex.runShared('k', async () => void order.push('shared 2'));
+    releaseFirst();
+    await Promise.all([first, exclusive, later]);
+    assert.deepEqual(order, ['shared 1', 'exclusive', 'shared 2']);
   });
 });

@@ -7,6 +7,8 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { stringify } from 'yaml';
 
+const START_DEADLINE_MS = 60_000;
+
 /**
  * Runs the real `berth serve` (the compiled CLI) as a child process on an ephemeral loopback
  * port, with its own data directory. Stopped by its own PID; `kill()` is the crash button.
@@ -77,7 +79,9 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const exited = new Promise<void>((done) => child.once('exit', () => done()));
 
   const address = await new Promise<{ url: string }>((resolveAddress, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within 20 s:\n${output}`)), 20_000);
+    // A deadline, not a wait: generous because a 2-core machine running test files in parallel can take
+    // tens of seconds to start a process that loads the S3 SDK and migrates a database.
+    const timer = setTimeout(() => reject(new Error(`server did not start within ${START_DEADLINE_MS / 1000} s:\n${output}`)), START_DEADLINE_MS);
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {
       output += `${line}\n`;

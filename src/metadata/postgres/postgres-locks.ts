@@ -10,7 +10,7 @@ import { lockKey, withConnection } from './postgres-database.js';
  * dies closes its connections, and PostgreSQL releases their locks: nothing stays held.
  *
  * Within a process, sections queue on a `KeyedMutex` first, so one connection at most waits
- * per key. The pool is the lock service's own (not the metadata store's): a section holding a
+ * per exclusive key (shared sections each hold the shared lock on a connection of their own). The pool is the lock service's own (not the metadata store's): a section holding a
  * lock must never wait for a connection that another lock holder keeps. Several keys are taken
  * in sorted key order on one connection (hash collisions only serialise more: the locks nest).
  */
@@ -26,6 +26,10 @@ export class PostgresLockService implements LockService {
     return this.local.run(key, () => this.holding([key], section));
   }
 
+  runShared<T>(key: string, section: () => Promise<T>): Promise<T> {
+    return this.local.runShared(key, () => this.holding([key], section, 'pg_advisory_lock_shared'));
+  }
+
   runAll<T>(keys: string[], section: () => Promise<T>): Promise<T> {
     const sorted = [...new Set(keys)].sort();
     return this.local.runAll(sorted, () => this.holding(sorted, section));
@@ -35,11 +39,11 @@ export class PostgresLockService implements LockService {
     await this.pool.end();
   }
 
-  private async holding<T>(keys: string[], section: () => Promise<T>): Promise<T> {
+  private async holding<T>(keys: string[], section: () => Promise<T>, lock = 'pg_advisory_lock'): Promise<T> {
     return withConnection(this.pool, async (client, connection) => {
       let result: T;
       try {
-        for (const key of keys) await client.query('SELECT pg_advisory_lock($1)', [lockKey(key)]);
+        for (const key of keys) await client.query(`SELECT ${lock}($1)`, [lockKey(key)]);
         result = await section();
       } finally {
         // Also proves the session, and so every lock, lasted through the section.
