@@ -246,4 +246,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE uploads ADD COLUMN storage_state TEXT;
     `,
   },
+  {
+    version: 9,
+    description: 'repository policies administered in the web UI, applied before the configuration\'s',
+    sql: `
+      CREATE TABLE policy_rules (
+        pattern TEXT PRIMARY KEY,
+        rule TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        updated_by TEXT NOT NULL
+      );
+    `,
+  },
 ];
