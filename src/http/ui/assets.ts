@@ -59,6 +59,7 @@ svg.chart .track { fill: var(--panel); stroke: var(--line); }
 svg.chart text { fill: var(--fg); font: 12px system-ui, sans-serif; }
 svg.chart text.value { fill: var(--muted); }
 nav.crumbs { margin-bottom: .5rem; }
+#audit code { word-break: normal; white-space: nowrap; }
 .tabs { display: flex; gap: 1rem; margin: -.5rem 0 1rem; }
 .tabs .current { font-weight: 600; color: var(--fg); text-decoration: none; }
 form.stack fieldset { border: 1px solid var(--line); border-radius: 8px; margin: 0 0 1rem; padding: .5rem 1rem 1rem; }

@@ -16,7 +16,7 @@ export interface Bar {
 
 const WIDTH = 640;
 const LABEL = 220;
-const VALUE = 90;
+const VALUE = 160;
 const ROW = 24;
 
 export function barChart(title: string, bars: Bar[], max = Math.max(1, ...bars.map((bar) => bar.value))): SafeHtml {
