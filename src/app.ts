@@ -10,6 +10,8 @@ import { importAtStart, type BackgroundImport } from './core/import/import-at-st
 import { Registry2Import } from './core/import/registry2-import.js';
 import { startMaintenance } from './core/maintenance.js';
 import { PolicyBook } from './core/repository-policies.js';
+import { PolicyAdministration } from './core/policy-admin.js';
+import { NamespaceTree } from './core/namespaces.js';
 import { Registry } from './core/registry.js';
 import { RepositorySearch } from './core/search.js';
 import { RepositoryBrowser } from './core/browse.js';
@@ -119,6 +121,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   const browser = new RepositoryBrowser(metadata);
   const collections = new CollectionRuns(collector, log);
   const audit = createAudit(config, { metadata, registry, collector, clock, log });
+  const policyAdministration = new PolicyAdministration(metadata, registry.policies, audit);
   const operations = createOperations(config, { registry, collector, health, stats, audit, outbox: notifications.outbox, access: adminAccess, metrics });
   const handlerOptions = {
     registry, health, log, stats, metrics: operations.metrics, audit, headers: config.http.headers, accessLog: config.log.accessLog,
@@ -138,6 +141,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
       ),
       webUi({
         access: adminAccess, registry, collections, browser, inspector: new ImageInspector(metadata, blobs), now: clock,
+        tree: new NamespaceTree(metadata), policies: policyAdministration, audit, repositories: config.repositories,
         graceMs: config.storage.gc.graceMs, sessionIndex: new SqlWebSessionStore(stores.database), ...(access ? { gate: access.gate } : {}), ...(access?.accounts ? { accounts: access.accounts } : {}),
       }),
       ...(access ? accessEndpoints(access, audit) : []),
@@ -180,6 +184,9 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
     server: http.server,
     async listen() {
       const initialAdmin = await access?.bootstrap();
+      // Policies administered in the web UI apply from the first request on.
+      await policyAdministration.load();
+      policyAdministration.start(scheduler);
       const address = await http.listen(config.http.host, config.http.port);
       const debugAddress = config.http.debug && (await operations.debug?.listen(config.http.debug.host, config.http.debug.port));
       const repositoryUrls: Record<string, string> = {};
@@ -216,6 +223,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
       health.stop();
       stopTlsRenewal?.();
       audit.stop();
+      policyAdministration.stop();
       await registry2Import?.stop();
       await stopMaintenance?.();
       await collections.settled();

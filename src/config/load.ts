@@ -8,7 +8,7 @@ import { parseDuration } from './duration.js';
 import { openAccessWarning } from './open-access.js';
 import { parseSize } from './size.js';
 import { normaliseRepositories } from './repositories.js';
-import { IGNORED_SECTIONS, REFUSED_SECTIONS, findUnknownKeys, rawConfigSchema, type RawConfig } from './schema.js';
+import { IGNORED_SECTIONS, REFUSED_SECTIONS, findUnknownKeys, policySchema, rawConfigSchema, type RawConfig } from './schema.js';
 
 /** A configuration problem that must stop startup; the message names the key. */
 export class ConfigError extends Error {
@@ -223,6 +223,13 @@ function normaliseS3(raw: NonNullable<NonNullable<RawConfig['storage']>['s3']>):
     encrypt: raw.encrypt ?? false,
     skipVerify: raw.skipverify ?? false,
   };
+}
+
+/** One `policies:` entry in the configuration's shape (what the web UI stores), checked by the same schema. */
+export function parsePolicy(raw: unknown): RepositoryPolicy {
+  const parsed = policySchema.strict().safeParse(raw);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.') || 'policy'}: ${issue.message}`).join('; '));
+  return normalisePolicy(parsed.data);
 }
 
 function normalisePolicy(raw: NonNullable<RawConfig['policies']>[number]): RepositoryPolicy {

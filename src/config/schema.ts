@@ -51,7 +51,7 @@ const regex = z.string().refine(
 );
 
 /** Berth: per repository pattern, as Nexus and Harbor offer them. The first matching entry applies. */
-const policy = z.object({
+export const policySchema = z.object({
   match: z.string().refine(isValidPattern, { message: 'expected a repository name or pattern such as "team-a/*" or "*"' }),
   deployment: z.enum(['allow-redeploy', 'disable-redeploy', 'read-only']).optional(),
   quota: z
@@ -231,7 +231,7 @@ export const rawConfigSchema = z.object({
         .optional(),
     })
     .optional(),
-  policies: z.array(policy).optional(),
+  policies: z.array(policySchema).optional(),
   notifications: notifications.optional(),
   /** Berth: the audit trail (who did what, when, from where); entries older than `retention` are dropped. */
   audit: z.object({ retention: duration.optional() }).optional(),

@@ -23,6 +23,8 @@ export interface Origin {
   requestId?: string;
 }
 
+export type AuditFields = Pick<AuditRow, 'repository' | 'target'> & { detail?: Record<string, unknown> };
+
 export class AuditTrail {
   private stopPrune: (() => void) | undefined;
 
@@ -54,14 +56,19 @@ export class AuditTrail {
   }
 
   /** Appends one entry; a failure to record is logged, never turned into the request's failure. */
-  record(actor: string, action: string, origin: Origin, fields: Pick<AuditRow, 'repository' | 'target'> & { detail?: Record<string, unknown> } = {}): void {
+  record(actor: string, action: string, origin: Origin, fields: AuditFields = {}): void {
+    this.store.appendAudit([this.entry(actor, action, origin, fields)]).catch((error: unknown) => this.log.error({ err: error, action }, 'could not record an audit entry'));
+  }
+
+  /** The entry `record` would append, for a use case that writes it in the transaction of its change. */
+  entry(actor: string, action: string, origin: Origin, fields: AuditFields = {}): AuditRow {
     const detail = { ...(origin.requestId ? { requestId: origin.requestId } : {}), ...fields.detail };
     const row: AuditRow = { at: this.clock(), actor, action };
     if (origin.address) row.address = origin.address;
     if (fields.repository !== undefined) row.repository = fields.repository;
     if (fields.target !== undefined) row.target = fields.target;
     if (Object.keys(detail).length > 0) row.detail = JSON.stringify(detail);
-    this.store.appendAudit([row]).catch((error: unknown) => this.log.error({ err: error, action }, 'could not record an audit entry'));
+    return row;
   }
 
   collectionFinished(report: CollectionReport): void {

@@ -85,6 +85,6 @@ function direction(order: SortOrder): number {
   return order === 'desc' ? -1 : 1;
 }
 
-function page<T>(items: T[], paging: Paging): PageOf<T> {
+export function page<T>(items: T[], paging: Paging): PageOf<T> {
   return { total: items.length, offset: paging.offset, limit: paging.limit, items: items.slice(paging.offset, paging.offset + paging.limit) };
 }

@@ -5,14 +5,31 @@ import { RegistryError } from '../oci/errors.js';
 import type { RepositoryName } from '../oci/names.js';
 
 /**
- * Per-repository rules from `policies:` — deployment (allow/disable redeploy, read-only),
- * quota and retention. The first policy whose pattern matches the name applies.
+ * Per-repository rules — deployment (allow/disable redeploy, read-only), quota and retention —
+ * from the web UI (`core/policy-admin.ts`, kept in the database) and then from `policies:`.
+ * The first policy whose pattern matches the name applies, administered ones first.
  */
 export class PolicyBook {
+  private administered: readonly RepositoryPolicy[] = [];
+
   constructor(private current: readonly RepositoryPolicy[]) {}
 
+  /** The configuration's policies. */
   get policies(): readonly RepositoryPolicy[] {
     return this.current;
+  }
+
+  /** Policies administered in the web UI, in the order they are tried. */
+  replaceAdministered(policies: readonly RepositoryPolicy[]): void {
+    this.administered = policies;
+  }
+
+  /** The policy that applies to `name` and where it comes from. */
+  explain(name: RepositoryName): { policy: RepositoryPolicy; source: 'administered' | 'configuration' } | undefined {
+    const administered = this.administered.find((policy) => matchesPattern(policy.match, name));
+    if (administered) return { policy: administered, source: 'administered' };
+    const configured = this.current.find((policy) => matchesPattern(policy.match, name));
+    return configured && { policy: configured, source: 'configuration' };
   }
 
   /** A configuration reload (SIGHUP): the next request and the next retention run see the new rules. */
@@ -21,11 +38,11 @@ export class PolicyBook {
   }
 
   for(name: RepositoryName): RepositoryPolicy | undefined {
-    return this.current.find((policy) => matchesPattern(policy.match, name));
+    return this.explain(name)?.policy;
   }
 
   get hasRetention(): boolean {
-    return this.current.some((policy) => policy.retention !== undefined);
+    return [...this.administered, ...this.current].some((policy) => policy.retention !== undefined);
   }
 }
 

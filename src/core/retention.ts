@@ -64,6 +64,14 @@ export class RetentionRunner {
   /** Told about every run that removed (not previewed) tags (audit trail). */
   readonly listeners: ((report: RetentionReport) => void)[] = [];
 
+  /** What a run would remove from one repository now (the web UI's preview); nothing changes. */
+  async preview(repository: RepositoryName, now = this.clock()): Promise<RetentionDecision[]> {
+    const rule = this.policies.for(repository)?.retention;
+    if (!rule) return [];
+    await this.pulls?.flush();
+    return selectExpiredTags(await this.metadata.listTagDetails(repository), rule, now).map(({ tag, reason }) => ({ repository, tag: tag.tag, digest: tag.digest, reason }));
+  }
+
   async run(dryRun: boolean, now = this.clock()): Promise<RetentionReport> {
     await this.pulls?.flush();
     const report: RetentionReport = { dryRun, tags: [], manifests: [] };

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { ClientCredentials } from '../auth/principal.js';
+import type { RequestContext } from '../core/notifications/events.js';
 
 /**
  * HTTP facts the access check needs, made protocol-neutral for `auth/`: the Authorization
@@ -32,6 +33,19 @@ export function isLoopback(address: string | undefined): boolean {
 }
 
 /** `scheme://host[:port]` the client used (for a token realm that is not configured). */
+/** Who asks for a change, for its webhook event and audit entry. Built on write paths only. */
+export function requestContextOf(req: IncomingMessage, id: string, actor: string | undefined): RequestContext {
+  return {
+    id,
+    addr: req.socket.remoteAddress ?? '',
+    host: req.headers.host ?? '',
+    method: req.method ?? '',
+    userAgent: req.headers['user-agent'] ?? '',
+    ...(actor !== undefined ? { actor } : {}),
+    origin: originOf(req),
+  };
+}
+
 export function originOf(req: IncomingMessage): string {
   const secure = (req.socket as Partial<TLSSocket>).encrypted === true;
   const host = req.headers.host;

@@ -1,3 +1,4 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuditTrail } from '../core/audit.js';
 import type { AuditQuery, StoredAuditRow } from '../metadata/store.js';
 import { RegistryError } from '../oci/errors.js';
@@ -27,25 +28,28 @@ export function auditRoutes(audit: AuditTrail): OperationsRoute[] {
     {
       path: '/api/v1/audit/export',
       method: 'GET',
-      async answer(req, res, query) {
-        const filter = { ...auditQuery(query), limit: MAX_PAGE };
-        res.statusCode = 200;
-        res.setHeader('Content-Type', 'application/x-ndjson; charset=utf-8');
-        res.setHeader('Content-Disposition', 'attachment; filename="berth-audit.jsonl"');
-        if (req.method === 'HEAD') return void res.end();
-        // Page by id so a large trail streams in bounded memory, with backpressure.
-        for (let after = filter.after ?? 0; ;) {
-          const entries = await audit.query({ ...filter, after });
-          for (const entry of entries) {
-            if (!res.write(`${JSON.stringify(present(entry))}\n`)) await new Promise((resolve) => res.once('drain', resolve));
-          }
-          if (entries.length < filter.limit || res.destroyed) break;
-          after = entries.at(-1)!.id;
-        }
-        res.end();
-      },
+      answer: (req, res, query) => sendAuditExport(audit, auditQuery(query), req, res),
     },
   ];
+}
+
+/** Every entry matching `query` as JSON lines (the admin API's export and the web UI's). */
+export async function sendAuditExport(audit: AuditTrail, query: AuditQuery, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const filter = { ...query, limit: MAX_PAGE };
+  res.statusCode = 200;
+  res.setHeader('Content-Type', 'application/x-ndjson; charset=utf-8');
+  res.setHeader('Content-Disposition', 'attachment; filename="berth-audit.jsonl"');
+  if (req.method === 'HEAD') return void res.end();
+  // Page by id so a large trail streams in bounded memory, with backpressure.
+  for (let after = filter.after ?? 0; ;) {
+    const entries = await audit.query({ ...filter, after });
+    for (const entry of entries) {
+      if (!res.write(`${JSON.stringify(present(entry))}\n`)) await new Promise((resolve) => res.once('drain', resolve));
+    }
+    if (entries.length < filter.limit || res.destroyed) break;
+    after = entries.at(-1)!.id;
+  }
+  res.end();
 }
 
 function present(entry: StoredAuditRow): Record<string, unknown> {

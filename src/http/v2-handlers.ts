@@ -12,7 +12,7 @@ import { parseContentRange, parseRangeRequest } from '../oci/ranges.js';
 import { referenceToRead, referenceToWrite, type Route, type RouteKind } from '../oci/routes.js';
 import { contentLength, hasBody, readBoundedBody } from './body.js';
 import { sendEmpty, sendJson } from './respond.js';
-import { originOf } from './access.js';
+import { requestContextOf } from './access.js';
 import type { RequestContext } from '../core/notifications/events.js';
 import type { BlobRedirects } from '../core/blob-redirects.js';
 
@@ -39,16 +39,7 @@ export interface V2Request {
 
 /** Who asks for a change, for its webhook event and audit entry. Built on write paths only. */
 function contextOf({ req, id, actor }: V2Request): RequestContext {
-  const host = req.headers.host ?? '';
-  return {
-    id,
-    addr: req.socket.remoteAddress ?? '',
-    host,
-    method: req.method ?? '',
-    userAgent: req.headers['user-agent'] ?? '',
-    ...(actor !== undefined ? { actor } : {}),
-    origin: originOf(req),
-  };
+  return requestContextOf(req, id, actor);
 }
 
 /** A name as the registry knows it: on a repository's own listener, `app` is `<root>/app`. */

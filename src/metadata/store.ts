@@ -163,6 +163,27 @@ export interface WebSessionIndex {
   deleteExpiredWebSessions(idleBefore: number, createdBefore: number): Promise<number>;
 }
 
+/**
+ * A repository policy administered in the web UI (`core/policy-admin.ts`), kept in the database
+ * so every replica and every restart applies it; it comes before the configuration's `policies:`.
+ */
+export interface PolicyRuleRow {
+  /** The repository name pattern it applies to. */
+  pattern: string;
+  /** The policy as JSON (`core/policy-admin.ts` owns its shape). */
+  rule: string;
+  updatedAt: number;
+  updatedBy: string;
+}
+
+export interface PolicyIndex {
+  listPolicyRules(): Promise<PolicyRuleRow[]>;
+  /** Creates or replaces the rule for its pattern; `audit` is written in the same transaction. */
+  putPolicyRule(row: PolicyRuleRow, audit?: AuditRow): Promise<void>;
+  /** Whether there was a rule to remove; `audit` is written only when there was. */
+  removePolicyRule(pattern: string, audit?: AuditRow): Promise<boolean>;
+}
+
 /** What a manifest PUT found missing; empty when it was stored. */
 export interface MissingReferences {
   blobs: Digest[];
@@ -422,7 +443,7 @@ export interface ImportIndex {
   recordImportFinished(source: string, at: number, summary: string): Promise<void>;
 }
 
-export interface MetadataStore extends RepositoryIndex, BlobIndex, ManifestIndex, UploadIndex, GcIndex, LifecycleIndex, ImportIndex, OutboxIndex, AuditIndex, SearchIndex, BrowseIndex {
+export interface MetadataStore extends RepositoryIndex, BlobIndex, ManifestIndex, UploadIndex, GcIndex, LifecycleIndex, ImportIndex, OutboxIndex, AuditIndex, PolicyIndex, SearchIndex, BrowseIndex {
   readonly description: string;
   /** A cheap query that proves the database answers (health checks). */
   ping(): Promise<void>;

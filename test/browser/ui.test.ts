@@ -114,6 +114,41 @@ describe('the web UI in Chromium', () => {
     assert.deepEqual(tags.tags, ['v1']);
   });
 
+  it('when the administrator opens the namespace tree, then it shows one level at a time with counts, and leads to a repository', async () => {
+    await page.goto(`${registry.url}/ui/`);
+    await page.getByRole('link', { name: 'Namespaces' }).click();
+    await page.getByRole('link', { name: 'Open namespace team' }).click();
+    await page.waitForURL(/\/ui\/tree\/team$/);
+    assert.deepEqual(await page.locator('#tree tbody td:first-child a').allTextContents(), ['app', 'tools']);
+    await shot('tree');
+    await page.getByRole('link', { name: 'Repository team/app' }).click();
+    await page.getByRole('heading', { name: 'team/app' }).waitFor();
+  });
+
+  it('when the administrator makes a repository read-only on its settings page, then the registry refuses a push, and the audit page filtered to deletes shows the tag deleted earlier', async () => {
+    await page.goto(`${registry.url}/ui/repositories/ops/monitor`);
+    await page.getByRole('link', { name: 'Settings & usage' }).click();
+    await page.getByRole('heading', { name: 'ops/monitor: settings' }).waitFor();
+    await page.getByRole('radio', { name: /^Read-only/ }).check();
+    await page.getByLabel('Limit (empty: none)').fill('1MiB');
+    await page.getByRole('button', { name: 'Save policy' }).click();
+    await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+    assert.equal(await page.locator('#policy-in-force dt:has-text("Deployment") + dd').textContent(), 'read-only');
+    await shot('repository-settings');
+    const manifest = await (await admin.request('/v2/ops/monitor/manifests/1.0', { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } })).text();
+    const refused = await admin.putManifest('ops/monitor', '1.1', manifest, 'application/vnd.oci.image.manifest.v1+json');
+    assert.equal(refused.status, 403, 'the registry refuses the push');
+
+    await page.getByRole('link', { name: 'Audit' }).click();
+    await page.getByLabel('Action').fill('tag.delete');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(/action=tag.delete/);
+    const rows = page.locator('#audit tbody tr');
+    assert.equal(await rows.count(), 1);
+    assert.deepEqual((await rows.first().locator('td').allTextContents()).slice(1, 5), ['admin', 'tag.delete', 'team/app', 'v2']);
+    await shot('audit');
+  });
+
   it('when the administrator creates a role and a user with it, then that user logs in and sees only what the role allows', async () => {
     await page.goto(`${registry.url}/ui/roles`);
     await page.getByLabel('Name').fill('readers');
@@ -146,6 +181,9 @@ describe('the web UI in Chromium', () => {
     await shot('forbidden');
     assert.equal((await page.goto(`${registry.url}/ui/gc`))?.status(), 403);
     assert.equal((await page.goto(`${registry.url}/ui/repositories/ops/monitor`))?.status(), 403);
+    assert.equal((await page.goto(`${registry.url}/ui/audit`))?.status(), 403, 'the audit trail is for administrators');
+    await page.goto(`${registry.url}/ui/repositories/team/app/-/settings`);
+    assert.equal(await page.getByRole('button', { name: 'Save policy' }).count(), 0, 'a reader sees the policy, not the form');
     // A forged POST without the session's CSRF token is refused even for an allowed user.
     const forged = await page.request.post(`${registry.url}/ui/logout`, { form: { _csrf: 'forged' } });
     assert.equal(forged.status(), 403);
@@ -173,6 +211,7 @@ describe('the web UI in Chromium', () => {
     assert.match(freed ?? '', /^[1-9][\d.]* (B|KiB)$/, `freed: ${freed}`);
     await shot('gc');
     await page.goto(`${registry.url}/ui/usage`);
+    assert.equal(await page.locator('svg.chart rect.bar').count(), 3, 'a bar per repository');
     await shot('usage');
   });
 
@@ -182,10 +221,18 @@ describe('the web UI in Chromium', () => {
     await shot('phone-tags');
     await page.goto(`${registry.url}/ui/repositories/team/app/-/manifests/v1`);
     await shot('phone-manifest');
+    await page.goto(`${registry.url}/ui/repositories/ops/monitor/-/settings`);
+    await shot('phone-settings');
+    await page.goto(`${registry.url}/ui/audit`);
+    await shot('phone-audit');
     await page.setViewportSize({ width: 1280, height: 800 });
     await page.emulateMedia({ colorScheme: 'dark' });
     await page.goto(`${registry.url}/ui/`);
     await shot('dark-repositories');
+    await page.goto(`${registry.url}/ui/usage`);
+    await shot('dark-usage');
+    await page.goto(`${registry.url}/ui/tree`);
+    await shot('dark-tree');
     const background = await page.evaluate('getComputedStyle(document.body).backgroundColor');
     assert.equal(background, 'rgb(15, 20, 25)');
   });

@@ -8,6 +8,7 @@ import type { MetadataStore } from '../../src/metadata/store.js';
 const METHODS: Record<Exclude<keyof MetadataStore, 'description'>, true> = {
   appendOutbox: true, registerEndpoints: true, pendingEvents: true, recordDelivery: true, recordFailure: true, endpointStates: true, pruneOutbox: true,
   appendAudit: true, queryAudit: true, pruneAudit: true,
+  listPolicyRules: true, putPolicyRule: true, removePolicyRule: true,
   listRepositories: true, repositoryExists: true, deleteRepository: true,
   linkedBlobSize: true, linkBlob: true, linkBlobs: true, unlinkBlob: true,
   getManifest: true, resolveTag: true, putManifest: true, deleteManifest: true, deleteTag: true, listTags: true, listReferrers: true,

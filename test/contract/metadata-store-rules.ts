@@ -110,6 +110,22 @@ export function metadataStoreRules(factory: StoreFactory): void {
         assert.deepEqual((await store.queryAudit({ limit: 10 })).map((row) => row.at), [30]);
       }));
 
+    it('when policy rules are put, replaced and removed, then the list follows, and each change\'s audit entry commits with it', () =>
+      withStore(async (store) => {
+        const audit = (action: string): AuditRow => ({ at: 1, actor: 'alice', action, repository: 'team/app' });
+        await store.putPolicyRule({ pattern: 'team/app', rule: '{"deployment":"read-only"}', updatedAt: 1, updatedBy: 'alice' }, audit('policy.put'));
+        await store.putPolicyRule({ pattern: 'a/*', rule: '{}', updatedAt: 2, updatedBy: 'bob' });
+        await store.putPolicyRule({ pattern: 'team/app', rule: '{"deployment":"allow-redeploy"}', updatedAt: 3, updatedBy: 'carol' });
+        assert.deepEqual(await store.listPolicyRules(), [
+          { pattern: 'a/*', rule: '{}', updatedAt: 2, updatedBy: 'bob' },
+          { pattern: 'team/app', rule: '{"deployment":"allow-redeploy"}', updatedAt: 3, updatedBy: 'carol' },
+        ]);
+        assert.equal(await store.removePolicyRule('team/app', audit('policy.remove')), true);
+        assert.equal(await store.removePolicyRule('team/app', audit('policy.remove')), false);
+        assert.deepEqual((await store.listPolicyRules()).map((row) => row.pattern), ['a/*']);
+        assert.deepEqual((await store.queryAudit({ limit: 10 })).map((row) => row.action), ['policy.put', 'policy.remove'], 'no entry for a removal that removed nothing');
+      }));
+
     it('when content would exceed a quota, then nothing is linked, stored or completed; content already counted is free', () =>
       withStore(async (store) => {
         const quota = { limitBytes: 150 };

@@ -190,3 +190,96 @@ describe('the web UI with accounts', () => {
     }
   });
 });
+
+describe('the web UI\'s administration pages (tree, repository settings, audit trail)', () => {
+  let registry: TestRegistry;
+  let boss: AuthorizedClient;
+  let bossSession: string;
+  let readerSession: string;
+  const csrfOf = async (path: string, session: string) => /name="_csrf" value="([^"]+)"/.exec(await (await get(registry.url, path, session)).text())![1]!;
+  const post = (path: string, session: string, body: Record<string, string>) =>
+    fetch(new URL(path, registry.url), { method: 'POST', redirect: 'manual', headers: { ...FORM, cookie: session }, body: new URLSearchParams(body) });
+
+  before(async () => {
+    registry = await startInProcess({ auth: { accounts: {} } });
+    const admin = new AuthorizedClient(registry.url, basic('admin', (await readFile(join(registry.dataDir, 'storage', 'admin-password'), 'utf8')).trim()));
+    const call = (path: string, body: unknown) => admin.request(path, { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    assert.equal((await call('/api/v1/roles/readers', { permissions: [{ pattern: 'team/*', actions: ['pull'] }] })).status, 201);
+    assert.equal((await call('/api/v1/users/reader', { password: 'reader-password', roles: ['readers'] })).status, 201);
+    assert.equal((await call('/api/v1/users/boss', { password: 'boss-password', roles: ['admin'] })).status, 201);
+    boss = new AuthorizedClient(registry.url, basic('boss', 'boss-password'));
+    await boss.pushImage('team/app', 'v1', ['app']);
+    await boss.pushImage('team/web/front', 'v1', ['front']);
+    await boss.pushImage('ops/secret', 'v1', ['secret']);
+    bossSession = (await logIn(registry.url, 'boss', 'boss-password')).session!;
+    readerSession = (await logIn(registry.url, 'reader', 'reader-password')).session!;
+  });
+  after(() => registry.destroy());
+
+  it('when the tree is opened, then it shows one level with counts, only of what the user may pull', async () => {
+    const root = await (await get(registry.url, '/ui/tree', readerSession)).text();
+    assert.match(root, /aria-label="Open namespace team">team\/<\/a>/);
+    assert.doesNotMatch(root, /ops/, 'a namespace with nothing the reader may pull is not shown');
+    const team = await (await get(registry.url, '/ui/tree/team', readerSession)).text();
+    assert.match(team, /aria-label="Repository team\/app"/);
+    assert.match(team, /aria-label="Open namespace team\/web"/);
+    assert.match(await (await get(registry.url, '/ui/tree', bossSession)).text(), /Open namespace ops/);
+    assert.equal((await get(registry.url, '/ui/tree/..%2Fx', readerSession)).status, 400);
+  });
+
+  it('when a non-administrator opens the audit trail or changes a policy, then it is refused (403) and nothing changes', async () => {
+    assert.equal((await get(registry.url, '/ui/audit', readerSession)).status, 403);
+    assert.equal((await get(registry.url, '/ui/audit/export', readerSession)).status, 403);
+    const settings = await get(registry.url, '/ui/repositories/team/app/-/settings', readerSession);
+    assert.equal(settings.status, 200, 'pull shows the policy in force');
+    const page = await settings.text();
+    assert.doesNotMatch(page, /Save policy/);
+    const csrf = /name="_csrf" value="([^"]+)"/.exec(page)![1]!;
+    assert.equal((await post('/ui/repositories/team/app/-/settings', readerSession, { _csrf: csrf, deployment: 'read-only' })).status, 403);
+    assert.equal((await get(registry.url, '/ui/repositories/ops/secret/-/settings', readerSession)).status, 403, 'no pull, no settings');
+    assert.equal(registry.app.registry.policies.for('team/app' as never), undefined);
+  });
+
+  it('when an administrator saves a read-only policy, then only with the CSRF token; the registry refuses pushes, the audit page shows the change, and removing it allows pushes again', async () => {
+    const path = '/ui/repositories/team/app/-/settings';
+    assert.equal((await post(path, bossSession, { deployment: 'read-only' })).status, 403, 'no CSRF token');
+    assert.equal(registry.app.registry.policies.for('team/app' as never), undefined);
+    const csrf = await csrfOf(path, bossSession);
+    const saved = await post(path, bossSession, { _csrf: csrf, deployment: 'read-only', quota: '1GiB' });
+    assert.equal(saved.status, 303);
+    const manifest = await (await boss.request('/v2/team/app/manifests/v1', { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } })).text();
+    const refused = await boss.putManifest('team/app', 'v3', manifest, 'application/vnd.oci.image.manifest.v1+json');
+    assert.equal(refused.status, 403);
+    assert.match(await refused.text(), /read-only/);
+    const page = await (await get(registry.url, `${path}?done=saved`, bossSession)).text();
+    assert.match(page, /<dt>Deployment<\/dt><dd>read-only<\/dd>/);
+    assert.match(page, /changed by boss/);
+    const audit = await (await get(registry.url, '/ui/audit?action=policy.put&repository=team%2Fapp', bossSession)).text();
+    assert.match(audit, /<td>boss<\/td><td><code>policy.put<\/code><\/td>/);
+    const exported = await get(registry.url, '/ui/audit/export?action=policy.put', bossSession);
+    assert.equal(exported.headers.get('content-type'), 'application/x-ndjson; charset=utf-8');
+    assert.deepEqual((await exported.text()).trim().split('\n').map((line) => (JSON.parse(line) as { user: string }).user), ['boss']);
+
+    assert.equal((await post(`${path}/remove`, bossSession, { _csrf: csrf })).status, 303);
+    assert.equal((await boss.putManifest('team/app', 'v3', manifest, 'application/vnd.oci.image.manifest.v1+json')).status, 201);
+  });
+
+  it('when a policy the configuration\'s schema refuses is posted, then it is a 400 naming the field and nothing is stored', async () => {
+    const path = '/ui/repositories/team/web/front/-/settings';
+    const csrf = await csrfOf(path, bossSession);
+    const refused = await post(path, bossSession, { _csrf: csrf, deployment: 'allow-redeploy', quota: 'lots' });
+    assert.equal(refused.status, 400);
+    assert.match(await refused.text(), /quota\.limit/);
+    assert.equal(registry.app.registry.policies.for('team/web/front' as never), undefined);
+  });
+
+  it('when a retention rule is saved, then the settings page previews what a run would remove, and nothing is removed', async () => {
+    await boss.pushImage('team/web/front', 'v2', ['front two']);
+    const path = '/ui/repositories/team/web/front/-/settings';
+    const csrf = await csrfOf(path, bossSession);
+    assert.equal((await post(path, bossSession, { _csrf: csrf, deployment: 'allow-redeploy', keep: '1' })).status, 303);
+    const page = await (await get(registry.url, path, bossSession)).text();
+    assert.match(page, /id="retention-preview"[\s\S]*<td>v1<\/td>[\s\S]*not among the newest 1/);
+    assert.equal((await boss.request('/v2/team/web/front/manifests/v1', { method: 'HEAD', headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } })).status, 200);
+  });
+});

@@ -52,6 +52,21 @@ dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; }
 meter { width: 12rem; }
 .scroll { overflow-x: auto; }
+svg.chart { width: 100%; max-width: 48rem; height: auto; display: block; margin: .5rem 0 1rem; }
+svg.chart .bar { fill: var(--accent); }
+svg.chart .bar.over { fill: var(--danger); }
+svg.chart .track { fill: var(--panel); stroke: var(--line); }
+svg.chart text { fill: var(--fg); font: 12px system-ui, sans-serif; }
+svg.chart text.value { fill: var(--muted); }
+nav.crumbs { margin-bottom: .5rem; }
+#audit code { word-break: normal; white-space: nowrap; }
+.tabs { display: flex; gap: 1rem; margin: -.5rem 0 1rem; }
+.tabs .current { font-weight: 600; color: var(--fg); text-decoration: none; }
+form.stack fieldset { border: 1px solid var(--line); border-radius: 8px; margin: 0 0 1rem; padding: .5rem 1rem 1rem; }
+form.stack legend { font-weight: 600; }
+form.grid { display: grid; grid-template-columns: repeat(auto-fill, minmax(11rem, 1fr)); gap: .5rem 1rem; align-items: end; margin-bottom: .75rem; }
+form.grid label { display: flex; flex-direction: column; gap: .2rem; }
+input[type=datetime-local], input[type=number] { font: inherit; padding: .35rem .5rem; border: 1px solid var(--line); border-radius: 6px; background: var(--bg); color: var(--fg); }
 @media (max-width: 700px) {
   main { padding: .75rem; }
   header nav { order: 3; flex-basis: 100%; }

@@ -27,7 +27,7 @@ export function page(assets: UiAssets, title: string, viewer: Viewer | undefined
 <a class="brand" href="/ui/">Berth</a>
 ${viewer ? html`<nav>
 <a href="/ui/">Repositories</a>
-${viewer.administrator ? html`<a href="/ui/usage">Usage</a><a href="/ui/gc">Garbage collection</a><a href="/ui/users">Users</a><a href="/ui/roles">Roles &amp; access</a>` : ''}
+${viewer.administrator ? html`<a href="/ui/usage">Usage</a><a href="/ui/gc">Garbage collection</a><a href="/ui/users">Users</a><a href="/ui/roles">Roles &amp; access</a><a href="/ui/audit">Audit</a>` : ''}
 </nav>
 ${viewer.loggedIn ? html`<span class="muted">${viewer.name}</span>
 <form method="post" action="/ui/logout"><input type="hidden" name="_csrf" value="${viewer.csrf}"><button type="submit">Log out</button></form>` : ''}` : ''}
@@ -72,4 +72,10 @@ ${offset > 0 ? html`<a href="${link(Math.max(0, offset - limit))}" rel="prev">â†
 <span class="muted">page ${pageNumber} of ${pages} (${total})</span>
 ${offset + limit < total ? html`<a href="${link(offset + limit)}" rel="next">Next â†’</a>` : ''}
 </div>`;
+}
+
+/** The repositories page's two views: the filterable list and the namespace tree. */
+export function viewTabs(current: 'list' | 'tree'): SafeHtml {
+  return html`<nav class="tabs" aria-label="Views">${current === 'list' ? html`<span class="current">List</span>` : html`<a href="/ui/">List</a>`}
+${current === 'tree' ? html`<span class="current">Namespaces</span>` : html`<a href="/ui/tree">Namespaces</a>`}</nav>`;
 }

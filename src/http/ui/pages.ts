@@ -4,8 +4,9 @@ import type { ListedRepository, PageOf } from '../../core/browse.js';
 import type { CollectionStatus } from '../../core/collection-runs.js';
 import type { ImageDetails } from '../../core/image-details.js';
 import type { RepositoryUsage, TagSummary } from '../../metadata/store.js';
+import { barChart } from './charts.js';
 import { html, type SafeHtml } from './html.js';
-import { csrfField, formatBytes, formatTime, pager, shortDigest, sortHeader, type Viewer } from './layout.js';
+import { csrfField, formatBytes, formatTime, pager, shortDigest, sortHeader, viewTabs, type Viewer } from './layout.js';
 
 /** The page bodies. Each takes typed data and returns escaped markup; none reads a request. */
 export interface ListState {
@@ -63,6 +64,7 @@ export function repositoriesPage(found: PageOf<ListedRepository>, state: ListSta
   const link = (sort: string, order: string) => `/ui/${query(state, { sort, order, offset: 0 })}`;
   const showKind = found.items.some((repository) => repository.kind !== 'hosted');
   return html`<h1>Repositories</h1>
+${viewTabs('list')}
 <form class="toolbar" method="get" action="/ui/" role="search">
 <input type="search" name="q" value="${state.q}" placeholder="Filter by name or description" aria-label="Filter repositories"
   hx-get="/ui/" hx-trigger="input changed delay:250ms, search" hx-target="#results" hx-select="#results" hx-swap="outerHTML" hx-push-url="true">
@@ -91,6 +93,7 @@ export function tagsPage(viewer: Viewer, repository: string, found: PageOf<TagSu
 <input type="search" name="q" value="${state.q}" placeholder="Filter tags" aria-label="Filter tags"
   hx-get="${base}" hx-trigger="input changed delay:250ms, search" hx-target="#results" hx-select="#results" hx-swap="outerHTML" hx-push-url="true">
 <button type="submit">Filter</button>
+<a class="button" href="${base}/-/settings">Settings &amp; usage</a>
 ${canDelete ? html`<a class="button danger" href="${base}/-/delete">Delete repository…</a>` : ''}
 </form>
 <div id="results">
@@ -216,12 +219,15 @@ ${report ? html`<h2>Last run${report.dryRun ? ' (dry run)' : ''}</h2>
 </div>`;
 }
 
+const CHART_ROWS = 20;
+
 export function usagePage(rows: RepositoryUsage[]): SafeHtml {
   const sorted = [...rows].sort((a, b) => b.bytes - a.bytes);
   const largest = Math.max(1, ...sorted.map((row) => row.bytes));
   const total = sorted.reduce((sum, row) => sum + row.bytes, 0);
   return html`<h1>Usage</h1>
 <p>${sorted.length} repositories, ${formatBytes(total)} counted per repository (a blob shared by two counts in each).</p>
+${sorted.length > 0 ? barChart(`The ${Math.min(CHART_ROWS, sorted.length)} largest repositories`, sorted.slice(0, CHART_ROWS).map((row) => ({ label: row.repository, value: row.bytes, text: formatBytes(row.bytes), href: `${repositoryPath(row.repository)}/-/settings` }))) : ''}
 <div class="scroll"><table>
 <thead><tr><th>Repository</th><th class="num">Size</th><th class="hide-narrow">Share</th><th class="num">Tags</th><th class="num hide-narrow">Manifests</th><th class="num hide-narrow">Blobs</th></tr></thead>
 <tbody>

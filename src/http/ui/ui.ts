@@ -2,19 +2,29 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { parsePermission, type Accounts } from '../../auth/accounts.js';
 import type { AccessGate } from '../../auth/gate.js';
+import type { AuditTrail } from '../../core/audit.js';
 import type { RepositoryBrowser, RepositorySort, SortOrder } from '../../core/browse.js';
 import type { CollectionRuns } from '../../core/collection-runs.js';
 import { CollectionInProgressError } from '../../core/garbage-collector.js';
 import type { ImageInspector } from '../../core/image-details.js';
+import type { NamespaceTree } from '../../core/namespaces.js';
+import type { PolicyAdministration } from '../../core/policy-admin.js';
+import { quotaFor } from '../../core/repository-policies.js';
 import type { Registry } from '../../core/registry.js';
+import type { RequestContext } from '../../core/notifications/events.js';
+import type { RepositoriesConfig } from '../../config/repositories.js';
+import { ConfigError } from '../../config/load.js';
 import { isDigest, type Digest } from '../../oci/digest.js';
 import { isRepositoryName, isTag, printable, type RepositoryName, type Tag } from '../../oci/names.js';
 import type { ManifestReference } from '../../oci/routes.js';
-import { credentialsOf, isLoopback, originOf, readSmallBody, type Endpoint } from '../access.js';
+import { credentialsOf, isLoopback, originOf, readSmallBody, requestContextOf, type Endpoint } from '../access.js';
+import { sendAuditExport } from '../audit-api.js';
 import type { AdminAccess, Caller, Requirement } from '../admin-access.js';
 import { ADMIN_ERROR_TABLE, AdminError, adminErrorOf } from '../admin-errors.js';
 import { loadAssets, type UiAssets } from './assets.js';
 import type { SafeHtml } from './html.js';
+import * as adminPages from './admin-pages.js';
+import { AUDIT_PAGE_SIZE, auditExportQuery, auditFilterOf, auditQueryOf, formOfPolicy, policyFromForm } from './forms.js';
 import { page, type Viewer } from './layout.js';
 import * as pages from './pages.js';
 import { SessionStore, token, type Session } from './sessions.js';
@@ -36,7 +46,13 @@ export interface UiDependencies {
   /** Collections the UI starts run in the background; the page shows their progress. */
   collections: CollectionRuns;
   browser: RepositoryBrowser;
+  tree: NamespaceTree;
   inspector: ImageInspector;
+  /** Repository policies administered on the settings pages. */
+  policies: PolicyAdministration;
+  audit: AuditTrail;
+  /** Proxy and group repositories, shown read-only on the settings pages. */
+  repositories: RepositoriesConfig;
   graceMs: number;
   /** Where sessions live: the metadata database, shared by replicas. */
   sessionIndex: WebSessionIndex;
@@ -112,7 +128,22 @@ export function webUi(deps: UiDependencies): Endpoint & { sessions: SessionStore
       const found = await deps.browser.repositories((names) => access.visible(caller, names), { filter: state.q, sort: state.sort as RepositorySort, order: state.order as SortOrder, offset: state.offset, limit: state.limit });
       return render(req, res, 200, 'Repositories', viewer, pages.repositoriesPage(found, state));
     }
-    if (path.startsWith('/ui/repositories/')) return repositoryRoute(req, res, path.slice('/ui/repositories/'.length), query, viewer, caller, form);
+    if (path === '/ui/tree' || path.startsWith('/ui/tree/')) {
+      const prefix = decodeURIComponent(path.slice('/ui/tree'.length).replace(/^\//, ''));
+      if (prefix !== '' && !isRepositoryName(prefix)) throw new AdminError('INVALID_REQUEST', `invalid namespace "${printable(prefix)}"`);
+      const level = await deps.tree.level((names) => access.visible(caller, names), prefix, { offset: listState(query, PAGE_SIZE).offset, limit: PAGE_SIZE });
+      return render(req, res, 200, prefix === '' ? 'Namespaces' : prefix, viewer, adminPages.treePage(prefix, level));
+    }
+    if (path === '/ui/audit' || path === '/ui/audit/export') {
+      await require({ kind: 'administrator' });
+      const { filter, after } = auditFilterOf(query);
+      if (path === '/ui/audit/export') return sendAuditExport(deps.audit, auditQueryOf(filter, after, AUDIT_PAGE_SIZE), req, res);
+      const entries = await deps.audit.query(auditQueryOf(filter, after, AUDIT_PAGE_SIZE + 1));
+      const shown = entries.slice(0, AUDIT_PAGE_SIZE);
+      const next = entries.length > AUDIT_PAGE_SIZE ? `/ui/audit?${new URLSearchParams({ ...filter, after: String(shown.at(-1)!.id) })}` : undefined;
+      return render(req, res, 200, 'Audit trail', viewer, adminPages.auditPage(filter, shown, next, `/ui/audit/export${auditExportQuery(filter)}`));
+    }
+    if (path.startsWith('/ui/repositories/')) return repositoryRoute(req, res, path.slice('/ui/repositories/'.length), query, viewer, caller, session, form);
     if (path === '/ui/gc') {
       await require({ kind: 'administrator' });
       if (!form) return render(req, res, 200, 'Garbage collection', viewer, pages.gcPage(viewer, deps.collections.status()));
@@ -137,7 +168,7 @@ export function webUi(deps: UiDependencies): Endpoint & { sessions: SessionStore
     throw new AdminError('NOT_FOUND', `no such page: ${printable(path)}`);
   }
 
-  async function repositoryRoute(req: IncomingMessage, res: ServerResponse, rest: string, query: URLSearchParams, viewer: Viewer, caller: Caller, form: URLSearchParams | undefined): Promise<void> {
+  async function repositoryRoute(req: IncomingMessage, res: ServerResponse, rest: string, query: URLSearchParams, viewer: Viewer, caller: Caller, session: Session, form: URLSearchParams | undefined): Promise<void> {
     // `/-/` cannot occur in a repository name (a path component cannot be "-"): it separates the name from the page.
     const [rawName, action = ''] = rest.split('/-/', 2) as [string, string | undefined];
     const name = decodeURIComponent(rawName);
@@ -162,13 +193,49 @@ export function webUi(deps: UiDependencies): Endpoint & { sessions: SessionStore
       const digest = source.get('digest') ?? undefined;
       if (!form) return render(req, res, 200, 'Delete', viewer, pages.confirmDeletePage(viewer, name, { ...(tag !== undefined ? { tag } : {}), ...(digest !== undefined ? { digest } : {}) }));
       if (tag !== undefined || digest !== undefined) {
-        await deps.registry.repository(name).deleteManifest(referenceOf(tag ?? digest!));
+        await deps.registry.repository(name, contextOf(req, res, session)).deleteManifest(referenceOf(tag ?? digest!));
         return redirect(res, pages.repositoryPath(name));
       }
-      await deps.registry.deleteRepository(name);
+      await deps.registry.deleteRepository(name, contextOf(req, res, session));
       return redirect(res, '/ui/');
     }
+    if (action === 'settings' || action === 'settings/remove') return settingsRoute(req, res, name, action, query, viewer, caller, form);
     throw new AdminError('NOT_FOUND', `no such page for ${name}`);
+  }
+
+  async function settingsRoute(req: IncomingMessage, res: ServerResponse, name: RepositoryName, action: string, query: URLSearchParams, viewer: Viewer, caller: Caller, form: URLSearchParams | undefined): Promise<void> {
+    await access.require(caller, { kind: 'repository', action: 'pull' }, name);
+    const base = `${pages.repositoryPath(name)}/-/settings`;
+    if (form) {
+      await access.require(caller, { kind: 'administrator' });
+      const origin = { address: req.socket.remoteAddress, requestId: requestIdOf(res) };
+      if (action === 'settings/remove') {
+        await deps.policies.clear(name, viewer.name ?? 'operator', origin);
+        return redirect(res, `${base}?done=removed`);
+      }
+      try {
+        await deps.policies.set(name, policyFromForm(form), viewer.name ?? 'operator', origin);
+      } catch (error) {
+        if (error instanceof ConfigError) throw new AdminError('INVALID_REQUEST', `the policy was not saved: ${error.message}`);
+        throw error;
+      }
+      return redirect(res, `${base}?done=saved`);
+    }
+    if (action !== 'settings') throw new AdminError('NOT_FOUND', `no such page for ${name}`);
+    const applied = deps.registry.policies.explain(name);
+    const administered = deps.policies.get(name);
+    const quota = quotaFor(applied?.policy);
+    const firstSegment = name.split('/')[0];
+    return render(req, res, 200, `${name} settings`, viewer, adminPages.settingsPage(viewer, {
+      name, applied, administered,
+      form: formOfPolicy(administered?.raw),
+      usageBytes: await deps.registry.metadata.usage(name, quota ?? { limitBytes: 0 }),
+      preview: await deps.registry.retention.preview(name),
+      configured: deps.repositories.items.find((item) => item.name === firstSegment && name !== firstSegment),
+      registryReadOnly: deps.registry.policy.readOnly,
+      canAdminister: viewer.administrator,
+      message: MESSAGES[query.get('done') ?? ''],
+    }));
   }
 
   async function accountsRoute(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, viewer: Viewer, accounts: Accounts, form: URLSearchParams | undefined): Promise<void> {
@@ -341,6 +408,16 @@ function cookiesOf(req: IncomingMessage): Map<string, string> {
     if (equals > 0) cookies.set(part.slice(0, equals).trim(), part.slice(equals + 1).trim());
   }
   return cookies;
+}
+
+/** Who asks for a change made in the UI, for its audit entry and webhook event. */
+function contextOf(req: IncomingMessage, res: ServerResponse, session: Session): RequestContext {
+  return requestContextOf(req, requestIdOf(res) ?? '', session.principal.kind === 'user' ? session.principal.name : undefined);
+}
+
+function requestIdOf(res: ServerResponse): string | undefined {
+  const id = res.getHeader('x-request-id');
+  return id === undefined ? undefined : String(id);
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

@@ -21,6 +21,7 @@ const TABLES = [
   'outbox_events',
   'webhook_endpoints',
   'audit_events',
+  'policy_rules',
 ] as const;
 
 /** A target with rows here already serves a registry; the rest may hold what migrations seeded. */

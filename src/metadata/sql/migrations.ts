@@ -265,4 +265,16 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX web_sessions_last_used ON web_sessions(last_used_at);
     `,
   },
+  {
+    version: 10,
+    description: 'repository policies administered in the web UI, applied before the configuration\'s',
+    sql: `
+      CREATE TABLE policy_rules (
+        pattern TEXT PRIMARY KEY,
+        rule TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        updated_by TEXT NOT NULL
+      );
+    `,
+  },
 ];

@@ -13,6 +13,7 @@ import type {
   NewManifest,
   OutboxRow,
   Page,
+  PolicyRuleRow,
   QuotaExceeded,
   QuotaLimit,
   RemovedLink,
@@ -174,6 +175,26 @@ export class SqlMetadataStore implements MetadataStore {
 
   async pruneAudit(before: number): Promise<number> {
     return this.db.run(this.sql.pruneAudit, [before]);
+  }
+
+  async listPolicyRules(): Promise<PolicyRuleRow[]> {
+    const rows = await this.db.all<{ pattern: string; rule: string; updated_at: number; updated_by: string }>(this.sql.listPolicyRules);
+    return rows.map((row) => ({ pattern: row.pattern, rule: row.rule, updatedAt: row.updated_at, updatedBy: row.updated_by }));
+  }
+
+  async putPolicyRule(row: PolicyRuleRow, audit?: AuditRow): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.run(this.sql.putPolicyRule, [row.pattern, row.rule, row.updatedAt, row.updatedBy]);
+      if (audit) await this.insertAuditRow(tx, audit);
+    });
+  }
+
+  async removePolicyRule(pattern: string, audit?: AuditRow): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const removed = (await tx.run(this.sql.removePolicyRule, [pattern])) > 0;
+      if (removed && audit) await this.insertAuditRow(tx, audit);
+      return removed;
+    });
   }
 
   async ping(): Promise<void> {

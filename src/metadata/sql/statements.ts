@@ -33,6 +33,10 @@ export function metadataStatements(dialect: Dialect) {
     pruneOutbox: 'DELETE FROM outbox_events WHERE seq <= ?',
     insertAudit: 'INSERT INTO audit_events (at, actor, action, repository, target, address, detail) VALUES (?, ?, ?, ?, ?, ?, ?)',
     pruneAudit: 'DELETE FROM audit_events WHERE at < ?',
+    listPolicyRules: 'SELECT pattern, rule, updated_at, updated_by FROM policy_rules ORDER BY pattern',
+    putPolicyRule: `INSERT INTO policy_rules (pattern, rule, updated_at, updated_by) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (pattern) DO UPDATE SET rule = excluded.rule, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
+    removePolicyRule: 'DELETE FROM policy_rules WHERE pattern = ?',
     insertRepository: 'INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING',
     repositoryId: 'SELECT id FROM repositories WHERE name = ?',
     repositoryListed: `SELECT 1 AS found FROM repositories r WHERE r.name = ?
