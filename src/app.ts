@@ -142,7 +142,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
       webUi({
         access: adminAccess, registry, collections, browser, inspector: new ImageInspector(metadata, blobs), now: clock,
         tree: new NamespaceTree(metadata), policies: policyAdministration, audit, repositories: config.repositories,
-        graceMs: config.storage.gc.graceMs, sessionIndex: new SqlWebSessionStore(stores.database), ...(access ? { gate: access.gate } : {}), ...(access?.accounts ? { accounts: access.accounts } : {}),
+        graceMs: config.storage.gc.graceMs, sessionIndex: new SqlWebSessionStore(stores.database), ...(access ? { gate: auditedAuthenticator(access.gate, audit, '/ui/login', true) } : {}), ...(access?.accounts ? { accounts: access.accounts } : {}),
       }),
       ...(access ? accessEndpoints(access, audit) : []),
     ],
@@ -266,5 +266,5 @@ function accessEndpoints(access: AccessControl, audit: AuditTrail): Endpoint[] {
     audit.record(principal.kind === 'user' ? principal.name : 'anonymous', 'token.issue', {}, { detail: { scopes: requested.length, offline } });
     return issued;
   };
-  return [tokenEndpoint(service, auditedAuthenticator(access.tokens.passwords, audit), 'berth token service')];
+  return [tokenEndpoint(service, auditedAuthenticator(access.tokens.passwords, audit, '/token'), 'berth token service')];
 }

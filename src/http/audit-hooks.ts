@@ -36,19 +36,22 @@ function userOfAuthorization(header: string | undefined): string | undefined {
 }
 
 /**
- * Password checks whose refusals are recorded: the token service takes credentials from a
- * header (GET) or a form (POST), so its failed logins are seen where they are checked, not
- * from the response. The caller's own address comes with the credentials.
+ * Password checks whose refusals are recorded: the token service and the web UI's login take
+ * credentials from a header or a form, so their failed logins are seen where they are checked,
+ * not from the response. The caller's own address comes with the credentials. `path` says
+ * which door was tried; with `loginsToo`, successful logins are recorded as well.
  */
-export function auditedAuthenticator(authenticator: Authenticator, audit: AuditTrail): Authenticator {
+export function auditedAuthenticator(authenticator: Authenticator, audit: AuditTrail, path: string, loginsToo = false): Authenticator {
   return {
     async authenticate(credentials) {
       const result = await authenticator.authenticate(credentials);
+      const user = userOfAuthorization(credentials.authorization) ?? 'unknown';
+      const origin = { address: credentials.remoteAddress };
       if (result.outcome === 'rejected') {
-        const user = userOfAuthorization(credentials.authorization) ?? 'unknown';
-        const origin = { address: credentials.remoteAddress };
-        if (result.throttled) audit.record(user, 'auth.throttled', origin, { detail: { path: '/token' } });
-        else audit.record(user, 'auth.failure', origin, { detail: { path: '/token', reason: result.reason } });
+        if (result.throttled) audit.record(user, 'auth.throttled', origin, { detail: { path } });
+        else audit.record(user, 'auth.failure', origin, { detail: { path, reason: result.reason } });
+      } else if (loginsToo && result.outcome === 'authenticated') {
+        audit.record(user, 'auth.login', origin, { detail: { path } });
       }
       return result;
     },

@@ -227,6 +227,25 @@ describe('the web UI\'s administration pages (tree, repository settings, audit t
     assert.equal((await get(registry.url, '/ui/tree/..%2Fx', readerSession)).status, 400);
   });
 
+  it('when people log in to the UI, fail to, and change users there, then the audit trail records each under their name, never a password', async () => {
+    assert.equal((await logIn(registry.url, 'reader', 'not-the-password')).session, undefined);
+    const csrf = await csrfOf('/ui/users', bossSession);
+    assert.equal((await post('/ui/users', bossSession, { _csrf: csrf, name: 'newcomer', password: 'newcomer-password', roles: 'readers' })).status, 303);
+    assert.equal((await post('/ui/users/newcomer/delete', bossSession, { _csrf: csrf })).status, 303);
+    const entries = async (query: string) => {
+      const exported = await (await get(registry.url, `/ui/audit/export?${query}`, bossSession)).text();
+      assert.ok(!exported.includes('not-the-password') && !exported.includes('newcomer-password'));
+      return exported.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { user: string; action: string; target?: string });
+    };
+    // Entries are appended after the answer; poll until they land.
+    const deadline = Date.now() + 10_000;
+    while ((await entries('action=user.delete')).length === 0 && Date.now() < deadline) await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual((await entries('action=auth.failure&user=reader')).map((entry) => entry.user), ['reader']);
+    assert.ok((await entries('action=auth.login&user=boss')).length >= 1, 'the UI login of boss');
+    assert.deepEqual((await entries('action=user.put&user=boss')).map((entry) => entry.target), ['newcomer']);
+    assert.deepEqual((await entries('action=user.delete&user=boss')).map((entry) => entry.target), ['newcomer']);
+  });
+
   it('when a non-administrator opens the audit trail or changes a policy, then it is refused (403) and nothing changes', async () => {
     assert.equal((await get(registry.url, '/ui/audit', readerSession)).status, 403);
     assert.equal((await get(registry.url, '/ui/audit/export', readerSession)).status, 403);

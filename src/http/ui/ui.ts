@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { parsePermission, type Accounts } from '../../auth/accounts.js';
-import type { AccessGate } from '../../auth/gate.js';
+import type { Authenticator } from '../../auth/principal.js';
 import type { AuditTrail } from '../../core/audit.js';
 import type { RepositoryBrowser, RepositorySort, SortOrder } from '../../core/browse.js';
 import type { CollectionRuns } from '../../core/collection-runs.js';
@@ -40,7 +40,8 @@ import type { WebSessionIndex } from '../../metadata/store.js';
  */
 export interface UiDependencies {
   access: AdminAccess;
-  gate?: AccessGate;
+  /** Checks UI logins (the registry's authenticator chain, audited). */
+  gate?: Authenticator;
   accounts?: Accounts;
   registry: Registry;
   /** Collections the UI starts run in the background; the page shows their progress. */
@@ -240,6 +241,9 @@ export function webUi(deps: UiDependencies): Endpoint & { sessions: SessionStore
 
   async function accountsRoute(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams, viewer: Viewer, accounts: Accounts, form: URLSearchParams | undefined): Promise<void> {
     const message = MESSAGES[query.get('done') ?? ''];
+    // The same actions the admin API records for the same changes (`describeAdminChange`).
+    const changed = (action: string, target: string) =>
+      deps.audit.record(viewer.name ?? 'operator', action, { address: req.socket.remoteAddress, requestId: requestIdOf(res) }, { target });
     const [section, rawName, action] = path.slice('/ui/'.length).split('/') as [string, string | undefined, string | undefined];
     const name = rawName === undefined ? undefined : decodeURIComponent(rawName);
     if (section === 'users') {
@@ -248,19 +252,23 @@ export function webUi(deps: UiDependencies): Endpoint & { sessions: SessionStore
         const newName = form.get('name') ?? '';
         if (await accounts.getUser(newName).then(() => true, () => false)) throw new AdminError('CONFLICT', `a user "${printable(newName)}" exists already; reset its password instead`);
         await accounts.putUser(newName, form.get('password') ?? '', form.getAll('roles'));
+        changed('user.put', newName);
         return redirect(res, '/ui/users?done=created');
       }
       if (action === 'password') {
         await accounts.setPassword(name, form.get('password') ?? '');
+        changed('user.password', name);
         if (name !== viewer.name) await sessions.endAllOf(name);
         return redirect(res, '/ui/users?done=reset');
       }
       if (action === 'roles') {
         await accounts.setRoles(name, form.getAll('roles'));
+        changed('user.roles', name);
         return redirect(res, '/ui/users?done=saved');
       }
       if (action === 'delete') {
         await accounts.removeUser(name);
+        changed('user.delete', name);
         await sessions.endAllOf(name);
         return redirect(res, '/ui/users?done=removed');
       }
@@ -270,10 +278,12 @@ export function webUi(deps: UiDependencies): Endpoint & { sessions: SessionStore
       if (name === undefined) {
         const permissions = (form.get('permissions') ?? '').split('\n').map((line) => line.trim()).filter(Boolean).map(parsePermission);
         const created = await accounts.putRole(form.get('name') ?? '', form.get('description') ?? '', permissions);
+        changed('role.put', form.get('name') ?? '');
         return redirect(res, `/ui/roles?done=${created ? 'created' : 'saved'}`);
       }
       if (action === 'delete') {
         await accounts.removeRole(name);
+        changed('role.delete', name);
         return redirect(res, '/ui/roles?done=removed');
       }
     }
@@ -332,6 +342,7 @@ export function webUi(deps: UiDependencies): Endpoint & { sessions: SessionStore
       if (adminError?.code === 'INVALID_REQUEST') return render(req, res, 400, 'Change password', viewer, pages.passwordPage(viewer, session.mustChangePassword, adminError.message));
       throw error;
     }
+    deps.audit.record(principal.name, 'user.password', { address: req.socket.remoteAddress, requestId: requestIdOf(res) }, { target: principal.name });
     // Other sessions of this user used the old password: they end; this one continues.
     await sessions.endAllOf(principal.name);
     const renewed = await sessions.create(principal, { mustChangePassword: false, operator: false });
