@@ -198,7 +198,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
       health.start();
       await notifications.outbox.start();
       audit.start(scheduler);
-      if (config.http.tlsAuto) stopTlsRenewal = renewAutoTls(config.http.tlsAuto, http.server, scheduler, log);
+      if (config.http.tlsAuto) stopTlsRenewal = renewAutoTls(config.http.tlsAuto, [http.server, ...repositoryListeners.map((listener) => listener.http.server)], scheduler, log);
       stopMaintenance = startMaintenance({ config: config.storage, registry, collector, instanceId, log, clock, scheduler });
       registry2Import = importAtStart(importer, log);
       if (controlPath) await listenOnSocket(control, controlPath);
@@ -246,12 +246,14 @@ function urlOf(tls: boolean, address: { host: string; port: number }): string {
 }
 
 /** Checks the automatic certificate daily; a renewed one is served to new connections at once. */
-function renewAutoTls(auto: NonNullable<Config['http']['tlsAuto']>, server: Server, scheduler: Scheduler, log: Logger): () => void {
+function renewAutoTls(auto: NonNullable<Config['http']['tlsAuto']>, servers: Server[], scheduler: Scheduler, log: Logger): () => void {
   return scheduler.every('tls-renewal', 24 * 3_600_000, async () => {
     const result = ensureAutoTls(auto);
     if (!result.serverIssued) return;
     const paths = autoTlsPaths(auto.directory);
-    (server as HttpsServer).setSecureContext({ cert: readFileSync(paths.certificate), key: readFileSync(paths.key) });
+    const context = { cert: readFileSync(paths.certificate), key: readFileSync(paths.key) };
+    // The main listener and every repository's own listener serve the same certificate.
+    for (const server of servers) (server as HttpsServer).setSecureContext(context);
     log.info({ caCreated: result.caCreated }, 'the automatic TLS certificate was renewed');
   });
 }
