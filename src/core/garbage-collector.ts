@@ -5,6 +5,7 @@ import { parseDigest, type Digest } from '../oci/digest.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { layout } from '../storage/layout.js';
 import type { EventTimes } from './batched-times.js';
+import { forEachConcurrently } from './concurrently.js';
 import type { LockService } from './locks.js';
 import { PhaseTimer, type PhaseTiming } from './phase-timer.js';
 
@@ -125,9 +126,13 @@ export class CollectionInProgressError extends Error {
 
 const LEASE = 'gc';
 const LEASE_TTL_MS = 10 * 60_000;
-/** Blob rows forgotten per transaction (one durable commit per batch, not per blob). */
-const BLOB_BATCH = 1024;
-/** Object deletions in flight at once within a batch. */
+/**
+ * Blob rows forgotten per transaction: one statement and one durable commit per batch, so a
+ * typical run makes one. Bounded because the batch's digest locks are held until its bytes are
+ * deleted.
+ */
+const BLOB_BATCH = 4096;
+/** Object deletions in flight at once (a pool, not groups: none waits for the slowest of a group). */
 const DELETE_CONCURRENCY = 64;
 
 export interface CollectionListener {
@@ -216,9 +221,7 @@ export class GarbageCollector {
       const removed = await this.locks.runAll(batch.map((blob) => blob.digest), async () => {
         const forgotten = new Set(await this.metadata.forgetBlobsIfUnreferenced(batch.map((blob) => blob.digest)));
         const gone = batch.filter((blob) => forgotten.has(blob.digest));
-        for (let index = 0; index < gone.length; index += DELETE_CONCURRENCY) {
-          await Promise.all(gone.slice(index, index + DELETE_CONCURRENCY).map((blob) => this.blobs.delete(blob.digest)));
-        }
+        await forEachConcurrently(gone, DELETE_CONCURRENCY, (blob) => this.blobs.delete(blob.digest));
         return gone;
       });
       blobs.push(...removed);
