@@ -1,27 +1,36 @@
 import type { LockService } from './locks.js';
 
-/** The embedded `LockService`: sections serialised per key in this process. */
+/**
+ * The embedded `LockService`: sections serialised per key in this process. A section queues
+ * behind every key's current tail at once, in one synchronous step: a section only ever waits
+ * for sections that queued before it, so there is no cycle and no deadlock, and a thousand keys
+ * cost a thousand promises rather than a thousand nested sections.
+ */
 export class KeyedMutex implements LockService {
   private readonly tails = new Map<string, Promise<void>>();
 
-  async run<T>(key: string, section: () => Promise<T>): Promise<T> {
-    const previous = this.tails.get(key) ?? Promise.resolve();
+  run<T>(key: string, section: () => Promise<T>): Promise<T> {
+    return this.runAll([key], section);
+  }
+
+  async runAll<T>(keys: string[], section: () => Promise<T>): Promise<T> {
     let release!: () => void;
     const current = new Promise<void>((resolve) => (release = resolve));
-    const tail = previous.then(() => current);
-    this.tails.set(key, tail);
-    await previous;
+    const previous: Promise<void>[] = [];
+    const queued = new Map<string, Promise<void>>();
+    for (const key of new Set(keys)) {
+      const before = this.tails.get(key);
+      if (before) previous.push(before);
+      const tail = before ? before.then(() => current) : current;
+      this.tails.set(key, tail);
+      queued.set(key, tail);
+    }
     try {
+      await Promise.all(previous);
       return await section();
     } finally {
       release();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
+      for (const [key, tail] of queued) if (this.tails.get(key) === tail) this.tails.delete(key);
     }
-  }
-
-  runAll<T>(keys: string[], section: () => Promise<T>): Promise<T> {
-    const sorted = [...new Set(keys)].sort();
-    const enter = (index: number): Promise<T> => (index === sorted.length ? section() : this.run(sorted[index]!, () => enter(index + 1)));
-    return enter(0);
   }
 }
