@@ -98,6 +98,8 @@ export function printReport(out: NodeJS.WritableStream, report: CollectionSummar
     for (const blob of report.details.orphans) out.write(`${verb} orphaned blob ${blob.digest} (${formatBytes(blob.size)})\n`);
     for (const repository of report.details.repositories) out.write(`${verb} empty repository ${repository}\n`);
   }
+  // Older servers answer without phases.
+  if (details && report.phases) out.write(`time per step: ${report.phases.map((step) => `${step.phase} ${step.ms} ms (CPU ${step.cpuMs} ms)`).join(', ')}\n`);
   out.write(
     `${report.dryRun ? 'would free' : 'freed'} ${formatBytes(report.bytesFreed)} (${report.bytesFreed} bytes): ${verb} ${describeRemoved(report.removed)}` +
       ` in ${(report.durationMs / 1000).toFixed(2)} s\n`,

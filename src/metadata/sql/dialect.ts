@@ -15,6 +15,11 @@ export interface Dialect {
    * run at the same time.
    */
   readonly serialiseOutbox?: string;
+  /**
+   * A one-column subquery of the strings in the JSON array bound at its `?`: a whole list in
+   * one parameter, so a set-based statement takes any number of values in one round trip.
+   */
+  readonly jsonTexts: string;
   /** A schema definition written for SQLite, as this database takes it. */
   schema(sql: string): string;
 }
@@ -23,6 +28,7 @@ export const sqliteDialect: Dialect = {
   name: 'sqlite',
   greatest: (a, b) => `max(${a}, ${b})`,
   contains: (haystack, needle) => `instr(${haystack}, ${needle}) > 0`,
+  jsonTexts: 'SELECT value FROM json_each(?)',
   schema: (sql) => sql,
 };
 
@@ -34,6 +40,7 @@ export const postgresDialect: Dialect = {
   greatest: (a, b) => `greatest(${a}, ${b})`,
   contains: (haystack, needle) => `strpos(${haystack}, ${needle}) > 0`,
   serialiseOutbox: `SELECT pg_advisory_xact_lock(${OUTBOX_LOCK})`,
+  jsonTexts: 'SELECT jsonb_array_elements_text(CAST(? AS jsonb))',
   // Times are milliseconds and sizes bytes: every integer is 64-bit. Row ids are sequences.
   // Text compares by bytes, as in SQLite, whatever the database's collation: names and tags
   // list in byte order (the distribution spec's lexical order) and page by `name > ?`.

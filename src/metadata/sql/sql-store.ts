@@ -546,11 +546,10 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   async forgetBlobsIfUnreferenced(digests: Digest[]): Promise<Digest[]> {
-    return this.db.transaction(async (tx) => {
-      const forgotten: Digest[] = [];
-      for (const digest of digests) if ((await tx.run(this.sql.forgetBlobIfUnreferenced, [digest])) > 0) forgotten.push(digest);
-      return forgotten;
-    });
+    if (digests.length === 0) return [];
+    const rows = await this.db.transaction((tx) => tx.all<{ digest: Digest }>(this.sql.forgetBlobsIfUnreferenced, [JSON.stringify(digests)]));
+    const forgotten = new Set(rows.map((row) => row.digest));
+    return digests.filter((digest) => forgotten.has(digest));
   }
 
   async recordTouches(touches: { repository: RepositoryName; digest: Digest; at: number }[]): Promise<void> {

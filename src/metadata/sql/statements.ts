@@ -108,9 +108,11 @@ export function metadataStatements(dialect: Dialect) {
     unreferencedBlobs: `SELECT b.digest, b.size FROM blobs b
                         WHERE NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = b.digest)
                           AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = b.digest)`,
-    forgetBlobIfUnreferenced: `DELETE FROM blobs WHERE digest = ?
-                                 AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = blobs.digest)
-                                 AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = blobs.digest)`,
+    // The digests are one JSON array: a batch is one statement, whatever its size.
+    forgetBlobsIfUnreferenced: `DELETE FROM blobs WHERE digest IN (${dialect.jsonTexts})
+                                  AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = blobs.digest)
+                                  AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = blobs.digest)
+                                RETURNING digest`,
     blobRecorded: 'SELECT 1 AS found FROM blobs WHERE digest = ?',
     removeEmptyRepositories: `DELETE FROM repositories
                               WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = repositories.id)
