@@ -25,19 +25,21 @@ export function handlerOf(url: string): HandlerLabel {
   if (!url.startsWith('/v2')) return 'other';
   const query = url.indexOf('?');
   const end = query < 0 ? url.length : query;
-  const has = (part: string) => {
-    const at = url.indexOf(part);
-    return at >= 0 && at + part.length <= end;
-  };
   if (end <= 4) return 'base';
   if (end === 12 && url.startsWith('/v2/_catalog')) return 'catalog';
   if (url.endsWith('/tags/list', end)) return 'tags';
-  if (has('/manifests/')) return 'manifest';
-  if (has('/referrers/')) return 'referrers';
+  if (within(url, '/manifests/', end)) return 'manifest';
+  if (within(url, '/referrers/', end)) return 'referrers';
   const uploads = url.lastIndexOf('/blobs/uploads', end);
   if (uploads >= 0) return end > uploads + '/blobs/uploads/'.length ? 'blob_upload_chunk' : 'blob_upload';
-  if (has('/blobs/')) return 'blob';
+  if (within(url, '/blobs/', end)) return 'blob';
   return 'other';
+}
+
+/** Whether `part` occurs in `url` before `end` (the path, not the query). */
+function within(url: string, part: string, end: number): boolean {
+  const at = url.indexOf(part);
+  return at >= 0 && at + part.length <= end;
 }
 
 /** Sources read at scrape time. Each is optional: a missing one leaves its metric at zero. */
@@ -54,7 +56,8 @@ interface HandlerCells {
   inFlight: ValueCell<'handler'>;
   requestSize: HistogramCell<'handler'>;
   responseSize: HistogramCell<'handler'>;
-  byMethod: Map<string, MethodCells>;
+  /** By `METHOD_INDEX`, resolved on the first request with that method. */
+  byMethod: (MethodCells | undefined)[];
 }
 
 interface MethodCells {
@@ -153,21 +156,20 @@ export class Metrics {
 
   /**
    * A request ended (answered or abandoned). Positional, so the hot path builds no object;
-   * `startedNs` is from `process.hrtime.bigint()`. Sizes are the declared Content-Lengths
-   * (0 for chunked bodies and HEAD answers).
+   * `startedMs` is from `performance.now()` (a double: no BigInt per request). Sizes are the
+   * declared Content-Lengths (0 for chunked bodies and HEAD answers).
    */
-  finished(handler: HandlerLabel, httpMethod: string | undefined, status: number, startedNs: bigint, requestBytes: number, responseBytes: number): void {
+  finished(handler: HandlerLabel, httpMethod: string | undefined, status: number, startedMs: number, requestBytes: number, responseBytes: number): void {
     const cells = this.cellsOf(handler);
     cells.inFlight.value -= 1;
     cells.requestSize.observe(requestBytes);
     cells.responseSize.observe(responseBytes);
-    const method = (httpMethod !== undefined && METHOD_LABELS[httpMethod]) || 'other';
-    let byMethod = cells.byMethod.get(method);
-    if (!byMethod) cells.byMethod.set(method, (byMethod = { duration: this.duration.cell({ handler, method }), byCode: new Map() }));
+    const methodIndex = (httpMethod !== undefined && METHOD_INDEX.get(httpMethod)) || OTHER_METHOD;
+    const byMethod = (cells.byMethod[methodIndex] ??= { duration: this.duration.cell({ handler, method: METHOD_LABELS[methodIndex]! }), byCode: new Map() });
     let requests = byMethod.byCode.get(status);
-    if (!requests) byMethod.byCode.set(status, (requests = this.requests.cell({ handler, code: String(status), method })));
+    if (!requests) byMethod.byCode.set(status, (requests = this.requests.cell({ handler, code: String(status), method: METHOD_LABELS[methodIndex]! })));
     requests.value += 1;
-    byMethod.duration.observe(Number(process.hrtime.bigint() - startedNs) / 1e9);
+    byMethod.duration.observe((performance.now() - startedMs) / 1000);
     if (status === 401) this.authFailures.inc();
     else if (status === 429) this.authThrottled.inc();
   }
@@ -176,14 +178,15 @@ export class Metrics {
     let cells = this.handlerCells.get(handler);
     if (!cells) {
       const labels = { handler };
-      cells = { inFlight: this.inFlight.cell(labels), requestSize: this.requestSize.cell(labels), responseSize: this.responseSize.cell(labels), byMethod: new Map() };
+      cells = { inFlight: this.inFlight.cell(labels), requestSize: this.requestSize.cell(labels), responseSize: this.responseSize.cell(labels), byMethod: [] };
       this.handlerCells.set(handler, cells);
     }
     return cells;
   }
 }
 
-/** promhttp's method label: lower case, unknown methods folded into one label (no label explosion). */
-const METHOD_LABELS: Readonly<Record<string, string>> = Object.fromEntries(
-  ['GET', 'HEAD', 'PUT', 'POST', 'PATCH', 'DELETE', 'OPTIONS'].map((method) => [method, method.toLowerCase()]),
-);
+/** promhttp's method labels: lower case, unknown methods folded into one label (no label explosion). */
+const METHOD_LABELS = ['other', 'get', 'head', 'put', 'post', 'patch', 'delete', 'options'] as const;
+const OTHER_METHOD = 0;
+/** HTTP method → index in `METHOD_LABELS`; never 0, so a miss and `other` read alike. */
+const METHOD_INDEX: ReadonlyMap<string, number> = new Map(METHOD_LABELS.slice(1).map((label, index) => [label.toUpperCase(), index + 1]));

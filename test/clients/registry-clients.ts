@@ -213,8 +213,15 @@ export class Podman implements RegistryClient {
   readonly name = 'podman';
   readonly keepsBytes = false;
   private sequence = 0;
+  /** `--tls-verify=false` unless the registry's TLS is to be verified (its CA in podman's certs.d). */
+  private readonly tlsFlags: string[];
 
-  constructor(private readonly workDir: string) {}
+  constructor(
+    private readonly workDir: string,
+    options: { verifyTls?: boolean } = {},
+  ) {
+    this.tlsFlags = options.verifyTls ? [] : ['--tls-verify=false'];
+  }
 
   /** podman pushes from its store: import the layout image first (as a podman user would have built it). */
   async push(layout: OciLayout, tag: string, dest: string, options: PushOptions): Promise<string> {
@@ -242,10 +249,10 @@ export class Podman implements RegistryClient {
     if (options.all) {
       const list = `localhost/berth-list-${++this.sequence}`;
       await this.podman(['manifest', 'create', list]);
-      await this.podman(['manifest', 'add', '--all', '--tls-verify=false', list, `docker://${from}`]);
+      await this.podman(['manifest', 'add', '--all', ...this.tlsFlags, list, `docker://${from}`]);
       return this.pushList(list, to, []);
     }
-    await this.podman(['pull', '--quiet', '--tls-verify=false', from]);
+    await this.podman(['pull', '--quiet', ...this.tlsFlags, from]);
     return this.pushLocal(from, to, []);
   }
 
@@ -257,7 +264,7 @@ export class Podman implements RegistryClient {
    */
   async pull(ref: string, platform?: Platform): Promise<PulledImage> {
     const store = join(this.workDir, `p${++this.sequence}`);
-    const id = (await this.podman(['pull', '--quiet', '--tls-verify=false', ...platformArgs(platform, 'podman'), ref], store)).trim();
+    const id = (await this.podman(['pull', '--quiet', ...this.tlsFlags, ...platformArgs(platform, 'podman'), ref], store)).trim();
     const [image] = JSON.parse(await this.podman(['image', 'inspect', id], store)) as PodmanImage[];
     if (!image) throw new Error(`podman image inspect ${id} returned nothing`);
     // RepoDigests lists, for this repository, the digest the pull named (an index's, when it went
@@ -278,20 +285,20 @@ export class Podman implements RegistryClient {
   }
 
   async listTags(repository: string): Promise<string[]> {
-    const output = await this.podman(['search', '--list-tags', '--format', 'json', '--tls-verify=false', repository]);
+    const output = await this.podman(['search', '--list-tags', '--format', 'json', ...this.tlsFlags, repository]);
     const [entry] = JSON.parse(output) as { Name: string; Tags: string[] }[];
     return entry?.Tags ?? [];
   }
 
   private async pushLocal(image: string, dest: string, flags: string[]): Promise<string> {
     const digestFile = await this.digestFile();
-    await this.podman(['push', '--quiet', '--tls-verify=false', ...flags, '--digestfile', digestFile, image, `docker://${dest}`]);
+    await this.podman(['push', '--quiet', ...this.tlsFlags, ...flags, '--digestfile', digestFile, image, `docker://${dest}`]);
     return (await readFile(digestFile, 'utf8')).trim();
   }
 
   private async pushList(list: string, dest: string, flags: string[]): Promise<string> {
     const digestFile = await this.digestFile();
-    await this.podman(['manifest', 'push', '--quiet', '--all', '--tls-verify=false', ...flags, '--digestfile', digestFile, list, `docker://${dest}`]);
+    await this.podman(['manifest', 'push', '--quiet', '--all', ...this.tlsFlags, ...flags, '--digestfile', digestFile, list, `docker://${dest}`]);
     return (await readFile(digestFile, 'utf8')).trim();
   }
 

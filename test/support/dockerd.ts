@@ -22,12 +22,14 @@ export interface Dockerd {
 export interface DockerdOptions {
   /** `registry-mirrors` in daemon.json (each also insecure-allowed: loopback, plain HTTP). */
   registryMirrors?: string[];
+  /** HTTPS_PROXY for the daemon's registry connections (a CONNECT proxy on loopback). */
+  httpsProxy?: string;
   timeoutMs?: number;
 }
 
 /** Starts dockerd and resolves once it says its API listens (it logs that line when ready). */
 export async function startDockerd(options: DockerdOptions = {}): Promise<Dockerd> {
-  const { registryMirrors = [], timeoutMs = 60_000 } = options;
+  const { registryMirrors = [], httpsProxy, timeoutMs = 60_000 } = options;
   // The exec root holds containerd's socket, whose path must stay short.
   const dir = await mkdtemp(join(tmpdir(), 'bdk-'));
   const socket = join(dir, 'docker.sock');
@@ -37,7 +39,7 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
     '--config-file', config, '--iptables=false', '--ip6tables=false', '--bridge=none', '--storage-driver=vfs',
     '--data-root', join(dir, 'data'), '--exec-root', join(dir, 'exec'),
     '-H', `unix://${socket}`, '--pidfile', join(dir, 'docker.pid'),
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  ], { stdio: ['ignore', 'pipe', 'pipe'], env: httpsProxy ? { ...process.env, HTTPS_PROXY: httpsProxy } : process.env });
   let log = '';
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const stop = async () => {
@@ -68,7 +70,8 @@ export async function startDockerd(options: DockerdOptions = {}): Promise<Docker
     await stop();
     throw error;
   }
-  const env = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: join(dir, 'client') };
+  // DOCKER_BUILDKIT=0: `docker build` uses the daemon's own builder (BuildKit needs runnable containers).
+  const env = { ...process.env, DOCKER_HOST: `unix://${socket}`, DOCKER_CONFIG: join(dir, 'client'), DOCKER_BUILDKIT: '0' };
   const docker = async (args: string[]) => {
     try {
       return (await run('docker', args, { timeout: 120_000, maxBuffer: 16 * 1024 * 1024, env })).stdout;
