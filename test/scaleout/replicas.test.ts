@@ -204,6 +204,28 @@ describe('three replicas on Ceph RGW and PostgreSQL', () => {
     assert.equal(doomedLayer.status, 404, 'the deleted image was collected meanwhile');
   });
 
+  it('when one image is pushed into many repositories at once across replicas, then every mount and manifest PUT succeeds', async () => {
+    const { body, manifest } = await client(0).pushImage('fanout/base', 'v1', ['fanout-layer']);
+    const digests = [(manifest.config as { digest: string }).digest, ...(manifest.layers as { digest: string }[]).map((layer) => layer.digest)];
+    const failures: string[] = [];
+    const repositories = Array.from({ length: 48 }, (_, index) => `fanout/r${index}`);
+    // 16 at a time, as a CI fleet pushing the same base image into its repositories does.
+    const queue = [...repositories];
+    await Promise.all(Array.from({ length: 16 }, async (_, worker) => {
+      for (let name = queue.shift(); name; name = queue.shift()) {
+        const replica = client((worker + repositories.indexOf(name)) % 3);
+        for (const digest of digests) {
+          const mounted = await replica.request(`/v2/${name}/blobs/uploads/?mount=${digest}&from=fanout/base`, { method: 'POST' });
+          if (mounted.status !== 201) failures.push(`mount ${digest} into ${name}: ${mounted.status} ${await mounted.text()}`);
+        }
+        const put = await replica.putManifest(name, 'v1', body, 'application/vnd.oci.image.manifest.v1+json');
+        if (put.status !== 201) failures.push(`manifest PUT ${name}: ${put.status} ${await put.text()}`);
+      }
+    }));
+    assert.deepEqual(failures, [], replicas.map((replica) => replica.output().split('\n').filter((line) => line.includes('"level":50')).join('\n')).join('\n'));
+    for (const name of repositories) assert.equal((await client(2).request(`/v2/${name}/manifests/v1`, { method: 'HEAD' })).status, 200, name);
+  });
+
   it('when pushes to one quota land on different replicas at once, then together they stay within it', async () => {
     const blobs = Array.from({ length: 12 }, () => randomBytes(40 * 1024));
     const results = await Promise.all(blobs.map((blob, index) =>

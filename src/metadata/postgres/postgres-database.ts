@@ -1,11 +1,17 @@
 import { createHash } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
 import pg from 'pg';
 import type { SqlDatabase, SqlExecutor, SqlValue, TransactionOptions } from '../sql/database.js';
 import { postgresDialect } from '../sql/dialect.js';
 
 /** SQLSTATEs after which a serializable transaction is simply run again. */
 const RETRYABLE = new Set(['40001', '40P01']);
-const MAX_ATTEMPTS = 20;
+const MAX_ATTEMPTS = 30;
+/**
+ * Transactions that conflicted wait a random while before the next attempt, up to this long:
+ * retried at once, a dozen writers of one digest's rows keep cancelling each other.
+ */
+const MAX_BACKOFF_MS = 100;
 
 /**
  * `SqlDatabase` on a `pg` pool. Transactions run SERIALIZABLE, and run again when PostgreSQL
@@ -56,6 +62,7 @@ export class PostgresDatabase implements SqlDatabase {
         } catch (error) {
           await client.query('ROLLBACK').catch(connection.failed);
           if (connection.failure || !RETRYABLE.has((error as { code?: string }).code ?? '') || attempt === MAX_ATTEMPTS) throw error;
+          await delay(Math.random() * Math.min(MAX_BACKOFF_MS, 2 ** attempt));
         }
       }
     });
