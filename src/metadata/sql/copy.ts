@@ -13,6 +13,7 @@ const TABLES = [
   'manifests',
   'manifest_references',
   'tags',
+  'repository_stats',
   'users',
   'roles',
   'role_permissions',

@@ -246,4 +246,32 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE uploads ADD COLUMN storage_state TEXT;
     `,
   },
+  {
+    version: 9,
+    description: 'browsing at scale: per-repository statistics (tags, manifests, distinct bytes, last push, last pull) kept by the transactions that change them',
+    sql: `
+      -- What the repository list sorts and shows, one row per repository: the list is a query over
+      -- this table instead of aggregating every tag, manifest and link (sql-store.ts keeps it).
+      CREATE TABLE repository_stats (
+        repository_id INTEGER NOT NULL PRIMARY KEY REFERENCES repositories(id) ON DELETE CASCADE,
+        tags INTEGER NOT NULL DEFAULT 0,
+        manifests INTEGER NOT NULL DEFAULT 0,
+        -- Distinct linked blobs and stored manifests, each counted once.
+        bytes INTEGER NOT NULL DEFAULT 0,
+        -- The newest manifest stored or tag moved; NULL while the repository holds no manifest.
+        pushed_at INTEGER,
+        pulled_at INTEGER
+      );
+      INSERT INTO repository_stats (repository_id, tags, manifests, bytes, pushed_at, pulled_at)
+        SELECT r.id,
+               (SELECT count(*) FROM tags t WHERE t.repository_id = r.id),
+               (SELECT count(*) FROM manifests m WHERE m.repository_id = r.id),
+               (SELECT coalesce(sum(b.size), 0) FROM blobs b WHERE b.digest IN
+                  (SELECT l.digest FROM repository_blobs l WHERE l.repository_id = r.id UNION SELECT m.digest FROM manifests m WHERE m.repository_id = r.id)),
+               (SELECT max(times.at) FROM (SELECT max(m.created_at) AS at FROM manifests m WHERE m.repository_id = r.id
+                                           UNION ALL SELECT max(t.updated_at) FROM tags t WHERE t.repository_id = r.id) AS times),
+               (SELECT max(m.last_pulled_at) FROM manifests m WHERE m.repository_id = r.id)
+        FROM repositories r;
+    `,
+  },
 ];

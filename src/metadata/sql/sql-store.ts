@@ -11,6 +11,7 @@ import type {
   MetadataStore,
   MissingReferences,
   NewManifest,
+  RepositorySort,
   OutboxRow,
   Page,
   QuotaExceeded,
@@ -20,6 +21,7 @@ import type {
   RepositoryMatch,
   RepositorySummary,
   RepositoryUsage,
+  SortOrder,
   StoredAuditRow,
   StoredBlob,
   StoredOutboxEvent,
@@ -32,7 +34,7 @@ import type {
 } from '../store.js';
 import type { SqlDatabase, SqlExecutor, SqlValue } from './database.js';
 import { migrate } from './migrate.js';
-import { globToLike, metadataStatements, type MetadataStatements } from './statements.js';
+import { globToLike, metadataStatements, orderedRepositories, type MetadataStatements } from './statements.js';
 
 interface ManifestRow {
   digest: string;
@@ -240,8 +242,24 @@ export class SqlMetadataStore implements MetadataStore {
     if (exceeded) return exceeded;
     const repositoryId = await this.ensureRepository(tx, repository, now);
     await tx.run(this.sql.insertBlob, [digest, size, now]);
-    await tx.run(this.sql.insertLink, [repositoryId, digest, now, now]);
+    await this.insertLink(tx, repositoryId, digest, now);
     return undefined;
+  }
+
+  /** A link (its blob row written), counted in the repository's bytes when it holds the blob for the first time. */
+  private async insertLink(tx: SqlExecutor, repositoryId: number, digest: Digest, at: number): Promise<void> {
+    await this.addContentToStats(tx, repositoryId, digest);
+    await tx.run(this.sql.insertLink, [repositoryId, digest, at, at]);
+  }
+
+  /** Before a link or manifest row for `digest` is written: its bytes count unless the repository already holds it. */
+  private async addContentToStats(tx: SqlExecutor, repositoryId: number, digest: Digest): Promise<void> {
+    await tx.run(this.sql.addStatsContent, [digest, repositoryId, repositoryId, digest, repositoryId, digest]);
+  }
+
+  /** Recounts the statistics of repositories that lost content (the one place every number is defined). */
+  private async refreshStats(tx: SqlExecutor, repositoryIds: Iterable<number>): Promise<void> {
+    for (const id of new Set(repositoryIds)) await tx.run(this.sql.refreshStats, [id]);
   }
 
   /** Would adding `digest` push the scope's usage over its limit? Content already counted adds nothing. */
@@ -259,15 +277,20 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   async unlinkBlob(repository: RepositoryName, digest: Digest, journal?: ChangeJournal): Promise<boolean> {
-    return this.changeWithJournal(this.sql.deleteLink, [repository, digest], journal);
+    return this.removeWithJournal(repository, this.sql.deleteLink, [repository, digest], journal);
   }
 
-  /** One statement's change and its journal in one transaction; the journal only if something changed. */
-  private async changeWithJournal(statement: string, params: SqlValue[], journal: ChangeJournal | undefined): Promise<boolean> {
-    if (!journal) return (await this.db.run(statement, params)) > 0;
+  /**
+   * One statement's removal, the repository's statistics recounted and the change's journal, in
+   * one transaction; statistics and journal only if something was removed.
+   */
+  private async removeWithJournal(repository: RepositoryName, statement: string, params: SqlValue[], journal: ChangeJournal | undefined): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       const changed = (await tx.run(statement, params)) > 0;
-      if (changed) await this.writeJournal(tx, journal);
+      if (changed) {
+        await this.refreshStats(tx, [(await tx.get<{ id: number }>(this.sql.repositoryId, [repository]))!.id]);
+        await this.writeJournal(tx, journal);
+      }
       return changed;
     });
   }
@@ -292,10 +315,8 @@ export class SqlMetadataStore implements MetadataStore {
         manifests: await this.absent(tx, this.sql.manifestExists, repository, manifestReferences),
       };
       if (!entry.partial && (missing.blobs.length > 0 || missing.manifests.length > 0)) return { missing };
-      if (entry.tag !== undefined && entry.keepExistingTag) {
-        const current = (await tx.get<{ manifest_digest: Digest }>(this.sql.taggedDigest, [repository, entry.tag]))?.manifest_digest;
-        if (current !== undefined && current !== manifest.digest) return { missing, tagConflict: current };
-      }
+      const tagged = entry.tag === undefined ? undefined : (await tx.get<{ manifest_digest: Digest }>(this.sql.taggedDigest, [repository, entry.tag]))?.manifest_digest;
+      if (entry.keepExistingTag && tagged !== undefined && tagged !== manifest.digest) return { missing, tagConflict: tagged };
       if (entry.quota && !(await tx.get(this.sql.manifestExists, [repository, manifest.digest]))) {
         const quotaExceeded = await this.quotaExceeded(tx, repository, manifest.digest, manifest.size, entry.quota);
         if (quotaExceeded) return { missing, quotaExceeded };
@@ -304,6 +325,7 @@ export class SqlMetadataStore implements MetadataStore {
       const now = this.clock();
       const repositoryId = await this.ensureRepository(tx, repository, now);
       await tx.run(this.sql.insertBlob, [manifest.digest, manifest.size, now]);
+      await this.addContentToStats(tx, repositoryId, manifest.digest);
       const inserted = await tx.run(this.sql.insertManifest, [
         repositoryId,
         manifest.digest,
@@ -327,6 +349,8 @@ export class SqlMetadataStore implements MetadataStore {
         // The repository is described by its latest tagged push, as a registry's search shows it.
         await tx.run(this.sql.describeRepository, [manifest.description ?? null, repositoryId]);
       }
+      // A stored manifest or a moved tag is a push: counts and the push time only grow here.
+      if (inserted > 0 || entry.tag !== undefined) await tx.run(this.sql.addStatsPush, [inserted, entry.tag !== undefined && tagged === undefined ? 1 : 0, now, repositoryId]);
       await this.writeJournal(tx, entry.journal);
       return { missing };
     });
@@ -340,11 +364,11 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   async deleteManifest(repository: RepositoryName, digest: Digest, journal?: ChangeJournal): Promise<boolean> {
-    return this.changeWithJournal(this.sql.deleteManifest, [repository, digest], journal);
+    return this.removeWithJournal(repository, this.sql.deleteManifest, [repository, digest], journal);
   }
 
   async deleteTag(repository: RepositoryName, tag: Tag, journal?: ChangeJournal): Promise<boolean> {
-    return this.changeWithJournal(this.sql.deleteTag, [repository, tag], journal);
+    return this.removeWithJournal(repository, this.sql.deleteTag, [repository, tag], journal);
   }
 
   async listTags(repository: RepositoryName, limit: number, last?: string): Promise<Page<Tag>> {
@@ -352,23 +376,30 @@ export class SqlMetadataStore implements MetadataStore {
     return page(rows.map((row) => row.name as Tag), limit);
   }
 
-  async repositorySummaries(options: { bytes: boolean }): Promise<RepositorySummary[]> {
-    const rows = await this.db.all<{ name: string; description: string | null; tags: number; manifests: number; bytes: number; pushed_at: number | null; pulled_at: number | null }>(
-      options.bytes ? this.sql.repositorySummariesWithBytes : this.sql.repositorySummaries,
+  async orderedRepositories(options: { sort: RepositorySort; order: SortOrder; filter: string }): Promise<RepositoryName[]> {
+    const filtered = options.filter !== '';
+    const rows = await this.db.all<{ name: RepositoryName }>(
+      orderedRepositories(this.db.dialect, options.sort, options.order, filtered),
+      filtered ? [options.filter, options.filter] : [],
     );
-    return rows.map((row) => {
+    return rows.map((row) => row.name);
+  }
+
+  async repositorySummaries(names: RepositoryName[]): Promise<RepositorySummary[]> {
+    const summaries: RepositorySummary[] = [];
+    for (const name of names) {
+      const row = await this.db.get<{ name: string; description: string | null; tags: number; manifests: number; bytes: number; pushed_at: number | null; pulled_at: number | null }>(
+        this.sql.repositorySummary,
+        [name],
+      );
+      if (!row) continue;
       const summary: RepositorySummary = { name: row.name as RepositoryName, tags: row.tags, manifests: row.manifests, bytes: row.bytes };
       if (row.description !== null) summary.description = row.description;
       if (row.pushed_at !== null) summary.pushedAt = row.pushed_at;
       if (row.pulled_at !== null) summary.pulledAt = row.pulled_at;
-      return summary;
-    });
-  }
-
-  async repositoryBytes(names: RepositoryName[]): Promise<Map<RepositoryName, number>> {
-    const bytes = new Map<RepositoryName, number>();
-    for (const name of names) bytes.set(name, (await this.db.get<{ bytes: number }>(this.sql.repositoryBytes, [name, name]))!.bytes);
-    return bytes;
+      summaries.push(summary);
+    }
+    return summaries;
   }
 
   async tagSummaries(repository: RepositoryName): Promise<TagSummary[]> {
@@ -474,13 +505,16 @@ export class SqlMetadataStore implements MetadataStore {
       }
       const removed: Digest[] = [];
       for (const digest of affected) if ((await tx.run(this.sql.removeIfOrphanedManifest, [repository, digest])) > 0) removed.push(digest);
+      if (affected.size > 0) await this.refreshStats(tx, [(await tx.get<{ id: number }>(this.sql.repositoryId, [repository]))!.id]);
       return removed;
     });
   }
 
   async recordPulls(pulls: { repository: RepositoryName; digest: Digest; at: number }[]): Promise<void> {
     await this.db.transaction(async (tx) => {
-      for (const pull of pulls) await tx.run(this.sql.recordPull, [pull.at, pull.at, pull.repository, pull.digest]);
+      for (const pull of pulls) {
+        if ((await tx.run(this.sql.recordPull, [pull.at, pull.at, pull.repository, pull.digest])) > 0) await tx.run(this.sql.addStatsPull, [pull.at, pull.repository]);
+      }
     }, { relaxed: true });
   }
 
@@ -506,6 +540,7 @@ export class SqlMetadataStore implements MetadataStore {
       }
       removed.push({ repository: name, digest: row.digest });
     }
+    await this.refreshStats(tx, names.keys());
     return removed;
   }
 
@@ -517,6 +552,7 @@ export class SqlMetadataStore implements MetadataStore {
   private async removeUntaggedManifestsNow(tx: SqlExecutor, cutoff: number): Promise<RemovedManifest[]> {
     const rows = await tx.all<{ repository_id: number; repository: RepositoryName; digest: Digest; size: number }>(this.sql.unreachableManifests, [cutoff]);
     for (const row of rows) await tx.run(this.sql.deleteManifestById, [row.repository_id, row.digest]);
+    await this.refreshStats(tx, rows.map((row) => row.repository_id));
     return rows.map((row) => ({ repository: row.repository, digest: row.digest, size: row.size }));
   }
 
@@ -543,7 +579,7 @@ export class SqlMetadataStore implements MetadataStore {
       let restored = 0;
       for (const link of links) {
         if (!(await tx.get(this.sql.blobRecorded, [link.digest]))) continue;
-        await tx.run(this.sql.insertLink, [await this.ensureRepository(tx, link.repository, at), link.digest, at, at]);
+        await this.insertLink(tx, await this.ensureRepository(tx, link.repository, at), link.digest, at);
         restored += 1;
       }
       return restored;
@@ -611,8 +647,10 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   private async ensureRepository(tx: SqlExecutor, name: RepositoryName, now: number): Promise<number> {
-    await tx.run(this.sql.insertRepository, [name, now]);
-    return (await tx.get<{ id: number }>(this.sql.repositoryId, [name]))!.id;
+    const created = (await tx.run(this.sql.insertRepository, [name, now])) > 0;
+    const id = (await tx.get<{ id: number }>(this.sql.repositoryId, [name]))!.id;
+    if (created) await tx.run(this.sql.insertStats, [id]);
+    return id;
   }
 }
 

@@ -1,3 +1,4 @@
+import type { RepositorySort, SortOrder } from '../store.js';
 import type { Dialect } from './dialect.js';
 
 /**
@@ -63,7 +64,7 @@ export function metadataStatements(dialect: Dialect) {
                     WHERE t.repository_id = ${repo} AND t.name = ?`,
     insertManifest: `INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, annotations, subject, description, platforms, created_at)
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-    ...repositorySummaries(dialect),
+    ...repositoryStatistics(dialect),
     tagSummaries: `SELECT t.name, t.manifest_digest AS digest, m.media_type, m.platforms, t.updated_at, m.last_pulled_at,
                           m.size + (SELECT COALESCE(SUM(b.size), 0) FROM manifest_references mr JOIN blobs b ON b.digest = mr.child_digest
                                     WHERE mr.repository_id = m.repository_id AND mr.manifest_digest = m.digest) AS bytes
@@ -182,25 +183,58 @@ function searchRepositories(dialect: Dialect): string {
 }
 
 /**
- * One grouped pass per table rather than subqueries per repository. Sizes (a distinct-union per
- * repository, the expensive part) only when asked for: to sort by size, or for one page.
+ * `repository_stats`, one row per repository (migration 9): what the repository list sorts and
+ * shows. Pushes, links and pulls only ever raise its numbers, so they add to it; anything that
+ * removes content recounts the repository (`refreshStats`), the one definition of every number.
  */
-function repositorySummaries(dialect: Dialect) {
-  const stats = `manifest_stats AS (SELECT repository_id, COUNT(*) AS manifests, MAX(created_at) AS created_at, MAX(last_pulled_at) AS pulled_at
-                                    FROM manifests GROUP BY repository_id),
-                 tag_stats AS (SELECT repository_id, COUNT(*) AS tags, MAX(updated_at) AS updated_at FROM tags GROUP BY repository_id)`;
-  const columns = `r.name, r.description, COALESCE(t.tags, 0) AS tags, m.manifests,
-                   ${dialect.greatest('m.created_at', 'COALESCE(t.updated_at, 0)')} AS pushed_at, m.pulled_at`;
-  const joins = 'FROM repositories r JOIN manifest_stats m ON m.repository_id = r.id LEFT JOIN tag_stats t ON t.repository_id = r.id';
+function repositoryStatistics(dialect: Dialect) {
+  const of = 'r.id';
   return {
-    repositorySummaries: `WITH ${stats} SELECT ${columns}, 0 AS bytes ${joins} ORDER BY r.name`,
-    repositorySummariesWithBytes: `WITH ${stats},
-            content AS (SELECT repository_id, digest FROM repository_blobs UNION SELECT repository_id, digest FROM manifests),
-            sizes AS (SELECT c.repository_id, SUM(b.size) AS bytes FROM content c JOIN blobs b ON b.digest = c.digest GROUP BY c.repository_id)
-       SELECT ${columns}, COALESCE(s.bytes, 0) AS bytes ${joins} LEFT JOIN sizes s ON s.repository_id = r.id ORDER BY r.name`,
-    repositoryBytes: `SELECT COALESCE(SUM(b.size), 0) AS bytes FROM blobs b WHERE b.digest IN
-                        (SELECT digest FROM repository_blobs WHERE repository_id = ${repo} UNION SELECT digest FROM manifests WHERE repository_id = ${repo})`,
+    insertStats: 'INSERT INTO repository_stats (repository_id) VALUES (?) ON CONFLICT (repository_id) DO NOTHING',
+    // Bound before the link or manifest row is written: content the repository already holds adds nothing.
+    addStatsContent: `UPDATE repository_stats SET bytes = bytes + (SELECT size FROM blobs WHERE digest = ?)
+                      WHERE repository_id = ? AND NOT EXISTS (SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?)
+                                              AND NOT EXISTS (SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?)`,
+    addStatsPush: `UPDATE repository_stats SET manifests = manifests + ?, tags = tags + ?, pushed_at = ${dialect.greatest('coalesce(pushed_at, 0)', '?')}
+                   WHERE repository_id = ?`,
+    addStatsPull: `UPDATE repository_stats SET pulled_at = ${dialect.greatest('coalesce(pulled_at, 0)', '?')} WHERE repository_id = ${repo}`,
+    refreshStats: `INSERT INTO repository_stats (repository_id, tags, manifests, bytes, pushed_at, pulled_at)
+                   SELECT ${of},
+                          (SELECT count(*) FROM tags t WHERE t.repository_id = ${of}),
+                          (SELECT count(*) FROM manifests m WHERE m.repository_id = ${of}),
+                          (SELECT coalesce(sum(b.size), 0) FROM blobs b WHERE b.digest IN
+                             (SELECT l.digest FROM repository_blobs l WHERE l.repository_id = ${of} UNION SELECT m.digest FROM manifests m WHERE m.repository_id = ${of})),
+                          (SELECT max(times.at) FROM (SELECT max(m.created_at) AS at FROM manifests m WHERE m.repository_id = ${of}
+                                                      UNION ALL SELECT max(t.updated_at) FROM tags t WHERE t.repository_id = ${of}) AS times),
+                          (SELECT max(m.last_pulled_at) FROM manifests m WHERE m.repository_id = ${of})
+                   FROM repositories r WHERE r.id = ?
+                   ON CONFLICT (repository_id) DO UPDATE SET tags = excluded.tags, manifests = excluded.manifests, bytes = excluded.bytes,
+                                                             pushed_at = excluded.pushed_at, pulled_at = excluded.pulled_at`,
+    repositorySummary: `SELECT r.name, r.description, s.tags, s.manifests, s.bytes, s.pushed_at, s.pulled_at
+                        FROM repositories r JOIN repository_stats s ON s.repository_id = r.id WHERE r.name = ? AND s.manifests > 0`,
   };
+}
+
+const REPOSITORY_SORT_KEYS: Record<RepositorySort, string> = {
+  name: 'r.name',
+  pushed: 'coalesce(s.pushed_at, 0)',
+  size: 's.bytes',
+  pulled: 'coalesce(s.pulled_at, 0)',
+};
+
+/**
+ * Names of listed repositories (holding a manifest) in one sort order, ties by name; with
+ * `filtered`, only those whose name or description contains the term bound twice (lower case,
+ * `instr`/`strpos`: `%` and `_` mean themselves). One text per combination, prepared once each.
+ */
+export function orderedRepositories(dialect: Dialect, sort: RepositorySort, order: SortOrder, filtered: boolean): string {
+  const term = 'CAST(? AS TEXT)';
+  const filter = filtered ? ` AND (${dialect.contains('r.name', term)} OR ${dialect.contains('lower(r.description)', term)})` : '';
+  const direction = order === 'desc' ? 'DESC' : 'ASC';
+  const ties = sort === 'name' ? '' : ', r.name';
+  return `SELECT r.name FROM repository_stats s JOIN repositories r ON r.id = s.repository_id
+          WHERE s.manifests > 0${filter}
+          ORDER BY ${REPOSITORY_SORT_KEYS[sort]} ${direction}${ties}`;
 }
 
 /** Usage of a scope (one repository by name, or every repository matching a pattern), each blob once; the scope is bound twice. */
