@@ -272,7 +272,10 @@ export function metadataStoreRules(factory: StoreFactory): void {
         ]);
         assert.deepEqual(await store.searchRepositories('%'), []);
         assert.deepEqual(await store.searchRepositories('n_inx'), []);
-        assert.deepEqual((await store.searchRepositories('')).map((match) => match.name), ['library/nginx', 'nginx', 'nginx-exporter', 'proxy']);
+        await push(store, 'tools', blob(54), { tag: 'v1', description: 'C:\\Tools, 100% pure' });
+        assert.deepEqual(await store.searchRepositories('c:\\tools, 100%'), [{ name: 'tools', description: 'C:\\Tools, 100% pure' }], 'a description matches \\ and % as themselves');
+        assert.deepEqual(await store.searchRepositories('c:\\t_ols'), []);
+        assert.deepEqual((await store.searchRepositories('')).map((match) => match.name), ['library/nginx', 'nginx', 'nginx-exporter', 'proxy', 'tools']);
       }));
 
     it('when repositories are browsed, then counts, times and distinct bytes are summarised; tags show their manifest with what it references', () =>

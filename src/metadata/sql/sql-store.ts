@@ -34,7 +34,7 @@ import type {
 } from '../store.js';
 import type { SqlDatabase, SqlExecutor, SqlValue } from './database.js';
 import { migrate } from './migrate.js';
-import { globToLike, metadataStatements, orderedRepositories, type MetadataStatements } from './statements.js';
+import { globToLike, likeContaining, metadataStatements, orderedRepositories, type MetadataStatements } from './statements.js';
 
 interface ManifestRow {
   digest: string;
@@ -380,7 +380,7 @@ export class SqlMetadataStore implements MetadataStore {
     const filtered = options.filter !== '';
     const rows = await this.db.all<{ name: RepositoryName }>(
       orderedRepositories(this.db.dialect, options.sort, options.order, filtered),
-      filtered ? [options.filter, options.filter] : [],
+      filtered ? [options.filter, likeContaining(options.filter)] : [],
     );
     return rows.map((row) => row.name);
   }
@@ -429,7 +429,7 @@ export class SqlMetadataStore implements MetadataStore {
 
   async searchRepositories(term: string): Promise<RepositoryMatch[]> {
     const lower = term.toLowerCase();
-    const rows = await this.db.all<{ name: string; description: string | null }>(this.sql.searchRepositories, Array<string>(6).fill(lower));
+    const rows = await this.db.all<{ name: string; description: string | null }>(this.sql.searchRepositories, [lower, likeContaining(lower), lower, lower, lower, lower]);
     return rows.map((row) => (row.description === null ? { name: row.name as RepositoryName } : { name: row.name as RepositoryName, description: row.description }));
   }
 

@@ -168,13 +168,19 @@ const UNREACHABLE_MANIFESTS = `
   ORDER BY r.name, m.digest`;
 
 /**
- * Search: instr/strpos rather than LIKE, so a term holding % or _ means itself. Names are lower
- * case (OCI grammar). The term is bound six times.
+ * Whether repository `r` matches a search term: its name contains the term (`instr`/`strpos`, so
+ * `%` and `_` mean themselves; names are lower case), or its description contains it in any
+ * ASCII case. Binds the term, then `likeContaining(term)`.
  */
+function matchesTerm(dialect: Dialect): string {
+  return `(${dialect.contains('r.name', 'CAST(? AS TEXT)')} OR ${dialect.likeIgnoringCase('r.description', '?')})`;
+}
+
+/** Search: the match, then the rank by name bound four more times. */
 function searchRepositories(dialect: Dialect): string {
   const term = 'CAST(? AS TEXT)';
   return `SELECT r.name, r.description FROM repositories r
-          WHERE (${dialect.contains('r.name', term)} OR ${dialect.contains('lower(r.description)', term)})
+          WHERE ${matchesTerm(dialect)}
             AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
           ORDER BY CASE WHEN r.name = ${term} THEN 0
                         WHEN substr(r.name, 1, length(${term})) = ${term} THEN 1
@@ -224,12 +230,11 @@ const REPOSITORY_SORT_KEYS: Record<RepositorySort, string> = {
 
 /**
  * Names of listed repositories (holding a manifest) in one sort order, ties by name; with
- * `filtered`, only those whose name or description contains the term bound twice (lower case,
- * `instr`/`strpos`: `%` and `_` mean themselves). One text per combination, prepared once each.
+ * `filtered`, only those matching a lower-case term (`matchesTerm`). One text per combination,
+ * prepared once each.
  */
 export function orderedRepositories(dialect: Dialect, sort: RepositorySort, order: SortOrder, filtered: boolean): string {
-  const term = 'CAST(? AS TEXT)';
-  const filter = filtered ? ` AND (${dialect.contains('r.name', term)} OR ${dialect.contains('lower(r.description)', term)})` : '';
+  const filter = filtered ? ` AND ${matchesTerm(dialect)}` : '';
   const direction = order === 'desc' ? 'DESC' : 'ASC';
   const ties = sort === 'name' ? '' : ', r.name';
   return `SELECT r.name FROM repository_stats s JOIN repositories r ON r.id = s.repository_id
@@ -249,5 +254,14 @@ function usage(match: string) {
 
 /** A quota pattern (`team-a/*`: `*` is any run of characters) as a LIKE pattern with `\` escaping. */
 export function globToLike(pattern: string): string {
-  return pattern.replace(/[\\%_]/g, '\\$&').replace(/\*/g, '%');
+  return escapeLike(pattern).replace(/\*/g, '%');
+}
+
+/** A LIKE pattern (`\` escaping) matching text that contains `term` as it is. */
+export function likeContaining(term: string): string {
+  return `%${escapeLike(term)}%`;
+}
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, '\\$&');
 }
