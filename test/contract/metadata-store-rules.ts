@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { AuditRow, ChangeJournal, MetadataStore, OutboxRow } from '../../src/metadata/store.js';
 import type { Digest } from '../../src/oci/digest.js';
 import type { RepositoryName, Tag } from '../../src/oci/names.js';
+import { TRIGRAM_POSTINGS_BOUND } from '../../src/metadata/sql/sql-store.js';
 import { recordingCalls } from './metadata-store-coverage.js';
 
 /** The suite every MetadataStore passes, unchanged: SQLite and PostgreSQL. */
@@ -275,7 +276,20 @@ export function metadataStoreRules(factory: StoreFactory): void {
         await push(store, 'tools', blob(54), { tag: 'v1', description: 'C:\\Tools, 100% pure' });
         assert.deepEqual(await store.searchRepositories('c:\\tools, 100%'), [{ name: 'tools', description: 'C:\\Tools, 100% pure' }], 'a description matches \\ and % as themselves');
         assert.deepEqual(await store.searchRepositories('c:\\t_ols'), []);
+        await push(store, 'tools', blob(55), { tag: 'v2', description: 'Renamed kit' });
+        assert.deepEqual(await store.searchRepositories('100%'), [], 'the old description is forgotten');
+        assert.deepEqual(await store.searchRepositories('ed ki'), [{ name: 'tools', description: 'Renamed kit' }]);
         assert.deepEqual((await store.searchRepositories('')).map((match) => match.name), ['library/nginx', 'nginx', 'nginx-exporter', 'proxy', 'tools']);
+      }));
+
+    it('when every trigram of a term is common, then the search still finds exactly the listed matches', () =>
+      withStore(async (store) => {
+        await store.linkBlobs(repo('common-0'), [{ digest: blob(1), size: 1 }]);
+        for (let index = 1; index <= TRIGRAM_POSTINGS_BOUND; index++) await store.linkBlob(repo(`common-${index}`), blob(1), 1);
+        await push(store, 'common-7', blob(56), { tag: 'v1' });
+        await push(store, 'rare', blob(57), { tag: 'v1', description: 'Not COMMON at all' });
+        assert.deepEqual(await store.searchRepositories('common'), [{ name: 'common-7' }, { name: 'rare', description: 'Not COMMON at all' }]);
+        assert.deepEqual(await store.searchRepositories('mon-7'), [{ name: 'common-7' }]);
       }));
 
     it('when repositories are browsed, then counts, times and distinct bytes are summarised; tags show their manifest with what it references', () =>

@@ -29,7 +29,7 @@ describe('schema migrations', () => {
     await db.close();
   });
 
-  it('when version 9 is applied to a database holding repositories, then their statistics are counted from what they hold', async () => {
+  it('when versions 9 and 10 are applied to a database holding repositories, then their statistics are counted from what they hold and their names and descriptions are indexed', async () => {
     const db = new SqliteDatabase(':memory:');
     await migrate(db, Date.now, MIGRATIONS.filter((migration) => migration.version <= 8));
     const digest = (n: number) => `sha256:${String(n).repeat(64)}`;
@@ -41,13 +41,15 @@ describe('schema migrations', () => {
         (1, '${digest(3)}', 'x', 10, 5, 9), (1, '${digest(4)}', 'x', 20, 7, NULL), (2, '${digest(3)}', 'x', 10, 3, NULL);
       INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES (1, 'v1', '${digest(3)}', 8), (2, 'x', '${digest(3)}', 2);
     `);
-    assert.deepEqual((await migrate(db)).applied, [9]);
+    assert.deepEqual((await migrate(db)).applied, [9, 10]);
     const store = new SqlMetadataStore(db);
     assert.deepEqual(await store.orderedRepositories({ sort: 'size', order: 'desc', filter: '' }), ['a', 'b'], 'a repository holding only blobs is not listed');
     assert.deepEqual(await store.repositorySummaries(['a', 'b'] as RepositoryName[]), [
       { name: 'a', description: 'first', tags: 1, manifests: 2, bytes: 100 + 50 + 10 + 20, pushedAt: 8, pulledAt: 9 },
       { name: 'b', tags: 1, manifests: 1, bytes: 10, pushedAt: 3 },
     ]);
+    assert.deepEqual(await store.searchRepositories('FIRST'), [{ name: 'a', description: 'first' }], 'descriptions are indexed for search');
+    assert.deepEqual(await store.searchRepositories('only'), [], 'names are indexed; a repository holding only blobs is not found');
     await store.close();
   });
 });

@@ -274,4 +274,25 @@ export const MIGRATIONS: readonly Migration[] = [
         FROM repositories r;
     `,
   },
+  {
+    version: 10,
+    description: 'search at scale: trigrams of each repository name and lower-cased description, so a search starts from the repositories holding its rarest trigram',
+    sql: `
+      CREATE TABLE repository_trigrams (
+        trigram TEXT NOT NULL,
+        repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+        PRIMARY KEY (trigram, repository_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX repository_trigrams_repository ON repository_trigrams(repository_id);
+      INSERT INTO repository_trigrams (trigram, repository_id)
+        WITH RECURSIVE
+          texts (repository_id, body) AS (
+            SELECT r.id, r.name FROM repositories r WHERE true
+            UNION SELECT r.id, lower(r.description) FROM repositories r WHERE true AND r.description IS NOT NULL),
+          positions (repository_id, body, position) AS (
+            SELECT repository_id, body, 1 FROM texts WHERE length(body) >= 3
+            UNION ALL SELECT repository_id, body, position + 1 FROM positions WHERE position + 3 <= length(body))
+        SELECT DISTINCT substr(body, position, 3), repository_id FROM positions WHERE true;
+    `,
+  },
 ];

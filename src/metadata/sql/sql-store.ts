@@ -347,7 +347,8 @@ export class SqlMetadataStore implements MetadataStore {
       if (entry.tag !== undefined) {
         await tx.run(this.sql.upsertTag, [repositoryId, entry.tag, manifest.digest, now]);
         // The repository is described by its latest tagged push, as a registry's search shows it.
-        await tx.run(this.sql.describeRepository, [manifest.description ?? null, repositoryId]);
+        const description = manifest.description ?? null;
+        if ((await tx.run(this.sql.describeRepositoryIfChanged, [description, repositoryId, description])) > 0) await this.indexForSearch(tx, repositoryId);
       }
       // A stored manifest or a moved tag is a push: counts and the push time only grow here.
       if (inserted > 0 || entry.tag !== undefined) await tx.run(this.sql.addStatsPush, [inserted, entry.tag !== undefined && tagged === undefined ? 1 : 0, now, repositoryId]);
@@ -429,7 +430,12 @@ export class SqlMetadataStore implements MetadataStore {
 
   async searchRepositories(term: string): Promise<RepositoryMatch[]> {
     const lower = term.toLowerCase();
-    const rows = await this.db.all<{ name: string; description: string | null }>(this.sql.searchRepositories, [lower, likeContaining(lower), lower, lower, lower, lower]);
+    const match = [lower, likeContaining(lower), lower, lower, lower, lower];
+    const trigram = await this.rarestTrigram(lower);
+    const rows = await this.db.all<{ name: string; description: string | null }>(
+      trigram === undefined ? this.sql.searchRepositories : this.sql.searchRepositoriesByTrigram,
+      trigram === undefined ? match : [trigram, ...match],
+    );
     return rows.map((row) => (row.description === null ? { name: row.name as RepositoryName } : { name: row.name as RepositoryName, description: row.description }));
   }
 
@@ -649,8 +655,32 @@ export class SqlMetadataStore implements MetadataStore {
   private async ensureRepository(tx: SqlExecutor, name: RepositoryName, now: number): Promise<number> {
     const created = (await tx.run(this.sql.insertRepository, [name, now])) > 0;
     const id = (await tx.get<{ id: number }>(this.sql.repositoryId, [name]))!.id;
-    if (created) await tx.run(this.sql.insertStats, [id]);
+    if (created) {
+      await tx.run(this.sql.insertStats, [id]);
+      await this.indexForSearch(tx, id);
+    }
     return id;
+  }
+
+  /** The repository's search trigrams, from its name and description as they are now. */
+  private async indexForSearch(tx: SqlExecutor, repositoryId: number): Promise<void> {
+    await tx.run(this.sql.deleteTrigrams, [repositoryId]);
+    await tx.run(this.sql.insertTrigrams, [repositoryId, repositoryId]);
+  }
+
+  /**
+   * The term's trigram held by the fewest repositories, when one is held by fewer than
+   * `TRIGRAM_POSTINGS_BOUND` (else scanning every repository costs no more); none for a term
+   * shorter than three characters.
+   */
+  private async rarestTrigram(term: string): Promise<string | undefined> {
+    let rarest: { trigram: string; postings: number } | undefined;
+    for (const trigram of trigramsOf(term).slice(0, TRIGRAM_PROBES)) {
+      const postings = (await this.db.get<{ n: number }>(this.sql.trigramPostings, [trigram, TRIGRAM_POSTINGS_BOUND]))!.n;
+      if (postings < (rarest?.postings ?? TRIGRAM_POSTINGS_BOUND)) rarest = { trigram, postings };
+      if (postings === 0) break;
+    }
+    return rarest?.trigram;
   }
 }
 
@@ -674,6 +704,19 @@ function toUpload(row: UploadRow): UploadSession {
     ...(row.hash_state !== null && { hashState: new Uint8Array(row.hash_state) }),
     ...(row.storage_state !== null && { storageState: row.storage_state }),
   };
+}
+
+/** Posting counts stop here: a trigram this common does not narrow a search worth an index walk. */
+export const TRIGRAM_POSTINGS_BOUND = 256;
+/** A long term's first trigrams are probed, not all of them. */
+const TRIGRAM_PROBES = 8;
+
+/** Distinct trigrams of `text` by code point, as the database's `substr` cuts them. */
+function trigramsOf(text: string): string[] {
+  const characters = Array.from(text);
+  const trigrams = new Set<string>();
+  for (let start = 0; start + 3 <= characters.length; start++) trigrams.add(characters.slice(start, start + 3).join(''));
+  return [...trigrams];
 }
 
 function page<T>(rows: T[], limit: number): Page<T> {

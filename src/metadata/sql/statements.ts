@@ -71,8 +71,24 @@ export function metadataStatements(dialect: Dialect) {
                    FROM tags t JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
                    WHERE t.repository_id = ${repo} ORDER BY t.name`,
     blobSize: 'SELECT size FROM blobs WHERE digest = ?',
-    describeRepository: 'UPDATE repositories SET description = ? WHERE id = ?',
-    searchRepositories: searchRepositories(dialect),
+    searchRepositories: searchRepositories(dialect, false),
+    searchRepositoriesByTrigram: searchRepositories(dialect, true),
+    // How many repositories hold a trigram, counted up to a bound: a common one is not worth starting from.
+    trigramPostings: 'SELECT count(*) AS n FROM (SELECT 1 AS one FROM repository_trigrams WHERE trigram = ? LIMIT ?) AS postings',
+    describeRepositoryIfChanged: 'UPDATE repositories SET description = ? WHERE id = ? AND description IS DISTINCT FROM ?',
+    deleteTrigrams: 'DELETE FROM repository_trigrams WHERE repository_id = ?',
+    // Trigrams by code point (substr and length count characters in both databases), of the
+    // name and of the description lowered as lower() lowers it (ASCII letters): what a
+    // search's lower-case term must hold every trigram of to match (migration 10 backfills so).
+    insertTrigrams: `INSERT INTO repository_trigrams (trigram, repository_id)
+                     WITH RECURSIVE
+                       texts (repository_id, body) AS (
+                         SELECT r.id, r.name FROM repositories r WHERE r.id = ?
+                         UNION SELECT r.id, lower(r.description) FROM repositories r WHERE r.id = ? AND r.description IS NOT NULL),
+                       positions (repository_id, body, position) AS (
+                         SELECT repository_id, body, 1 FROM texts WHERE length(body) >= 3
+                         UNION ALL SELECT repository_id, body, position + 1 FROM positions WHERE position + 3 <= length(body))
+                     SELECT DISTINCT substr(body, position, 3), repository_id FROM positions WHERE true`,
     insertReference: 'INSERT INTO manifest_references (repository_id, manifest_digest, child_digest, child_kind) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
     upsertTag: `INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT (repository_id, name) DO UPDATE SET manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at`,
@@ -176,11 +192,16 @@ function matchesTerm(dialect: Dialect): string {
   return `(${dialect.contains('r.name', 'CAST(? AS TEXT)')} OR ${dialect.likeIgnoringCase('r.description', '?')})`;
 }
 
-/** Search: the match, then the rank by name bound four more times. */
-function searchRepositories(dialect: Dialect): string {
+/**
+ * Search: the match, then the rank by name bound four more times; over every repository, or
+ * (`byTrigram`) only those holding the trigram bound first — every match holds each of the
+ * term's trigrams, so both give the same rows.
+ */
+function searchRepositories(dialect: Dialect, byTrigram: boolean): string {
   const term = 'CAST(? AS TEXT)';
-  return `SELECT r.name, r.description FROM repositories r
-          WHERE ${matchesTerm(dialect)}
+  const from = byTrigram ? 'repository_trigrams g JOIN repositories r ON r.id = g.repository_id' : 'repositories r';
+  return `SELECT r.name, r.description FROM ${from}
+          WHERE ${byTrigram ? 'g.trigram = ? AND ' : ''}${matchesTerm(dialect)}
             AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
           ORDER BY CASE WHEN r.name = ${term} THEN 0
                         WHEN substr(r.name, 1, length(${term})) = ${term} THEN 1
