@@ -14,6 +14,7 @@ const TABLES = [
   'manifest_references',
   'tags',
   'repository_stats',
+  'repository_trigrams',
   'users',
   'roles',
   'role_permissions',
