@@ -1,11 +1,10 @@
-import type { BrowseIndex, RepositorySummary, TagSummary } from '../metadata/store.js';
+import type { BrowseIndex, RepositorySort, RepositorySummary, SortOrder, TagSummary } from '../metadata/store.js';
 import { RegistryError } from '../oci/errors.js';
 import type { RepositoryName } from '../oci/names.js';
 import type { VisibleFilter } from './search.js';
 
-export type RepositorySort = 'name' | 'pushed' | 'size' | 'pulled';
+export type { RepositorySort, SortOrder };
 export type TagSort = 'name' | 'pushed' | 'size' | 'pulled';
-export type SortOrder = 'asc' | 'desc';
 
 export interface Paging {
   offset: number;
@@ -28,28 +27,20 @@ export const BROWSE_MAX_LIMIT = 500;
 
 /**
  * What the admin API and the web UI list: repositories (filtered to what the caller may pull,
- * then sorted, then paged) and a repository's tags. The database computes the numbers; this
- * orders and pages them, so both surfaces agree on every sort.
+ * then paged; the database sorts them by the statistics it keeps per repository, so a page
+ * costs the names in order plus the rows shown) and a repository's tags.
  */
 export class RepositoryBrowser {
   constructor(private readonly index: BrowseIndex) {}
 
   async repositories(visible: VisibleFilter, options: { filter?: string; sort: RepositorySort; order: SortOrder } & Paging): Promise<PageOf<ListedRepository>> {
     const filter = options.filter?.trim().toLowerCase() ?? '';
-    // Sizes cost the most to compute: for every repository only to sort by them, else for the page shown.
-    const bySize = options.sort === 'size';
-    const all = (await this.index.repositorySummaries({ bytes: bySize }))
-      .filter((summary) => filter === '' || summary.name.includes(filter) || (summary.description?.toLowerCase().includes(filter) ?? false));
-    const allowed = new Set(await visible(all.map((summary) => summary.name)));
-    const shown = all.filter((summary) => allowed.has(summary.name)).map((summary) => ({ ...summary, kind: 'hosted' as const }));
-    const key = REPOSITORY_KEYS[options.sort];
-    shown.sort((a, b) => direction(options.order) * compare(key(a), key(b)) || a.name.localeCompare(b.name));
-    const result = page(shown, options);
-    if (!bySize) {
-      const sizes = await this.index.repositoryBytes(result.items.map((item) => item.name));
-      for (const item of result.items) item.bytes = sizes.get(item.name) ?? 0;
-    }
-    return result;
+    const ordered = await this.index.orderedRepositories({ sort: options.sort, order: options.order, filter });
+    // The filter depends on the caller's patterns: the database cannot page before it.
+    const allowed = new Set(await visible(ordered));
+    const shown = ordered.filter((name) => allowed.has(name));
+    const summaries = await this.index.repositorySummaries(shown.slice(options.offset, options.offset + options.limit));
+    return { total: shown.length, offset: options.offset, limit: options.limit, items: summaries.map((summary) => ({ ...summary, kind: 'hosted' as const })) };
   }
 
   async tags(repository: RepositoryName, options: { filter?: string; sort: TagSort; order: SortOrder } & Paging): Promise<PageOf<TagSummary>> {
@@ -62,13 +53,6 @@ export class RepositoryBrowser {
     return page(shown, options);
   }
 }
-
-const REPOSITORY_KEYS: Record<RepositorySort, (summary: RepositorySummary) => string | number> = {
-  name: (summary) => summary.name,
-  pushed: (summary) => summary.pushedAt ?? 0,
-  size: (summary) => summary.bytes,
-  pulled: (summary) => summary.pulledAt ?? 0,
-};
 
 const TAG_KEYS: Record<TagSort, (tag: TagSummary) => string | number> = {
   name: (tag) => tag.tag,

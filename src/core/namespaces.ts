@@ -29,11 +29,10 @@ export class NamespaceTree {
   /** The nodes directly under `prefix` (`''` is the root), sorted by segment. */
   async level(visible: VisibleFilter, prefix: string, paging: Paging): Promise<PageOf<NamespaceNode>> {
     const start = prefix === '' ? '' : `${prefix}/`;
-    const below = (await this.index.repositorySummaries({ bytes: false })).filter((summary) => summary.name.startsWith(start));
-    const allowed = new Set(await visible(below.map((summary) => summary.name)));
+    // The name filter matches anywhere in a name; the tree wants what starts with the prefix.
+    const below = (await this.index.orderedRepositories({ sort: 'name', order: 'asc', filter: start })).filter((name) => name.startsWith(start));
     const nodes = new Map<string, NamespaceNode>();
-    for (const summary of below) {
-      if (!allowed.has(summary.name)) continue;
+    for (const summary of await this.index.repositorySummaries(await visible(below))) {
       const rest = summary.name.slice(start.length);
       const slash = rest.indexOf('/');
       const segment = slash === -1 ? rest : rest.slice(0, slash);

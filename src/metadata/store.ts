@@ -422,14 +422,20 @@ export interface TagSummary {
   lastPulledAt?: number;
 }
 
+export type RepositorySort = 'name' | 'pushed' | 'size' | 'pulled';
+export type SortOrder = 'asc' | 'desc';
+
 /** What the admin API and the UI browse. */
 export interface BrowseIndex {
   /**
-   * Every listed repository (holding a manifest), by name. `bytes` is computed only when asked
-   * (it costs most); otherwise it is 0 and `repositoryBytes` fills in the rows shown.
+   * Every listed repository (holding a manifest) whose name or description contains `filter`
+   * (lower case; every one when empty), in `sort` order (repositories never pushed or pulled
+   * count as 0), ties by name in byte order. Names only: the caller filters them for visibility
+   * and asks `repositorySummaries` for the page it shows.
    */
-  repositorySummaries(options: { bytes: boolean }): Promise<RepositorySummary[]>;
-  repositoryBytes(names: RepositoryName[]): Promise<Map<RepositoryName, number>>;
+  orderedRepositories(options: { sort: RepositorySort; order: SortOrder; filter: string }): Promise<RepositoryName[]>;
+  /** Summaries of those of `names` that are listed, in the order given. */
+  repositorySummaries(names: RepositoryName[]): Promise<RepositorySummary[]>;
   tagSummaries(repository: RepositoryName): Promise<TagSummary[]>;
   /** Sizes of stored objects among `digests` (for a manifest page's layers). */
   blobSizes(digests: Digest[]): Promise<Map<Digest, number>>;

@@ -18,7 +18,7 @@ const METHODS: Record<Exclude<keyof MetadataStore, 'description'>, true> = {
   acquireLease: true, releaseLease: true, heartbeat: true, removeInstance: true, liveInstances: true,
   usage: true, listUsage: true, listTaggedRepositories: true, listTagDetails: true, removeTags: true, recordPulls: true,
   importFinishedAt: true, recordImportFinished: true,
-  searchRepositories: true, repositorySummaries: true, repositoryBytes: true, tagSummaries: true, blobSizes: true,
+  searchRepositories: true, orderedRepositories: true, repositorySummaries: true, tagSummaries: true, blobSizes: true,
   ping: true, close: true,
 };
 

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { AuditRow, ChangeJournal, MetadataStore, OutboxRow } from '../../src/metadata/store.js';
 import type { Digest } from '../../src/oci/digest.js';
 import type { RepositoryName, Tag } from '../../src/oci/names.js';
+import { TRIGRAM_POSTINGS_BOUND } from '../../src/metadata/sql/sql-store.js';
 import { recordingCalls } from './metadata-store-coverage.js';
 
 /** The suite every MetadataStore passes, unchanged: SQLite and PostgreSQL. */
@@ -288,7 +289,23 @@ export function metadataStoreRules(factory: StoreFactory): void {
         ]);
         assert.deepEqual(await store.searchRepositories('%'), []);
         assert.deepEqual(await store.searchRepositories('n_inx'), []);
-        assert.deepEqual((await store.searchRepositories('')).map((match) => match.name), ['library/nginx', 'nginx', 'nginx-exporter', 'proxy']);
+        await push(store, 'tools', blob(54), { tag: 'v1', description: 'C:\\Tools, 100% pure' });
+        assert.deepEqual(await store.searchRepositories('c:\\tools, 100%'), [{ name: 'tools', description: 'C:\\Tools, 100% pure' }], 'a description matches \\ and % as themselves');
+        assert.deepEqual(await store.searchRepositories('c:\\t_ols'), []);
+        await push(store, 'tools', blob(55), { tag: 'v2', description: 'Renamed kit' });
+        assert.deepEqual(await store.searchRepositories('100%'), [], 'the old description is forgotten');
+        assert.deepEqual(await store.searchRepositories('ed ki'), [{ name: 'tools', description: 'Renamed kit' }]);
+        assert.deepEqual((await store.searchRepositories('')).map((match) => match.name), ['library/nginx', 'nginx', 'nginx-exporter', 'proxy', 'tools']);
+      }));
+
+    it('when every trigram of a term is common, then the search still finds exactly the listed matches', () =>
+      withStore(async (store) => {
+        await store.linkBlobs(repo('common-0'), [{ digest: blob(1), size: 1 }]);
+        for (let index = 1; index <= TRIGRAM_POSTINGS_BOUND; index++) await store.linkBlob(repo(`common-${index}`), blob(1), 1);
+        await push(store, 'common-7', blob(56), { tag: 'v1' });
+        await push(store, 'rare', blob(57), { tag: 'v1', description: 'Not COMMON at all' });
+        assert.deepEqual(await store.searchRepositories('common'), [{ name: 'common-7' }, { name: 'rare', description: 'Not COMMON at all' }]);
+        assert.deepEqual(await store.searchRepositories('mon-7'), [{ name: 'common-7' }]);
       }));
 
     it('when repositories are browsed, then counts, times and distinct bytes are summarised; tags show their manifest with what it references', () =>
@@ -297,15 +314,105 @@ export function metadataStoreRules(factory: StoreFactory): void {
         now += 5;
         await push(store, 'b', blob(61), { tag: 'v2', size: 20, blobs: [blob(1)] });
         await store.recordPulls([{ repository: repo('b'), digest: blob(60), at: now + 7 }]);
-        const summary = { name: 'b', tags: 2, manifests: 2, pushedAt: now, pulledAt: now + 7 };
-        assert.deepEqual(await store.repositorySummaries({ bytes: false }), [{ ...summary, bytes: 0 }]);
-        assert.deepEqual(await store.repositorySummaries({ bytes: true }), [{ ...summary, bytes: 100 + 100 + 10 + 20 }]);
-        assert.deepEqual(await store.repositoryBytes([repo('b'), repo('none')]), new Map([[repo('b'), 230], [repo('none'), 0]]));
+        assert.deepEqual(await store.orderedRepositories({ sort: 'name', order: 'asc', filter: '' }), ['b']);
+        assert.deepEqual(await store.repositorySummaries([repo('b'), repo('none')]), [
+          { name: 'b', tags: 2, manifests: 2, bytes: 100 + 100 + 10 + 20, pushedAt: now, pulledAt: now + 7 },
+        ]);
         assert.deepEqual(await store.tagSummaries(repo('b')), [
           { tag: 'v1', digest: blob(60), mediaType: MANIFEST, bytes: 210, platforms: [], updatedAt: now - 5, lastPulledAt: now + 7 },
           { tag: 'v2', digest: blob(61), mediaType: MANIFEST, bytes: 120, platforms: [], updatedAt: now },
         ]);
         assert.deepEqual(await store.blobSizes([blob(1), blob(60), blob(99), blob(1)]), new Map([[blob(1), 100], [blob(60), 10]]));
+      }));
+
+    it('when repositories are ordered, then each sort and direction breaks ties by name in byte order, the filter matches names and descriptions, and blob-only repositories are left out', () =>
+      withStore(async (store) => {
+        now = 1_000;
+        await push(store, 'zeta', blob(60), { tag: 'v1', size: 10, blobs: [blob(1)] }); // 110 bytes
+        now = 2_000;
+        await push(store, 'a_b', blob(61), { tag: 'v1', size: 30, description: 'Web Server' }); // 30
+        await push(store, 'a-b', blob(62), { tag: 'v1', size: 20, blobs: [blob(1), blob(2)] }); // 220
+        await store.linkBlob(repo('blobs-only'), blob(3), 1_000);
+        await store.recordPulls([{ repository: repo('zeta'), digest: blob(60), at: 5_000 }]);
+        const order = (sort: 'name' | 'pushed' | 'size' | 'pulled', direction: 'asc' | 'desc', filter = '') => store.orderedRepositories({ sort, order: direction, filter });
+        assert.deepEqual(await order('name', 'asc'), ['a-b', 'a_b', 'zeta']);
+        assert.deepEqual(await order('name', 'desc'), ['zeta', 'a_b', 'a-b']);
+        assert.deepEqual(await order('pushed', 'asc'), ['zeta', 'a-b', 'a_b']);
+        assert.deepEqual(await order('pushed', 'desc'), ['a-b', 'a_b', 'zeta'], 'ties stay in name order whichever the direction');
+        assert.deepEqual(await order('size', 'asc'), ['a_b', 'zeta', 'a-b']);
+        assert.deepEqual(await order('size', 'desc'), ['a-b', 'zeta', 'a_b']);
+        assert.deepEqual(await order('pulled', 'asc'), ['a-b', 'a_b', 'zeta'], 'never pulled counts as 0');
+        assert.deepEqual(await order('pulled', 'desc'), ['zeta', 'a-b', 'a_b']);
+        assert.deepEqual(await order('name', 'asc', 'server'), ['a_b'], 'descriptions match case-insensitively');
+        assert.deepEqual(await order('name', 'asc', 'a-'), ['a-b']);
+        assert.deepEqual(await order('size', 'desc', 'e'), ['zeta', 'a_b']);
+        assert.deepEqual(await order('name', 'asc', '%'), [], '% means itself');
+        assert.deepEqual(await order('name', 'asc', 'blobs'), []);
+      }));
+
+    it('when content is linked, pushed, retagged, pulled, untagged, deleted, collected and restored, then the statistics are what a recount gives', () =>
+      withStore(async (store) => {
+        const stats = async (name: string) => (await store.repositorySummaries([repo(name)]))[0];
+        const listed = () => store.orderedRepositories({ sort: 'name', order: 'asc', filter: '' });
+        now = 10_000;
+        await store.linkBlob(repo('s'), blob(1), 100);
+        assert.equal(await stats('s'), undefined, 'a repository holding only blobs is not listed');
+        await push(store, 's', blob(80), { tag: 'v1', size: 10, blobs: [blob(1)] });
+        assert.deepEqual(await stats('s'), { name: 's', tags: 1, manifests: 1, bytes: 110, pushedAt: 10_000 });
+        now = 11_000;
+        await push(store, 's', blob(81), { tag: 'v1', size: 20, blobs: [blob(1), blob(2)], description: 'second' }); // the tag moves
+        assert.deepEqual(await stats('s'), { name: 's', description: 'second', tags: 1, manifests: 2, bytes: 230, pushedAt: 11_000 });
+        now = 12_000;
+        await push(store, 's', blob(81), { tag: 'v2', description: 'second' }); // a stored manifest, tagged again
+        await push(store, 's', blob(81), {}); // the same manifest again, untagged: no push
+        assert.deepEqual(await stats('s'), { name: 's', description: 'second', tags: 2, manifests: 2, bytes: 230, pushedAt: 12_000 });
+
+        await store.recordPulls([{ repository: repo('s'), digest: blob(80), at: 12_500 }, { repository: repo('s'), digest: blob(99), at: 13_000 }]);
+        await store.recordPulls([{ repository: repo('s'), digest: blob(81), at: 12_400 }]);
+        assert.equal((await stats('s'))?.pulledAt, 12_500, 'the newest pull of a stored manifest');
+
+        // Import: a tag it would move is left alone, and nothing is counted.
+        const kept = await store.putManifest({ repository: repo('s'), manifest: { digest: blob(82), mediaType: MANIFEST, size: 5 }, blobReferences: [], manifestReferences: [], tag: tag('v1'), keepExistingTag: true });
+        assert.equal(kept.tagConflict, blob(81));
+        assert.deepEqual(await stats('s'), { name: 's', description: 'second', tags: 2, manifests: 2, bytes: 230, pushedAt: 12_000, pulledAt: 12_500 });
+
+        assert.equal(await store.deleteTag(repo('s'), tag('v2')), true);
+        assert.deepEqual(await stats('s'), { name: 's', description: 'second', tags: 1, manifests: 2, bytes: 230, pushedAt: 11_000, pulledAt: 12_500 }, 'the push time falls back to the newest left');
+        assert.equal(await store.deleteManifest(repo('s'), blob(80)), true);
+        assert.deepEqual(await stats('s'), { name: 's', description: 'second', tags: 1, manifests: 1, bytes: 220, pushedAt: 11_000, pulledAt: 12_400 }, 'its bytes stay while its layer is linked');
+
+        now = 14_000;
+        await store.linkBlobs(repo('s'), [{ digest: blob(3), size: 50 }, { digest: blob(1), size: 100 }]);
+        assert.equal((await stats('s'))?.bytes, 270, 'a blob already held counts once');
+        assert.equal(await store.unlinkBlob(repo('s'), blob(3)), true);
+        assert.equal((await stats('s'))?.bytes, 220);
+        await store.createUpload({ id: 'stats-upload', repository: repo('s'), offset: 0, createdAt: now, updatedAt: now });
+        await store.completeUpload('stats-upload', repo('s'), blob(4), 40);
+        assert.equal((await stats('s'))?.bytes, 260);
+        const collected = await store.removeStaleLinks(now + 1);
+        assert.deepEqual(collected, [{ repository: 's', digest: blob(4) }]);
+        assert.equal((await stats('s'))?.bytes, 220, 'collected links no longer count');
+        assert.equal(await store.restoreLinks(collected, now), 1);
+        assert.equal((await stats('s'))?.bytes, 260, 'restored links count again');
+
+        // Retention removes the last tag and the manifest it leaves orphaned: no longer listed.
+        assert.deepEqual(await store.removeTags(repo('s'), [tag('v1')]), [blob(81)]);
+        assert.equal(await stats('s'), undefined);
+        assert.deepEqual(await listed(), []);
+        now = 15_000;
+        await push(store, 's', blob(83), { size: 7 }); // untagged
+        assert.deepEqual(await stats('s'), { name: 's', description: 'second', tags: 0, manifests: 1, bytes: 100 + 100 + 40 + 7, pushedAt: 15_000 }, 'the description of its last tagged push stays');
+        assert.deepEqual((await store.removeUntaggedManifests(now + 1)).map((removed) => removed.digest), [blob(83)]);
+        assert.deepEqual(await listed(), []);
+
+        // A deleted or emptied repository starts again from nothing.
+        await push(store, 'gone', blob(84), { tag: 'v1', size: 9, blobs: [blob(5)] });
+        assert.deepEqual((await store.deleteRepository(repo('gone'))).deleted, true);
+        assert.equal(await stats('gone'), undefined);
+        now = 16_000;
+        await push(store, 'gone', blob(85), { tag: 'v1', size: 3 });
+        assert.deepEqual(await stats('gone'), { name: 'gone', tags: 1, manifests: 1, bytes: 3, pushedAt: 16_000 });
+        assert.deepEqual(await listed(), ['gone']);
       }));
 
     it('when two stores on one database (two replicas) race to fill a quota, then only one wins', () =>

@@ -13,6 +13,8 @@ const TABLES = [
   'manifests',
   'manifest_references',
   'tags',
+  'repository_stats',
+  'repository_trigrams',
   'users',
   'roles',
   'role_permissions',

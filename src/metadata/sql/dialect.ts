@@ -9,6 +9,11 @@ export interface Dialect {
   /** True when `haystack` contains `needle` (no pattern characters: `%` and `_` mean themselves). */
   contains(haystack: string, needle: string): string;
   /**
+   * True when `text` matches the LIKE `pattern` (`\` escapes), ASCII letters in either case: what
+   * `lower(text)` and a lower-case pattern give, without lowering every row first.
+   */
+  likeIgnoringCase(text: string, pattern: string): string;
+  /**
    * A statement run inside a transaction before it appends to the webhook outbox, so that
    * sequence numbers are handed out in commit order (readers deliver by sequence number and must
    * never see a later number commit before an earlier one); absent where transactions never
@@ -29,6 +34,8 @@ export const sqliteDialect: Dialect = {
   greatest: (a, b) => `max(${a}, ${b})`,
   contains: (haystack, needle) => `instr(${haystack}, ${needle}) > 0`,
   jsonTexts: 'SELECT value FROM json_each(?)',
+  // SQLite's LIKE ignores the case of ASCII letters only, as its lower() lowers only those.
+  likeIgnoringCase: (text, pattern) => `${text} LIKE ${pattern} ESCAPE '\\'`,
   schema: (sql) => sql,
 };
 
@@ -39,6 +46,8 @@ export const postgresDialect: Dialect = {
   name: 'postgres',
   greatest: (a, b) => `greatest(${a}, ${b})`,
   contains: (haystack, needle) => `strpos(${haystack}, ${needle}) > 0`,
+  // Text is COLLATE "C" (schema below): ILIKE folds ASCII letters only, as lower() does there.
+  likeIgnoringCase: (text, pattern) => `${text} ILIKE ${pattern} ESCAPE '\\'`,
   serialiseOutbox: `SELECT pg_advisory_xact_lock(${OUTBOX_LOCK})`,
   jsonTexts: 'SELECT jsonb_array_elements_text(CAST(? AS jsonb))',
   // Times are milliseconds and sizes bytes: every integer is 64-bit. Row ids are sequences.

@@ -277,4 +277,53 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 11,
+    description: 'browsing at scale: per-repository statistics (tags, manifests, distinct bytes, last push, last pull) kept by the transactions that change them',
+    sql: `
+      -- What the repository list sorts and shows, one row per repository: the list is a query over
+      -- this table instead of aggregating every tag, manifest and link (sql-store.ts keeps it).
+      CREATE TABLE repository_stats (
+        repository_id INTEGER NOT NULL PRIMARY KEY REFERENCES repositories(id) ON DELETE CASCADE,
+        tags INTEGER NOT NULL DEFAULT 0,
+        manifests INTEGER NOT NULL DEFAULT 0,
+        -- Distinct linked blobs and stored manifests, each counted once.
+        bytes INTEGER NOT NULL DEFAULT 0,
+        -- The newest manifest stored or tag moved; NULL while the repository holds no manifest.
+        pushed_at INTEGER,
+        pulled_at INTEGER
+      );
+      INSERT INTO repository_stats (repository_id, tags, manifests, bytes, pushed_at, pulled_at)
+        SELECT r.id,
+               (SELECT count(*) FROM tags t WHERE t.repository_id = r.id),
+               (SELECT count(*) FROM manifests m WHERE m.repository_id = r.id),
+               (SELECT coalesce(sum(b.size), 0) FROM blobs b WHERE b.digest IN
+                  (SELECT l.digest FROM repository_blobs l WHERE l.repository_id = r.id UNION SELECT m.digest FROM manifests m WHERE m.repository_id = r.id)),
+               (SELECT max(times.at) FROM (SELECT max(m.created_at) AS at FROM manifests m WHERE m.repository_id = r.id
+                                           UNION ALL SELECT max(t.updated_at) FROM tags t WHERE t.repository_id = r.id) AS times),
+               (SELECT max(m.last_pulled_at) FROM manifests m WHERE m.repository_id = r.id)
+        FROM repositories r;
+    `,
+  },
+  {
+    version: 12,
+    description: 'search at scale: trigrams of each repository name and lower-cased description, so a search starts from the repositories holding its rarest trigram',
+    sql: `
+      CREATE TABLE repository_trigrams (
+        trigram TEXT NOT NULL,
+        repository_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+        PRIMARY KEY (trigram, repository_id)
+      ) WITHOUT ROWID;
+      CREATE INDEX repository_trigrams_repository ON repository_trigrams(repository_id);
+      INSERT INTO repository_trigrams (trigram, repository_id)
+        WITH RECURSIVE
+          texts (repository_id, body) AS (
+            SELECT r.id, r.name FROM repositories r WHERE true
+            UNION SELECT r.id, lower(r.description) FROM repositories r WHERE true AND r.description IS NOT NULL),
+          positions (repository_id, body, position) AS (
+            SELECT repository_id, body, 1 FROM texts WHERE length(body) >= 3
+            UNION ALL SELECT repository_id, body, position + 1 FROM positions WHERE position + 3 <= length(body))
+        SELECT DISTINCT substr(body, position, 3), repository_id FROM positions WHERE true;
+    `,
+  },
 ];

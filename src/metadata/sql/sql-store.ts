@@ -19,8 +19,10 @@ import type {
   RemovedLink,
   RemovedManifest,
   RepositoryMatch,
+  RepositorySort,
   RepositorySummary,
   RepositoryUsage,
+  SortOrder,
   StoredAuditRow,
   StoredBlob,
   StoredOutboxEvent,
@@ -33,7 +35,7 @@ import type {
 } from '../store.js';
 import type { SqlDatabase, SqlExecutor, SqlValue } from './database.js';
 import { migrate } from './migrate.js';
-import { globToLike, metadataStatements, type MetadataStatements } from './statements.js';
+import { globToLike, likeContaining, metadataStatements, orderedRepositories, type MetadataStatements } from './statements.js';
 
 interface ManifestRow {
   digest: string;
@@ -261,8 +263,24 @@ export class SqlMetadataStore implements MetadataStore {
     if (exceeded) return exceeded;
     const repositoryId = await this.ensureRepository(tx, repository, now);
     await tx.run(this.sql.insertBlob, [digest, size, now]);
-    await tx.run(this.sql.insertLink, [repositoryId, digest, now, now]);
+    await this.insertLink(tx, repositoryId, digest, now);
     return undefined;
+  }
+
+  /** A link (its blob row written), counted in the repository's bytes when it holds the blob for the first time. */
+  private async insertLink(tx: SqlExecutor, repositoryId: number, digest: Digest, at: number): Promise<void> {
+    await this.addContentToStats(tx, repositoryId, digest);
+    await tx.run(this.sql.insertLink, [repositoryId, digest, at, at]);
+  }
+
+  /** Before a link or manifest row for `digest` is written: its bytes count unless the repository already holds it. */
+  private async addContentToStats(tx: SqlExecutor, repositoryId: number, digest: Digest): Promise<void> {
+    await tx.run(this.sql.addStatsContent, [digest, repositoryId, repositoryId, digest, repositoryId, digest]);
+  }
+
+  /** Recounts the statistics of repositories that lost content (the one place every number is defined). */
+  private async refreshStats(tx: SqlExecutor, repositoryIds: Iterable<number>): Promise<void> {
+    for (const id of new Set(repositoryIds)) await tx.run(this.sql.refreshStats, [id]);
   }
 
   /** Would adding `digest` push the scope's usage over its limit? Content already counted adds nothing. */
@@ -280,15 +298,20 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   async unlinkBlob(repository: RepositoryName, digest: Digest, journal?: ChangeJournal): Promise<boolean> {
-    return this.changeWithJournal(this.sql.deleteLink, [repository, digest], journal);
+    return this.removeWithJournal(repository, this.sql.deleteLink, [repository, digest], journal);
   }
 
-  /** One statement's change and its journal in one transaction; the journal only if something changed. */
-  private async changeWithJournal(statement: string, params: SqlValue[], journal: ChangeJournal | undefined): Promise<boolean> {
-    if (!journal) return (await this.db.run(statement, params)) > 0;
+  /**
+   * One statement's removal, the repository's statistics recounted and the change's journal, in
+   * one transaction; statistics and journal only if something was removed.
+   */
+  private async removeWithJournal(repository: RepositoryName, statement: string, params: SqlValue[], journal: ChangeJournal | undefined): Promise<boolean> {
     return this.db.transaction(async (tx) => {
       const changed = (await tx.run(statement, params)) > 0;
-      if (changed) await this.writeJournal(tx, journal);
+      if (changed) {
+        await this.refreshStats(tx, [(await tx.get<{ id: number }>(this.sql.repositoryId, [repository]))!.id]);
+        await this.writeJournal(tx, journal);
+      }
       return changed;
     });
   }
@@ -313,10 +336,8 @@ export class SqlMetadataStore implements MetadataStore {
         manifests: await this.absent(tx, this.sql.manifestExists, repository, manifestReferences),
       };
       if (!entry.partial && (missing.blobs.length > 0 || missing.manifests.length > 0)) return { missing };
-      if (entry.tag !== undefined && entry.keepExistingTag) {
-        const current = (await tx.get<{ manifest_digest: Digest }>(this.sql.taggedDigest, [repository, entry.tag]))?.manifest_digest;
-        if (current !== undefined && current !== manifest.digest) return { missing, tagConflict: current };
-      }
+      const tagged = entry.tag === undefined ? undefined : (await tx.get<{ manifest_digest: Digest }>(this.sql.taggedDigest, [repository, entry.tag]))?.manifest_digest;
+      if (entry.keepExistingTag && tagged !== undefined && tagged !== manifest.digest) return { missing, tagConflict: tagged };
       if (entry.quota && !(await tx.get(this.sql.manifestExists, [repository, manifest.digest]))) {
         const quotaExceeded = await this.quotaExceeded(tx, repository, manifest.digest, manifest.size, entry.quota);
         if (quotaExceeded) return { missing, quotaExceeded };
@@ -325,6 +346,7 @@ export class SqlMetadataStore implements MetadataStore {
       const now = this.clock();
       const repositoryId = await this.ensureRepository(tx, repository, now);
       await tx.run(this.sql.insertBlob, [manifest.digest, manifest.size, now]);
+      await this.addContentToStats(tx, repositoryId, manifest.digest);
       const inserted = await tx.run(this.sql.insertManifest, [
         repositoryId,
         manifest.digest,
@@ -346,8 +368,11 @@ export class SqlMetadataStore implements MetadataStore {
       if (entry.tag !== undefined) {
         await tx.run(this.sql.upsertTag, [repositoryId, entry.tag, manifest.digest, now]);
         // The repository is described by its latest tagged push, as a registry's search shows it.
-        await tx.run(this.sql.describeRepository, [manifest.description ?? null, repositoryId]);
+        const description = manifest.description ?? null;
+        if ((await tx.run(this.sql.describeRepositoryIfChanged, [description, repositoryId, description])) > 0) await this.indexForSearch(tx, repositoryId);
       }
+      // A stored manifest or a moved tag is a push: counts and the push time only grow here.
+      if (inserted > 0 || entry.tag !== undefined) await tx.run(this.sql.addStatsPush, [inserted, entry.tag !== undefined && tagged === undefined ? 1 : 0, now, repositoryId]);
       await this.writeJournal(tx, entry.journal);
       return { missing };
     });
@@ -361,11 +386,11 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   async deleteManifest(repository: RepositoryName, digest: Digest, journal?: ChangeJournal): Promise<boolean> {
-    return this.changeWithJournal(this.sql.deleteManifest, [repository, digest], journal);
+    return this.removeWithJournal(repository, this.sql.deleteManifest, [repository, digest], journal);
   }
 
   async deleteTag(repository: RepositoryName, tag: Tag, journal?: ChangeJournal): Promise<boolean> {
-    return this.changeWithJournal(this.sql.deleteTag, [repository, tag], journal);
+    return this.removeWithJournal(repository, this.sql.deleteTag, [repository, tag], journal);
   }
 
   async listTags(repository: RepositoryName, limit: number, last?: string): Promise<Page<Tag>> {
@@ -373,23 +398,34 @@ export class SqlMetadataStore implements MetadataStore {
     return page(rows.map((row) => row.name as Tag), limit);
   }
 
-  async repositorySummaries(options: { bytes: boolean }): Promise<RepositorySummary[]> {
-    const rows = await this.db.all<{ name: string; description: string | null; tags: number; manifests: number; bytes: number; pushed_at: number | null; pulled_at: number | null }>(
-      options.bytes ? this.sql.repositorySummariesWithBytes : this.sql.repositorySummaries,
+  async orderedRepositories(options: { sort: RepositorySort; order: SortOrder; filter: string }): Promise<RepositoryName[]> {
+    const filtered = options.filter !== '';
+    const rows = await this.db.all<{ name: RepositoryName }>(
+      orderedRepositories(this.db.dialect, options.sort, options.order, filtered),
+      filtered ? [options.filter, likeContaining(options.filter)] : [],
     );
-    return rows.map((row) => {
-      const summary: RepositorySummary = { name: row.name as RepositoryName, tags: row.tags, manifests: row.manifests, bytes: row.bytes };
+    return rows.map((row) => row.name);
+  }
+
+  async repositorySummaries(names: RepositoryName[]): Promise<RepositorySummary[]> {
+    if (names.length === 0) return [];
+    const rows = await this.db.all<{ name: string; description: string | null; tags: number; manifests: number; bytes: number; pushed_at: number | null; pulled_at: number | null }>(
+      this.sql.repositorySummaries,
+      [JSON.stringify(names)],
+    );
+    const byName = new Map(rows.map((row) => [row.name, row]));
+    const summaries: RepositorySummary[] = [];
+    // In the order asked for: the caller's sort, not the database's.
+    for (const name of names) {
+      const row = byName.get(name);
+      if (!row) continue;
+      const summary: RepositorySummary = { name, tags: row.tags, manifests: row.manifests, bytes: row.bytes };
       if (row.description !== null) summary.description = row.description;
       if (row.pushed_at !== null) summary.pushedAt = row.pushed_at;
       if (row.pulled_at !== null) summary.pulledAt = row.pulled_at;
-      return summary;
-    });
-  }
-
-  async repositoryBytes(names: RepositoryName[]): Promise<Map<RepositoryName, number>> {
-    const bytes = new Map<RepositoryName, number>();
-    for (const name of names) bytes.set(name, (await this.db.get<{ bytes: number }>(this.sql.repositoryBytes, [name, name]))!.bytes);
-    return bytes;
+      summaries.push(summary);
+    }
+    return summaries;
   }
 
   async tagSummaries(repository: RepositoryName): Promise<TagSummary[]> {
@@ -419,7 +455,12 @@ export class SqlMetadataStore implements MetadataStore {
 
   async searchRepositories(term: string): Promise<RepositoryMatch[]> {
     const lower = term.toLowerCase();
-    const rows = await this.db.all<{ name: string; description: string | null }>(this.sql.searchRepositories, Array<string>(6).fill(lower));
+    const match = [lower, likeContaining(lower), lower, lower, lower, lower];
+    const trigram = await this.rarestTrigram(lower);
+    const rows = await this.db.all<{ name: string; description: string | null }>(
+      trigram === undefined ? this.sql.searchRepositories : this.sql.searchRepositoriesByTrigram,
+      trigram === undefined ? match : [trigram, ...match],
+    );
     return rows.map((row) => (row.description === null ? { name: row.name as RepositoryName } : { name: row.name as RepositoryName, description: row.description }));
   }
 
@@ -495,13 +536,16 @@ export class SqlMetadataStore implements MetadataStore {
       }
       const removed: Digest[] = [];
       for (const digest of affected) if ((await tx.run(this.sql.removeIfOrphanedManifest, [repository, digest])) > 0) removed.push(digest);
+      if (affected.size > 0) await this.refreshStats(tx, [(await tx.get<{ id: number }>(this.sql.repositoryId, [repository]))!.id]);
       return removed;
     });
   }
 
   async recordPulls(pulls: { repository: RepositoryName; digest: Digest; at: number }[]): Promise<void> {
     await this.db.transaction(async (tx) => {
-      for (const pull of pulls) await tx.run(this.sql.recordPull, [pull.at, pull.at, pull.repository, pull.digest]);
+      for (const pull of pulls) {
+        if ((await tx.run(this.sql.recordPull, [pull.at, pull.at, pull.repository, pull.digest])) > 0) await tx.run(this.sql.addStatsPull, [pull.at, pull.repository]);
+      }
     }, { relaxed: true });
   }
 
@@ -527,6 +571,7 @@ export class SqlMetadataStore implements MetadataStore {
       }
       removed.push({ repository: name, digest: row.digest });
     }
+    await this.refreshStats(tx, names.keys());
     return removed;
   }
 
@@ -538,6 +583,7 @@ export class SqlMetadataStore implements MetadataStore {
   private async removeUntaggedManifestsNow(tx: SqlExecutor, cutoff: number): Promise<RemovedManifest[]> {
     const rows = await tx.all<{ repository_id: number; repository: RepositoryName; digest: Digest; size: number }>(this.sql.unreachableManifests, [cutoff]);
     for (const row of rows) await tx.run(this.sql.deleteManifestById, [row.repository_id, row.digest]);
+    await this.refreshStats(tx, rows.map((row) => row.repository_id));
     return rows.map((row) => ({ repository: row.repository, digest: row.digest, size: row.size }));
   }
 
@@ -563,7 +609,7 @@ export class SqlMetadataStore implements MetadataStore {
       let restored = 0;
       for (const link of links) {
         if (!(await tx.get(this.sql.blobRecorded, [link.digest]))) continue;
-        await tx.run(this.sql.insertLink, [await this.ensureRepository(tx, link.repository, at), link.digest, at, at]);
+        await this.insertLink(tx, await this.ensureRepository(tx, link.repository, at), link.digest, at);
         restored += 1;
       }
       return restored;
@@ -631,8 +677,34 @@ export class SqlMetadataStore implements MetadataStore {
   }
 
   private async ensureRepository(tx: SqlExecutor, name: RepositoryName, now: number): Promise<number> {
-    await tx.run(this.sql.insertRepository, [name, now]);
-    return (await tx.get<{ id: number }>(this.sql.repositoryId, [name]))!.id;
+    const created = (await tx.run(this.sql.insertRepository, [name, now])) > 0;
+    const id = (await tx.get<{ id: number }>(this.sql.repositoryId, [name]))!.id;
+    if (created) {
+      await tx.run(this.sql.insertStats, [id]);
+      await this.indexForSearch(tx, id);
+    }
+    return id;
+  }
+
+  /** The repository's search trigrams, from its name and description as they are now. */
+  private async indexForSearch(tx: SqlExecutor, repositoryId: number): Promise<void> {
+    await tx.run(this.sql.deleteTrigrams, [repositoryId]);
+    await tx.run(this.sql.insertTrigrams, [repositoryId, repositoryId]);
+  }
+
+  /**
+   * The term's trigram held by the fewest repositories, when one is held by fewer than
+   * `TRIGRAM_POSTINGS_BOUND` (else scanning every repository costs no more); none for a term
+   * shorter than three characters.
+   */
+  private async rarestTrigram(term: string): Promise<string | undefined> {
+    let rarest: { trigram: string; postings: number } | undefined;
+    for (const trigram of trigramsOf(term).slice(0, TRIGRAM_PROBES)) {
+      const postings = (await this.db.get<{ n: number }>(this.sql.trigramPostings, [trigram, TRIGRAM_POSTINGS_BOUND]))!.n;
+      if (postings < (rarest?.postings ?? TRIGRAM_POSTINGS_BOUND)) rarest = { trigram, postings };
+      if (postings === 0) break;
+    }
+    return rarest?.trigram;
   }
 }
 
@@ -656,6 +728,19 @@ function toUpload(row: UploadRow): UploadSession {
     ...(row.hash_state !== null && { hashState: new Uint8Array(row.hash_state) }),
     ...(row.storage_state !== null && { storageState: row.storage_state }),
   };
+}
+
+/** Posting counts stop here: a trigram this common does not narrow a search worth an index walk. */
+export const TRIGRAM_POSTINGS_BOUND = 256;
+/** A long term's first trigrams are probed, not all of them. */
+const TRIGRAM_PROBES = 8;
+
+/** Distinct trigrams of `text` by code point, as the database's `substr` cuts them. */
+function trigramsOf(text: string): string[] {
+  const characters = Array.from(text);
+  const trigrams = new Set<string>();
+  for (let start = 0; start + 3 <= characters.length; start++) trigrams.add(characters.slice(start, start + 3).join(''));
+  return [...trigrams];
 }
 
 function page<T>(rows: T[], limit: number): Page<T> {

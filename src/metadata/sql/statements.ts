@@ -1,3 +1,4 @@
+import type { RepositorySort, SortOrder } from '../store.js';
 import type { Dialect } from './dialect.js';
 
 /**
@@ -67,15 +68,31 @@ export function metadataStatements(dialect: Dialect) {
                     WHERE t.repository_id = ${repo} AND t.name = ?`,
     insertManifest: `INSERT INTO manifests (repository_id, digest, media_type, size, artifact_type, annotations, subject, description, platforms, created_at)
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-    ...repositorySummaries(dialect),
+    ...repositoryStatistics(dialect),
     tagSummaries: `SELECT t.name, t.manifest_digest AS digest, m.media_type, m.platforms, t.updated_at, m.last_pulled_at,
                           m.size + (SELECT COALESCE(SUM(b.size), 0) FROM manifest_references mr JOIN blobs b ON b.digest = mr.child_digest
                                     WHERE mr.repository_id = m.repository_id AND mr.manifest_digest = m.digest) AS bytes
                    FROM tags t JOIN manifests m ON m.repository_id = t.repository_id AND m.digest = t.manifest_digest
                    WHERE t.repository_id = ${repo} ORDER BY t.name`,
     blobSize: 'SELECT size FROM blobs WHERE digest = ?',
-    describeRepository: 'UPDATE repositories SET description = ? WHERE id = ?',
-    searchRepositories: searchRepositories(dialect),
+    searchRepositories: searchRepositories(dialect, false),
+    searchRepositoriesByTrigram: searchRepositories(dialect, true),
+    // How many repositories hold a trigram, counted up to a bound: a common one is not worth starting from.
+    trigramPostings: 'SELECT count(*) AS n FROM (SELECT 1 AS one FROM repository_trigrams WHERE trigram = ? LIMIT ?) AS postings',
+    describeRepositoryIfChanged: 'UPDATE repositories SET description = ? WHERE id = ? AND description IS DISTINCT FROM ?',
+    deleteTrigrams: 'DELETE FROM repository_trigrams WHERE repository_id = ?',
+    // Trigrams by code point (substr and length count characters in both databases), of the
+    // name and of the description lowered as lower() lowers it (ASCII letters): what a
+    // search's lower-case term must hold every trigram of to match (migration 12 backfills so).
+    insertTrigrams: `INSERT INTO repository_trigrams (trigram, repository_id)
+                     WITH RECURSIVE
+                       texts (repository_id, body) AS (
+                         SELECT r.id, r.name FROM repositories r WHERE r.id = ?
+                         UNION SELECT r.id, lower(r.description) FROM repositories r WHERE r.id = ? AND r.description IS NOT NULL),
+                       positions (repository_id, body, position) AS (
+                         SELECT repository_id, body, 1 FROM texts WHERE length(body) >= 3
+                         UNION ALL SELECT repository_id, body, position + 1 FROM positions WHERE position + 3 <= length(body))
+                     SELECT DISTINCT substr(body, position, 3), repository_id FROM positions WHERE true`,
     insertReference: 'INSERT INTO manifest_references (repository_id, manifest_digest, child_digest, child_kind) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
     upsertTag: `INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT (repository_id, name) DO UPDATE SET manifest_digest = excluded.manifest_digest, updated_at = excluded.updated_at`,
@@ -173,13 +190,24 @@ const UNREACHABLE_MANIFESTS = `
   ORDER BY r.name, m.digest`;
 
 /**
- * Search: instr/strpos rather than LIKE, so a term holding % or _ means itself. Names are lower
- * case (OCI grammar). The term is bound six times.
+ * Whether repository `r` matches a search term: its name contains the term (`instr`/`strpos`, so
+ * `%` and `_` mean themselves; names are lower case), or its description contains it in any
+ * ASCII case. Binds the term, then `likeContaining(term)`.
  */
-function searchRepositories(dialect: Dialect): string {
+function matchesTerm(dialect: Dialect): string {
+  return `(${dialect.contains('r.name', 'CAST(? AS TEXT)')} OR ${dialect.likeIgnoringCase('r.description', '?')})`;
+}
+
+/**
+ * Search: the match, then the rank by name bound four more times; over every repository, or
+ * (`byTrigram`) only those holding the trigram bound first — every match holds each of the
+ * term's trigrams, so both give the same rows.
+ */
+function searchRepositories(dialect: Dialect, byTrigram: boolean): string {
   const term = 'CAST(? AS TEXT)';
-  return `SELECT r.name, r.description FROM repositories r
-          WHERE (${dialect.contains('r.name', term)} OR ${dialect.contains('lower(r.description)', term)})
+  const from = byTrigram ? 'repository_trigrams g JOIN repositories r ON r.id = g.repository_id' : 'repositories r';
+  return `SELECT r.name, r.description FROM ${from}
+          WHERE ${byTrigram ? 'g.trigram = ? AND ' : ''}${matchesTerm(dialect)}
             AND EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
           ORDER BY CASE WHEN r.name = ${term} THEN 0
                         WHEN substr(r.name, 1, length(${term})) = ${term} THEN 1
@@ -188,25 +216,59 @@ function searchRepositories(dialect: Dialect): string {
 }
 
 /**
- * One grouped pass per table rather than subqueries per repository. Sizes (a distinct-union per
- * repository, the expensive part) only when asked for: to sort by size, or for one page.
+ * `repository_stats`, one row per repository (migration 11): what the repository list sorts and
+ * shows. Pushes, links and pulls only ever raise its numbers, so they add to it; anything that
+ * removes content recounts the repository (`refreshStats`), the one definition of every number.
  */
-function repositorySummaries(dialect: Dialect) {
-  const stats = `manifest_stats AS (SELECT repository_id, COUNT(*) AS manifests, MAX(created_at) AS created_at, MAX(last_pulled_at) AS pulled_at
-                                    FROM manifests GROUP BY repository_id),
-                 tag_stats AS (SELECT repository_id, COUNT(*) AS tags, MAX(updated_at) AS updated_at FROM tags GROUP BY repository_id)`;
-  const columns = `r.name, r.description, COALESCE(t.tags, 0) AS tags, m.manifests,
-                   ${dialect.greatest('m.created_at', 'COALESCE(t.updated_at, 0)')} AS pushed_at, m.pulled_at`;
-  const joins = 'FROM repositories r JOIN manifest_stats m ON m.repository_id = r.id LEFT JOIN tag_stats t ON t.repository_id = r.id';
+function repositoryStatistics(dialect: Dialect) {
+  const of = 'r.id';
   return {
-    repositorySummaries: `WITH ${stats} SELECT ${columns}, 0 AS bytes ${joins} ORDER BY r.name`,
-    repositorySummariesWithBytes: `WITH ${stats},
-            content AS (SELECT repository_id, digest FROM repository_blobs UNION SELECT repository_id, digest FROM manifests),
-            sizes AS (SELECT c.repository_id, SUM(b.size) AS bytes FROM content c JOIN blobs b ON b.digest = c.digest GROUP BY c.repository_id)
-       SELECT ${columns}, COALESCE(s.bytes, 0) AS bytes ${joins} LEFT JOIN sizes s ON s.repository_id = r.id ORDER BY r.name`,
-    repositoryBytes: `SELECT COALESCE(SUM(b.size), 0) AS bytes FROM blobs b WHERE b.digest IN
-                        (SELECT digest FROM repository_blobs WHERE repository_id = ${repo} UNION SELECT digest FROM manifests WHERE repository_id = ${repo})`,
+    insertStats: 'INSERT INTO repository_stats (repository_id) VALUES (?) ON CONFLICT (repository_id) DO NOTHING',
+    // Bound before the link or manifest row is written: content the repository already holds adds nothing.
+    addStatsContent: `UPDATE repository_stats SET bytes = bytes + (SELECT size FROM blobs WHERE digest = ?)
+                      WHERE repository_id = ? AND NOT EXISTS (SELECT 1 FROM repository_blobs WHERE repository_id = ? AND digest = ?)
+                                              AND NOT EXISTS (SELECT 1 FROM manifests WHERE repository_id = ? AND digest = ?)`,
+    addStatsPush: `UPDATE repository_stats SET manifests = manifests + ?, tags = tags + ?, pushed_at = ${dialect.greatest('coalesce(pushed_at, 0)', '?')}
+                   WHERE repository_id = ?`,
+    addStatsPull: `UPDATE repository_stats SET pulled_at = ${dialect.greatest('coalesce(pulled_at, 0)', '?')} WHERE repository_id = ${repo}`,
+    refreshStats: `INSERT INTO repository_stats (repository_id, tags, manifests, bytes, pushed_at, pulled_at)
+                   SELECT ${of},
+                          (SELECT count(*) FROM tags t WHERE t.repository_id = ${of}),
+                          (SELECT count(*) FROM manifests m WHERE m.repository_id = ${of}),
+                          (SELECT coalesce(sum(b.size), 0) FROM blobs b WHERE b.digest IN
+                             (SELECT l.digest FROM repository_blobs l WHERE l.repository_id = ${of} UNION SELECT m.digest FROM manifests m WHERE m.repository_id = ${of})),
+                          (SELECT max(times.at) FROM (SELECT max(m.created_at) AS at FROM manifests m WHERE m.repository_id = ${of}
+                                                      UNION ALL SELECT max(t.updated_at) FROM tags t WHERE t.repository_id = ${of}) AS times),
+                          (SELECT max(m.last_pulled_at) FROM manifests m WHERE m.repository_id = ${of})
+                   FROM repositories r WHERE r.id = ?
+                   ON CONFLICT (repository_id) DO UPDATE SET tags = excluded.tags, manifests = excluded.manifests, bytes = excluded.bytes,
+                                                             pushed_at = excluded.pushed_at, pulled_at = excluded.pulled_at`,
+    // The names as one JSON array: a page or a whole namespace in one round trip.
+    repositorySummaries: `SELECT r.name, r.description, s.tags, s.manifests, s.bytes, s.pushed_at, s.pulled_at
+                          FROM repositories r JOIN repository_stats s ON s.repository_id = r.id
+                          WHERE r.name IN (${dialect.jsonTexts}) AND s.manifests > 0`,
   };
+}
+
+const REPOSITORY_SORT_KEYS: Record<RepositorySort, string> = {
+  name: 'r.name',
+  pushed: 'coalesce(s.pushed_at, 0)',
+  size: 's.bytes',
+  pulled: 'coalesce(s.pulled_at, 0)',
+};
+
+/**
+ * Names of listed repositories (holding a manifest) in one sort order, ties by name; with
+ * `filtered`, only those matching a lower-case term (`matchesTerm`). One text per combination,
+ * prepared once each.
+ */
+export function orderedRepositories(dialect: Dialect, sort: RepositorySort, order: SortOrder, filtered: boolean): string {
+  const filter = filtered ? ` AND ${matchesTerm(dialect)}` : '';
+  const direction = order === 'desc' ? 'DESC' : 'ASC';
+  const ties = sort === 'name' ? '' : ', r.name';
+  return `SELECT r.name FROM repository_stats s JOIN repositories r ON r.id = s.repository_id
+          WHERE s.manifests > 0${filter}
+          ORDER BY ${REPOSITORY_SORT_KEYS[sort]} ${direction}${ties}`;
 }
 
 /** Usage of a scope (one repository by name, or every repository matching a pattern), each blob once; the scope is bound twice. */
@@ -221,5 +283,14 @@ function usage(match: string) {
 
 /** A quota pattern (`team-a/*`: `*` is any run of characters) as a LIKE pattern with `\` escaping. */
 export function globToLike(pattern: string): string {
-  return pattern.replace(/[\\%_]/g, '\\$&').replace(/\*/g, '%');
+  return escapeLike(pattern).replace(/\*/g, '%');
+}
+
+/** A LIKE pattern (`\` escaping) matching text that contains `term` as it is. */
+export function likeContaining(term: string): string {
+  return `%${escapeLike(term)}%`;
+}
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, '\\$&');
 }
