@@ -83,7 +83,7 @@ export function createOperations(
   metrics.provide({
     clientAborts: () => stats.clientAborts,
     refusedConnections: () => stats.refusedConnections,
-    uploadsInProgress: async () => (await registry.metadata.listUploadsUpdatedBefore(Number.MAX_SAFE_INTEGER)).length,
+    uploadsInProgress: () => registry.uploads.inProgress(),
     quotaUsage: async () => (await registry.metadata.listUsage()).map((usage) => {
       const limit = quotaFor(registry.policies.for(usage.repository));
       return { repository: usage.repository, bytes: usage.bytes, ...(limit ? { limitBytes: limit.limitBytes } : {}) };

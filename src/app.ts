@@ -126,7 +126,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   const handlerOptions = {
     registry, health, log, stats, metrics: operations.metrics, audit, headers: config.http.headers, accessLog: config.log.accessLog,
     access: access?.gate,
-    blobRedirects: presignedBlobRedirects(blobs.driver, config.storage.redirect),
+    blobRedirects: presignedBlobRedirects(blobs.driver, config.storage.redirect, clock),
     endpoints: [
       ...operations.endpoints,
       ...(autoTls ? [tlsSetupEndpoint(autoTls.caPath)] : []),

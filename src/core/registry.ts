@@ -69,7 +69,7 @@ export class Registry {
     this.metadata = metadata;
     this.blobs = blobs;
     this.locks = backends.locks;
-    this.uploads = new UploadService(metadata, blobs, backends.uploads, this.locks, backends.digests, clock);
+    this.uploads = new UploadService(metadata, blobs, backends.uploads, this.locks, backends.digests, clock, backends.replicated ? 'any-replica' : 'this-process');
     this.pulls = new BatchedTimes((batch) => metadata.recordPulls(batch), clock);
     this.touches = backends.replicated ? new WrittenTimes((batch) => metadata.recordTouches(batch), clock) : new BatchedTimes((batch) => metadata.recordTouches(batch), clock);
     this.retention = new RetentionRunner(metadata, policies, this.pulls, clock);
@@ -125,7 +125,7 @@ export class Registry {
       events.audit('repository.delete', context, { repository: name }),
     ));
     this.recorder.committed();
-    await this.uploads.forget(uploads);
+    await this.uploads.forget(name, uploads);
     if (!deleted && uploads.length === 0) {
       throw new RegistryError('NAME_UNKNOWN', `repository ${name} is not known to this registry`, { name });
     }

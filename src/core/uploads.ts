@@ -27,6 +27,11 @@ import { nativeSessionDigests, type SessionDigest, type SessionDigests } from '.
  * (they survive a process kill; a power cut may lose an unfinished upload, which then reads as
  * shorter than its offset and is reported unknown, so the client starts over). Before a blob
  * becomes visible its bytes are durable at its content address, then recorded.
+ *
+ * Where sessions stay in this process (no replicas), a new session is recorded only when its
+ * first chunk arrives: the usual small push — POST, then PUT with the whole blob — writes no
+ * session row at all. A restart forgets sessions that never received a byte (nothing was
+ * acknowledged for them; the client is told the upload is unknown and starts over).
  */
 export interface UploadProgress {
   id: string;
@@ -44,7 +49,12 @@ interface LiveUpload {
   offset: number;
   /** The request writing to the session now, if any. */
   holder?: { signal?: AbortSignal; done: Promise<unknown> };
+  /** A session started here that holds no byte yet and has no row (see the class comment). */
+  unrecorded?: UploadSession;
 }
+
+/** Whether a session's next request always reaches this process, or may reach any replica. */
+export type SessionPlacement = 'this-process' | 'any-replica';
 
 export interface WriteOptions {
   contentRange?: ByteRange;
@@ -71,15 +81,26 @@ export class UploadService {
     private readonly locks: LockService,
     private readonly digests: SessionDigests = nativeSessionDigests,
     private readonly clock: Clock = systemClock,
+    private readonly placement: SessionPlacement = 'any-replica',
   ) {}
 
   async start(repository: RepositoryName): Promise<UploadProgress> {
     const now = this.clock();
-    const id = randomUUID();
-    await this.metadata.createUpload({ id, repository, offset: 0, createdAt: now, updatedAt: now });
-    // The native digest lives in memory between chunks; a saveable one starts from the row.
-    if (this.digests.kind === 'native') this.live.set(id, { digest: await this.digests.create(), offset: 0 });
-    return { id, offset: 0 };
+    const session: UploadSession = { id: randomUUID(), repository, offset: 0, createdAt: now, updatedAt: now };
+    if (this.placement === 'this-process') {
+      this.live.set(session.id, { digest: await this.digests.create(), offset: 0, unrecorded: session });
+    } else {
+      await this.metadata.createUpload(session);
+      // The native digest lives in memory between chunks; a saveable one starts from the row.
+      if (this.digests.kind === 'native') this.live.set(session.id, { digest: await this.digests.create(), offset: 0 });
+    }
+    return { id: session.id, offset: 0 };
+  }
+
+  /** Sessions started and not finished: recorded ones, and those still only in memory. */
+  async inProgress(): Promise<number> {
+    const recorded = (await this.metadata.listUploadsUpdatedBefore(Number.MAX_SAFE_INTEGER)).length;
+    return recorded + [...this.live.values()].filter((live) => live.unrecorded).length;
   }
 
   async status(repository: RepositoryName, id: string): Promise<UploadProgress> {
@@ -90,6 +111,7 @@ export class UploadService {
   /** PATCH: appends one chunk (or the rest of the stream) at the session's offset. */
   async append(repository: RepositoryName, id: string, body: Readable, options: WriteOptions): Promise<UploadProgress> {
     return this.exclusively(await this.session(repository, id), async (live, session) => {
+      await this.record(live);
       const offset = await this.write(session, live, body, options);
       return { id, offset };
     }, options.signal);
@@ -154,6 +176,13 @@ export class UploadService {
     }
   }
 
+  /** A chunk is about to be taken: the session's row must exist before its offset can be recorded. */
+  private async record(live: LiveUpload): Promise<void> {
+    if (!live.unrecorded) return;
+    await this.metadata.createUpload(live.unrecorded);
+    live.unrecorded = undefined;
+  }
+
   /**
    * A refused link must not leave unrecorded bytes behind. Alone on the digest: a push beside
    * it that records the same bytes has then either finished (and they stay) or not begun.
@@ -168,8 +197,9 @@ export class UploadService {
     await this.discard(await this.session(repository, id));
   }
 
-  /** Drops the data of sessions whose rows are already gone (a deleted repository's). */
-  async forget(ids: string[]): Promise<void> {
+  /** Drops the sessions of a deleted repository: the data of those whose rows are gone, and those never recorded. */
+  async forget(repository: RepositoryName, ids: string[]): Promise<void> {
+    for (const [id, live] of this.live) if (live.unrecorded?.repository === repository && !live.holder) this.live.delete(id);
     for (const id of ids) {
       this.live.delete(id);
       await this.storage.cancel(id, undefined);
@@ -184,6 +214,11 @@ export class UploadService {
       purged.push(session.id);
       if (!dryRun) await this.discard(session);
     }
+    for (const [id, live] of this.live) {
+      if (!live.unrecorded || live.holder || live.unrecorded.updatedAt >= cutoff) continue;
+      purged.push(id);
+      if (!dryRun) this.live.delete(id);
+    }
     for await (const { id, modifiedAt } of this.storage.list()) {
       if (this.live.has(id) || modifiedAt.getTime() >= cutoff || (await this.metadata.getUpload(id))) continue;
       purged.push(id);
@@ -193,7 +228,9 @@ export class UploadService {
   }
 
   private async session(repository: RepositoryName, id: string): Promise<UploadSession> {
-    const session = await this.metadata.getUpload(id);
+    const unrecorded = this.live.get(id)?.unrecorded;
+    // A copy: a write advances the session it is given, and an unrecorded session holds no byte until recorded.
+    const session = unrecorded ? { ...unrecorded } : await this.metadata.getUpload(id);
     if (!session || session.repository !== repository) {
       throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload ${id} is not known in repository ${repository}`);
     }
@@ -235,7 +272,7 @@ export class UploadService {
       current.holder = undefined;
       // A saveable digest is restored from the session row by whichever process takes the next
       // chunk; kept here, it would outlive sessions that other replicas finish.
-      if (this.digests.kind === 'portable' && this.live.get(id) === current) this.live.delete(id);
+      if (this.digests.kind === 'portable' && !current.unrecorded && this.live.get(id) === current) this.live.delete(id);
     }
   }
 

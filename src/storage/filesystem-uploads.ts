@@ -16,6 +16,12 @@ import { ChunkLengthError, UploadDataLostError, type AppendedChunk, type Followa
  * survive the process, not a power cut, and then the upload reads short and is reported lost —
  * only the commit that makes a blob visible pays for durability. No state beyond the file.
  */
+/**
+ * The state a final append returns: the file holds exactly the upload's bytes and they are on
+ * disk (its fsync covers the earlier, unsynced chunks too), so the commit only renames.
+ */
+const SYNCED_BY_FINAL_APPEND = 'synced';
+
 export class FilesystemUploadStorage implements FollowableUploadStorage {
   constructor(private readonly root: string) {}
 
@@ -61,7 +67,7 @@ export class FilesystemUploadStorage implements FollowableUploadStorage {
       await writeBehind.settle().catch(() => undefined);
       await handle.close();
     }
-    return { size: options.offset + written, state: undefined };
+    return { size: options.offset + written, state: options.final ? SYNCED_BY_FINAL_APPEND : undefined };
   }
 
   /** Bytes past the acknowledged offset were never acknowledged: they go. Fewer means the data was lost. */
@@ -74,8 +80,23 @@ export class FilesystemUploadStorage implements FollowableUploadStorage {
     if (size > offset) await truncate(path, offset);
   }
 
-  async commit(id: string, _state: UploadStorageState, size: number, digest: Digest): Promise<void> {
+  async commit(id: string, state: UploadStorageState, size: number, digest: Digest): Promise<void> {
     const path = this.path(id);
+    if (state !== SYNCED_BY_FINAL_APPEND) await this.makeDurable(id, path, size);
+    // A blob already stored holds the same bytes: replacing it costs less than asking first.
+    const target = pathUnder(this.root, layout.blob(digest));
+    try {
+      await rename(path, target);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      await mkdir(dirname(target), { recursive: true });
+      await rename(path, target);
+    }
+    await syncDirectory(dirname(target));
+  }
+
+  /** The first `size` bytes on disk and nothing after them (chunks are not fsynced as they arrive). */
+  private async makeDurable(id: string, path: string, size: number): Promise<void> {
     const handle = await openCreatingParent(path, size === 0 ? 'w' : 'r+');
     try {
       const held = (await handle.stat()).size;
@@ -85,19 +106,6 @@ export class FilesystemUploadStorage implements FollowableUploadStorage {
     } finally {
       await handle.close();
     }
-    const target = pathUnder(this.root, layout.blob(digest));
-    if (await stat(target).then(() => true, () => false)) {
-      await unlink(path);
-      return;
-    }
-    try {
-      await rename(path, target);
-    } catch (error) {
-      if (!isNotFound(error)) throw error;
-      await mkdir(dirname(target), { recursive: true });
-      await rename(path, target);
-    }
-    await syncDirectory(dirname(target));
   }
 
   async read(id: string, _state: UploadStorageState, size: number): Promise<Readable> {

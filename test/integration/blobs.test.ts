@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { startInProcess, startWithClient, type TestRegistry } from '../support/in-process.js';
 import { OciClient, errorCode, sha256 } from '../support/oci-client.js';
 import { createHash } from 'node:crypto';
+import Database from 'better-sqlite3';
 
 async function listFiles(root: string): Promise<string[]> {
   const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
@@ -287,6 +288,39 @@ describe('upload sessions across a restart', () => {
       assert.equal(await (await resumed.request(`/v2/resume/blobs/${digest}`)).text(), 'before-restart;after');
     } finally {
       await second.destroy();
+    }
+  });
+
+  it('when a session is started, then it is recorded only when its first chunk arrives, and a restart before that forgets it', async () => {
+    const first = await startInProcess();
+    const client = new OciClient(first.url);
+    const database = new Database(join(first.dataDir, 'storage', 'berth.sqlite'), { readonly: true });
+    const sessions = () => (database.prepare('SELECT count(*) AS n FROM uploads').get() as { n: number }).n;
+    try {
+      const whole = await client.startUpload('lazy');
+      const chunked = await client.startUpload('lazy');
+      const empty = await client.startUpload('lazy');
+      assert.equal(sessions(), 0, 'no row for sessions that hold no byte');
+      assert.equal((await client.request(empty)).status, 204, 'an unrecorded session still answers its status');
+
+      assert.equal((await client.request(`${whole}?digest=${sha256('in one go')}`, { method: 'PUT', body: 'in one go' })).status, 201);
+      assert.equal((await client.request(chunked, { method: 'PATCH', body: 'chunk', headers: { 'Content-Range': '0-4' } })).status, 202);
+      assert.equal(sessions(), 1, 'the chunked session is recorded, the finished one never was');
+      await first.close();
+
+      const second = await startInProcess({}, first.dataDir);
+      try {
+        const resumed = new OciClient(second.url);
+        assert.equal((await resumed.request(chunked)).headers.get('range'), '0-4');
+        const forgotten = await resumed.request(`${empty}?digest=${sha256('')}`, { method: 'PUT' });
+        assert.equal(forgotten.status, 404);
+        assert.equal(await errorCode(forgotten), 'BLOB_UPLOAD_UNKNOWN');
+      } finally {
+        await second.close();
+      }
+    } finally {
+      database.close();
+      await first.destroy();
     }
   });
 });

@@ -3,12 +3,14 @@ import Database from 'better-sqlite3';
 import type { SqlDatabase, SqlExecutor, SqlValue, TransactionOptions } from './database.js';
 import { sqliteDialect } from './dialect.js';
 import { createPrivately } from '../sqlite/private-file.js';
+import { syncWal, WalGroupCommit } from '../sqlite/wal-group-commit.js';
 
 /**
- * `SqlDatabase` on one better-sqlite3 connection. WAL journal with `synchronous=FULL`: a
- * transaction that has returned survives a process kill and a power cut, which is what lets the
- * registry acknowledge a push; relaxed transactions commit with `synchronous=NORMAL` (no fsync
- * of their own, made durable by the next full commit or checkpoint).
+ * `SqlDatabase` on one better-sqlite3 connection. WAL journal: a transaction (or a statement
+ * outside one that writes) that has returned survives a process kill and a power cut, which is
+ * what lets the registry acknowledge a push. SQLite commits with `synchronous=NORMAL` and the
+ * WAL is then synced off the event loop, once for all the commits waiting (`WalGroupCommit`);
+ * relaxed transactions do not wait for it (made durable by the next sync or checkpoint).
  *
  * better-sqlite3 runs each statement synchronously, but a transaction's work is async: while
  * one is open, every other transaction and statement waits in a queue, so nothing runs inside
@@ -22,58 +24,81 @@ export class SqliteDatabase implements SqlDatabase {
   private readonly db: Database.Database;
   private readonly statements = new Map<string, Database.Statement>();
   private readonly queue: FileQueue;
+  /** Undefined in memory: nothing to make durable. */
+  private readonly groupCommit: WalGroupCommit | undefined;
   /** Runs statements directly: what a transaction's work is given. */
   private readonly direct: SqlExecutor = {
-    all: async <Row>(sql: string, params: readonly SqlValue[] = []) => this.prepared(sql).all(...bind(params)) as Row[],
-    get: async <Row>(sql: string, params: readonly SqlValue[] = []) => this.prepared(sql).get(...bind(params)) as Row | undefined,
-    run: async (sql: string, params: readonly SqlValue[] = []) => this.prepared(sql).run(...bind(params)).changes,
-    exec: async (sql: string) => void this.db.exec(sql),
+    all: async <Row>(sql: string, params: readonly SqlValue[] = []) => this.statement(sql).all(...bind(params)) as Row[],
+    get: async <Row>(sql: string, params: readonly SqlValue[] = []) => this.statement(sql).get(...bind(params)) as Row | undefined,
+    run: async (sql: string, params: readonly SqlValue[] = []) => this.statement(sql).run(...bind(params)).changes,
+    exec: async (sql: string) => {
+      this.wrote = true;
+      this.db.exec(sql);
+    },
   };
+  /** Whether a statement that writes ran since this was last cleared: only then is there a commit to make durable. */
+  private wrote = false;
 
   constructor(path: string) {
     if (path !== ':memory:') createPrivately(path);
     this.description = `sqlite at ${path}`;
     this.queue = path === ':memory:' ? new FileQueue() : FileQueue.of(resolve(path));
+    this.groupCommit = path === ':memory:' ? undefined : new WalGroupCommit(() => syncWal(`${resolve(path)}-wal`));
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
+    this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
   }
 
   all<Row>(sql: string, params?: readonly SqlValue[]): Promise<Row[]> {
-    return this.queue.idle ? this.direct.all<Row>(sql, params) : this.queue.add(() => this.direct.all<Row>(sql, params));
+    return this.outside(sql, () => this.direct.all<Row>(sql, params));
   }
 
   get<Row>(sql: string, params?: readonly SqlValue[]): Promise<Row | undefined> {
-    return this.queue.idle ? this.direct.get<Row>(sql, params) : this.queue.add(() => this.direct.get<Row>(sql, params));
+    return this.outside(sql, () => this.direct.get<Row>(sql, params));
   }
 
   run(sql: string, params?: readonly SqlValue[]): Promise<number> {
-    return this.queue.idle ? this.direct.run(sql, params) : this.queue.add(() => this.direct.run(sql, params));
+    return this.outside(sql, () => this.direct.run(sql, params));
   }
 
-  exec(sql: string): Promise<void> {
-    return this.queue.idle ? this.direct.exec(sql) : this.queue.add(() => this.direct.exec(sql));
+  async exec(sql: string): Promise<void> {
+    await (this.queue.idle ? this.direct.exec(sql) : this.queue.add(() => this.direct.exec(sql)));
+    await this.groupCommit?.durable();
   }
 
-  transaction<T>(work: (tx: SqlExecutor) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    return this.queue.add(async () => {
-      if (options.relaxed) this.prepared('PRAGMA synchronous = NORMAL').run();
+  /** A statement outside any transaction (its own): one that writes returns once it is durable. */
+  private async outside<T>(sql: string, statement: () => Promise<T>): Promise<T> {
+    const result = await (this.queue.idle ? statement() : this.queue.add(statement));
+    if (this.groupCommit && !this.prepared(sql).readonly) await this.groupCommit.durable();
+    return result;
+  }
+
+  private statement(sql: string): Database.Statement {
+    const statement = this.prepared(sql);
+    if (!statement.readonly) this.wrote = true;
+    return statement;
+  }
+
+  async transaction<T>(work: (tx: SqlExecutor) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    let wrote = false;
+    const result = await this.queue.add(async () => {
+      this.prepared('BEGIN').run();
+      this.wrote = false;
       try {
-        this.prepared('BEGIN').run();
-        try {
-          const result = await work(this.direct);
-          this.prepared(options.rollback ? 'ROLLBACK' : 'COMMIT').run();
-          return result;
-        } catch (error) {
-          if (this.db.inTransaction) this.prepared('ROLLBACK').run();
-          throw error;
-        }
-      } finally {
-        if (options.relaxed) this.prepared('PRAGMA synchronous = FULL').run();
+        const result = await work(this.direct);
+        this.prepared(options.rollback ? 'ROLLBACK' : 'COMMIT').run();
+        wrote = this.wrote && !options.rollback;
+        return result;
+      } catch (error) {
+        if (this.db.inTransaction) this.prepared('ROLLBACK').run();
+        throw error;
       }
     });
+    // Outside the queue: the next transactions run while this one's commit reaches the disk.
+    if (wrote && !options.relaxed) await this.groupCommit?.durable();
+    return result;
   }
 
   /** One process opens an embedded database (the data directory's lock): the queue is enough. */
