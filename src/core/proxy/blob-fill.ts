@@ -8,6 +8,7 @@ import type { FollowableUploadStorage } from '../../storage/upload-storage.js';
 import type { BlobBody } from '../repository.js';
 import { UpstreamUnavailable } from '../../upstream/unavailable.js';
 import { RecentChunks } from './recent-chunks.js';
+import { WriteBatches } from './write-batches.js';
 
 /**
  * Single-flight cache fills. Invariant:
@@ -60,6 +61,7 @@ export class BlobFill {
   private failure?: Error;
   private readonly recent = new RecentChunks(RECENT_BYTES);
   private readonly live = new Set<LiveReader>();
+  private readonly batches = new WriteBatches();
   /** Readers waiting for bytes to reach the upload file, or for the state to change. */
   private readonly waiters = new Set<() => void>();
   readonly finished: Promise<void>;
@@ -159,6 +161,7 @@ export class BlobFill {
       }
       const to = Math.min(reader.end, held, offset + chunk.length);
       if (to > reader.sent) {
+        this.batches.hold(destination);
         destination.write(reader.sent === offset && to === offset + chunk.length ? chunk : chunk.subarray(reader.sent - offset, to - offset));
         reader.sent = to;
       }
@@ -210,6 +213,8 @@ export class BlobFill {
         end,
         leave: () => {
           this.live.delete(reader);
+          // What it was handed goes out now: the reader may wait for it to drain.
+          this.batches.release(destination);
           signal?.removeEventListener('abort', reader.leave);
           resolve(reader.sent);
         },
