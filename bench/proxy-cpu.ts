@@ -21,12 +21,13 @@ import { keepAlive, RegistryClient } from './lib/http.js';
 import { cpuSecondsOf, freePort, spawnChild, waitForHttp, type Child } from './lib/proc.js';
 import { startDistribution, type Server } from './lib/servers.js';
 import { median } from './lib/stats.js';
+import { CountingRelay } from './lib/proxy.js';
 
 const MiB = 1024 * 1024;
 const REPOSITORY = 'bench/proxied';
 const CONCURRENT = 16;
 
-const { values, positionals } = parseArgs({ options: { mib: { type: 'string', default: '256' }, reps: { type: 'string', default: '3' } }, allowPositionals: true });
+const { values, positionals } = parseArgs({ options: { mib: { type: 'string', default: '256' }, reps: { type: 'string', default: '3' }, relay: { type: 'boolean', default: false } }, allowPositionals: true });
 const roots = positionals.map((root) => resolve(root));
 if (roots.length === 0) throw new Error('name at least one Berth checkout root (with dist/ built)');
 
@@ -36,7 +37,7 @@ if (roots.length === 0) throw new Error('name at least one Berth checkout root (
  */
 function trace(pid: number, output: string): Child | undefined {
   if (process.env.BENCH_TRACE === 'perf') return spawnChild('perf', 'perf', ['record', '-F', '499', '-g', '-p', String(pid), '-o', `${output}.perf.data`]);
-  if (process.env.BENCH_TRACE === 'strace') return spawnChild('strace', 'strace', ['-c', '-f', '-p', String(pid), '-o', `${output}.strace.txt`]);
+  if (process.env.BENCH_TRACE === 'strace') return spawnChild('strace', 'strace', [...(process.env.BENCH_STRACE_ARGS ?? '-c').split(' '), '-f', '-p', String(pid), '-o', `${output}.strace.txt`]);
   return undefined;
 }
 
@@ -101,9 +102,12 @@ try {
   await client.pushMonolithic(REPOSITORY, layer);
   await client.putManifest(REPOSITORY, 'latest', ociManifest(config, layer), OCI_MANIFEST);
   client.agent.destroy();
+  // --relay: the proxies reach the upstream through the benchmark's byte-counting TCP relay, as bench/lib/proxy.ts does.
+  const relay = values.relay ? await CountingRelay.start(upstream.url) : undefined;
+  const upstreamUrl = relay?.url ?? upstream.url;
   const direct: number[] = [];
-  for (let rep = 0; rep < 3; rep++) direct.push(await pull(upstream.url, config, layer));
-  console.log(`upstream directly: layer TTFB ms ${direct.map((ms) => ms.toFixed(1)).join(' ')}`);
+  for (let rep = 0; rep < 3; rep++) direct.push(await pull(upstreamUrl, config, layer));
+  console.log(`upstream directly${relay ? ' (through the relay)' : ''}: layer TTFB ms ${direct.map((ms) => ms.toFixed(1)).join(' ')}`);
 
   const results = new Map(roots.map((root) => [root, { cpu: [] as number[], ttfb: [] as number[], wall: [] as number[], cpu16: [] as number[], wall16: [] as number[] }]));
   let sample = 0;
@@ -111,7 +115,7 @@ try {
     for (const root of roots) {
       const result = results.get(root)!;
       for (const concurrent of [1, CONCURRENT]) {
-        const berth = await startBerthAt(root, join(work, `berth-${sample++}`), upstream.url);
+        const berth = await startBerthAt(root, join(work, `berth-${sample++}`), upstreamUrl);
         servers.add(berth);
         try {
           const tracer = trace(berth.pid, join(work, '..', `berth-proxy-cpu-${concurrent}`));
@@ -144,6 +148,7 @@ try {
     console.log(`  1 cold pull:   CPU s ${show(result.cpu)}  wall ms ${show(result.wall, 0)}  layer TTFB ms ${show(result.ttfb, 1)}`);
     console.log(`  ${CONCURRENT} concurrent: CPU s ${show(result.cpu16)}  wall ms ${show(result.wall16, 0)}`);
   }
+  await relay?.close();
 } finally {
   for (const server of servers) await server.child.stop();
   await rm(work, { recursive: true, force: true });
