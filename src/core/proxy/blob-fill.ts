@@ -239,11 +239,14 @@ export class BlobFill {
 /** Writes pieces until the destination holds LIVE_BACKLOG unsent bytes; the count written. */
 function fromMemory(pieces: Buffer[], destination: Writable): number {
   let count = 0;
+  // One writev for the pieces, not a write each.
+  destination.cork();
   for (const piece of pieces) {
     destination.write(piece);
     count += piece.length;
     if (destination.writableLength > LIVE_BACKLOG) break;
   }
+  destination.uncork();
   return count;
 }
 
