@@ -59,6 +59,9 @@ export async function measureLifecycle(recorder: Recorder, work: string, images:
         await client.delete(`/v2/${image.repository}/manifests/${digestOf(image.manifest)}`);
       });
       const config = join(directory, 'config.yml');
+      // Both collections start with the seeding's writes on disk: neither pays for the writeback of
+      // the other's (or its own seeding's) files in its fsyncs and unlinks.
+      await run('sync');
       if (name === DISTRIBUTION) {
         await server.child.stop();
         const started = process.hrtime.bigint();
@@ -66,13 +69,13 @@ export async function measureLifecycle(recorder: Recorder, work: string, images:
         recorder.record(gc, name, { value: Number(process.hrtime.bigint() - started) / 1e6 });
         distributionRoot = directory;
       } else {
-        const { ms, p99, pulls } = await collectWhilePulling(server, client, content);
+        const { ms, p99, pulls, phases } = await collectWhilePulling(server, client, content);
         recorder.record(gc, name, { value: ms });
-        notes.push(`Berth collected while ${pulls} pulls of kept images ran beside it (p99 ${p99.toFixed(1)} ms, every pull answered)`);
+        notes.push(`Berth collected while ${pulls} pulls of kept images ran beside it (p99 ${p99.toFixed(1)} ms, every pull answered); its report's steps: ${phases}`);
         await server.child.stop();
       }
     }
-    gc.note = notes.join('; ');
+    gc.note = [...notes, 'each collection starts after a sync (the seeding written back)'].join('; ');
   } catch (error) {
     recorder.fail(gc, error);
   }
@@ -155,7 +158,7 @@ async function populate(client: RegistryClient, base: Buffer, images: Image[]): 
  * garbage-collect` beside a server does the same through its control socket, plus Node's
  * start-up) — while four clients pull kept images; latencies in ms.
  */
-async function collectWhilePulling(server: Server, client: RegistryClient, images: Image[]): Promise<{ ms: number; p99: number; pulls: number }> {
+async function collectWhilePulling(server: Server, client: RegistryClient, images: Image[]): Promise<{ ms: number; p99: number; pulls: number; phases: string }> {
   const kept = images.filter((_, index) => index % 4 !== 0);
   const latencies: number[] = [];
   let collecting = true;
@@ -169,18 +172,20 @@ async function collectWhilePulling(server: Server, client: RegistryClient, image
     }
   });
   const started = process.hrtime.bigint();
+  let phases = '';
   try {
     const reply = await call({ method: 'POST', url: `${server.url}/api/v1/gc`, agent: keepAlive(1) });
     if (reply.status !== 200) throw new Error(`POST /api/v1/gc answered ${reply.status}: ${reply.body.toString().slice(0, 300)}`);
-    const report = JSON.parse(reply.body.toString()) as { bytesFreed: number };
+    const report = JSON.parse(reply.body.toString()) as { bytesFreed: number; phases?: { phase: string; ms: number; cpuMs: number }[] };
     if (!(report.bytesFreed > 0)) throw new Error("Berth's collection freed nothing");
+    phases = (report.phases ?? []).map((phase) => `${phase.phase} ${phase.ms.toFixed(0)} ms (CPU ${phase.cpuMs.toFixed(0)})`).join(', ');
   } finally {
     collecting = false;
   }
   const ms = Number(process.hrtime.bigint() - started) / 1e6;
   await Promise.all(pullers);
   if (server.child.process.exitCode !== null) throw new Error('Berth stopped during its collection');
-  return { ms, p99: percentile(latencies, 0.99), pulls: latencies.length };
+  return { ms, p99: percentile(latencies, 0.99), pulls: latencies.length, phases };
 }
 
 async function writeImportConfig(path: string, root: string): Promise<void> {
