@@ -18,7 +18,7 @@ import { PhaseTimer, type PhaseTiming } from './phase-timer.js';
  *     only inside a transaction that re-checks that no repository links the blob and no
  *     manifest is stored under its digest.
  *   - Every path that makes a blob reachable (upload commit, monolithic push, mount, manifest
- *     PUT, import) holds the digest's lock — shared: such writers run beside each other —,
+ *     PUT, import) holds the digest's lock — blob links shared, beside each other; manifests alone —,
  *     makes sure the bytes are present (writing them when they are not), and records row +
  *     link (or manifest) before releasing it. The collector holds the same locks exclusively
  *     to re-check, forget the rows, then delete the bytes. So a writer either runs first (the

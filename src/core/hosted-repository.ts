@@ -223,17 +223,17 @@ export class HostedRepository implements RepositoryHandle {
         this.events.audit('image.push', this.context, { repository: this.name, target: reference.tag ?? digest, detail: JSON.stringify({ digest }) }),
       ),
     };
-    // Under the digest's lock, bytes before row: garbage collection sees either both or neither.
-    // A refused manifest takes its bytes back alone on the digest, unless other content has them recorded.
-    const { missing, tagConflict, quotaExceeded } = await this.deps.locks.runShared(digest, async () => {
+    // Alone on the digest, bytes before row: garbage collection sees either both or neither. Exclusive,
+    // not shared as blob links are: on PostgreSQL, serializable transactions writing one digest's manifest
+    // rows into many repositories at once cancel each other faster than retries get through.
+    // A refused manifest takes its bytes back, unless other content already had them recorded.
+    const { missing, tagConflict, quotaExceeded } = await this.deps.locks.run(digest, async () => {
       await this.deps.blobs.putVerified(digest, body);
-      return this.deps.metadata.putManifest(entry);
+      const result = await this.deps.metadata.putManifest(entry);
+      const refused = result.tagConflict !== undefined || result.quotaExceeded !== undefined || result.missing.blobs.length + result.missing.manifests.length > 0;
+      if (refused && !(await this.deps.metadata.blobRecorded(digest))) await this.deps.blobs.delete(digest);
+      return result;
     });
-    if (tagConflict !== undefined || quotaExceeded !== undefined || missing.blobs.length + missing.manifests.length > 0) {
-      await this.deps.locks.run(digest, async () => {
-        if (!(await this.deps.metadata.blobRecorded(digest))) await this.deps.blobs.delete(digest);
-      });
-    }
     if (tagConflict) {
       throw new RegistryError(
         'DENIED',
@@ -275,7 +275,7 @@ export class HostedRepository implements RepositoryHandle {
   async cacheManifest(digest: Digest, body: Buffer, contentType: string | undefined, tag?: Tag): Promise<ManifestRecord> {
     const parsed = parseManifest(body, contentType);
     const entry = { ...manifestEntry(this.name, digest, body.length, parsed), tag, partial: true };
-    await this.deps.locks.runShared(digest, async () => {
+    await this.deps.locks.run(digest, async () => {
       await this.deps.blobs.putVerified(digest, body);
       await this.deps.metadata.putManifest(entry);
     });

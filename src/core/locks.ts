@@ -1,9 +1,9 @@
 /**
- * Sections by key, across every process sharing the registry's data. Every path that makes a
- * blob reachable holds the blob digest's lock shared — pushes of one layer to many
- * repositories do not wait for each other — and garbage collection, or a refused push taking
- * its bytes back, holds it exclusively (see `garbage-collector.ts`); an upload session's writer
- * holds the session's exclusively. Implementations: `KeyedMutex` (one process: the embedded
+ * Sections by key, across every process sharing the registry's data. Every path that links a
+ * blob into a repository (upload commit, mount, proxy fill) holds the blob digest's lock shared —
+ * pushes of one layer to many repositories do not wait for each other —; a manifest PUT,
+ * garbage collection, and a refused push taking its bytes back hold it exclusively (see
+ * `garbage-collector.ts`); an upload session's writer holds the session's exclusively. Implementations: `KeyedMutex` (one process: the embedded
  * default) and PostgreSQL advisory locks (replicas).
  */
 export interface LockService {
