@@ -8,14 +8,12 @@ import type { FollowableUploadStorage } from '../../storage/upload-storage.js';
 import type { BlobBody } from '../repository.js';
 import { UpstreamUnavailable } from '../../upstream/unavailable.js';
 import { RecentChunks } from './recent-chunks.js';
-import { tapAhead } from './tap-ahead.js';
-import { WriteBatches } from './write-batches.js';
 
 /**
  * Single-flight cache fills. Invariant:
  * - At most one upstream fetch per (image, digest) is in flight per proxy; a request for a blob
  *   being filled joins that fill instead of fetching again.
- * - The fill hashes the upstream body as it arrives and appends it to an upload file. A reader that
+ * - The fill appends the upstream body to an upload file, hashing it on the way. A reader that
  *   has caught up is handed each chunk as it arrives (the same buffer every such reader writes
  *   to its socket: no copy, no file read, no wake-up); one whose socket holds more than
  *   LIVE_BACKLOG unsent bytes drops out, waits for it to drain, and catches up from the last
@@ -37,12 +35,10 @@ export interface FillSource {
 
 /** Unsent bytes a reader's socket may hold before the reader stops being handed chunks. */
 const LIVE_BACKLOG = 1024 * 1024;
-/** Received bytes waiting for the upload file (being opened, or writing) before the upstream is paused. */
-const AHEAD_OF_FILE = 1024 * 1024;
 /**
  * Received bytes kept in memory (one window per fill, shared by its readers), for readers a
- * little behind. Far more than the upload file lags behind the upstream (AHEAD_OF_FILE plus a
- * write stream's buffer, 1 MiB), so bytes older than the window are in the file. A larger window that let
+ * little behind. Far more than the upload file lags behind the upstream (a write stream's
+ * buffer, 1 MiB), so bytes older than the window are in the file. A larger window that let
  * the file lag further (32 MiB) cost more CPU per cold pull on this machine and gained nothing
  * measurable: the disk was not what held fills back.
  */
@@ -64,7 +60,6 @@ export class BlobFill {
   private failure?: Error;
   private readonly recent = new RecentChunks(RECENT_BYTES);
   private readonly live = new Set<LiveReader>();
-  private readonly batches = new WriteBatches();
   /** Readers waiting for bytes to reach the upload file, or for the state to change. */
   private readonly waiters = new Set<() => void>();
   readonly finished: Promise<void>;
@@ -110,19 +105,21 @@ export class BlobFill {
     const digester = new Digester(digestAlgorithm(this.digest));
     const stalled = setTimeout(() => body.destroy(new UpstreamUnavailable(`upstream sent nothing of ${this.digest} for ${stallMs} ms`)), stallMs).unref();
     try {
-      // Readers are handed each chunk as it arrives, even before the upload file is open (time to first byte).
-      const received = tapAhead(body, (chunk) => {
-        stalled.refresh();
-        const offset = this.recent.end;
-        if (offset + chunk.length > this.size) throw new RegistryError('UNAVAILABLE', `upstream sent more than the ${this.size} bytes of ${this.digest} it announced`);
-        digester.update(chunk);
-        this.recent.push(chunk);
-        // The last byte is verified as it arrives: readers finish while the disk catches up.
-        if (this.recent.end === this.size) this.verify(this.size, digester);
-        else this.handOut(chunk, offset);
-        this.wakeWaiters();
-      }, AHEAD_OF_FILE);
-      const { size, state } = await this.spool.append(this.uploadId, undefined, received, { offset: 0, final: true });
+      const { size, state } = await this.spool.append(this.uploadId, undefined, body, {
+        offset: 0,
+        final: true,
+        onChunk: (chunk) => {
+          stalled.refresh();
+          const offset = this.recent.end;
+          if (offset + chunk.length > this.size) throw new RegistryError('UNAVAILABLE', `upstream sent more than the ${this.size} bytes of ${this.digest} it announced`);
+          digester.update(chunk);
+          this.recent.push(chunk);
+          // The last byte is verified as it arrives: readers finish while the disk catches up.
+          if (this.recent.end === this.size) this.verify(this.size, digester);
+          else this.handOut(chunk, offset);
+          this.wakeWaiters();
+        },
+      });
       clearTimeout(stalled);
       if (this.state === 'filling') this.verify(size, digester);
       await commit(this.digest, size, () => this.spool.commit(this.uploadId, state, size, this.digest));
@@ -162,7 +159,6 @@ export class BlobFill {
       }
       const to = Math.min(reader.end, held, offset + chunk.length);
       if (to > reader.sent) {
-        this.batches.hold(destination);
         destination.write(reader.sent === offset && to === offset + chunk.length ? chunk : chunk.subarray(reader.sent - offset, to - offset));
         reader.sent = to;
       }
@@ -214,8 +210,6 @@ export class BlobFill {
         end,
         leave: () => {
           this.live.delete(reader);
-          // What it was handed goes out now: the reader may wait for it to drain.
-          this.batches.release(destination);
           signal?.removeEventListener('abort', reader.leave);
           resolve(reader.sent);
         },
@@ -239,14 +233,11 @@ export class BlobFill {
 /** Writes pieces until the destination holds LIVE_BACKLOG unsent bytes; the count written. */
 function fromMemory(pieces: Buffer[], destination: Writable): number {
   let count = 0;
-  // One writev for the pieces, not a write each.
-  destination.cork();
   for (const piece of pieces) {
     destination.write(piece);
     count += piece.length;
     if (destination.writableLength > LIVE_BACKLOG) break;
   }
-  destination.uncork();
   return count;
 }
 
