@@ -41,7 +41,7 @@ interface Image {
  * counts the bytes sent back (headers included, so a ratio of exactly 1.0 is not reachable;
  * a second fetch of the layer shows as ≥ 2).
  */
-class CountingRelay {
+export class CountingRelay {
   bytes = 0;
   private readonly sockets = new Set<Socket>();
 
