@@ -24,7 +24,7 @@ COPY --from=build /src/dist ./dist
 COPY packaging/config.yml /etc/docker/registry/config.yml
 COPY packaging/registry /usr/local/bin/registry
 # A non-root user owning the data directory (uid/gid 1000 is `node` in the base image).
-RUN ln -s /opt/berth/dist/cli/main.js /usr/local/bin/berth \
+RUN ln -s /opt/berth/dist/cli/main.cjs /usr/local/bin/berth \
  && mkdir -p /var/lib/registry /auth /certs \
  && chown node:node /var/lib/registry
 USER node

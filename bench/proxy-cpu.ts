@@ -46,7 +46,7 @@ async function startBerthAt(root: string, directory: string, upstream: string): 
   const port = await freePort();
   const config = join(directory, 'config.yml');
   await writeFile(config, stringify({ version: 0.1, log: { level: 'warn', accesslog: { disabled: true } }, storage: { filesystem: { rootdirectory: join(directory, 'storage') } }, proxy: { remoteurl: upstream }, http: { addr: `127.0.0.1:${port}` } }));
-  const cli = join(root, 'dist/cli/main.js');
+  const cli = join(root, 'dist/cli/main.cjs');
   // The node flags of the CLI's shebang, as `berth serve` runs; extra ones (--cpu-prof) from BENCH_BERTH_NODE_ARGS.
   const shebangFlags = (/^#!\/usr\/bin\/env -S node(.*)$/.exec(readFileSync(cli, 'utf8').split('\n', 1)[0]!)?.[1] ?? '').split(' ');
   const nodeArgs = [...shebangFlags, ...(process.env.BENCH_BERTH_NODE_ARGS ?? '').split(' ')].filter(Boolean);

@@ -7,7 +7,7 @@ import { freePort, spawnChild, waitForHttp, type Child } from './proc.js';
 export const REPO_ROOT = resolve(import.meta.dirname, '../..');
 /** The Berth build under test: this checkout, or BENCH_BERTH_ROOT (e.g. a built snapshot of a commit). */
 export const BERTH_ROOT = resolve(process.env.BENCH_BERTH_ROOT ?? REPO_ROOT);
-export const BERTH_CLI = join(BERTH_ROOT, 'dist/cli/main.js');
+export const BERTH_CLI = join(BERTH_ROOT, 'dist/cli/main.cjs');
 export const DISTRIBUTION_BIN = '/usr/bin/docker-registry';
 
 export interface Server {

@@ -26,7 +26,7 @@ describe('npm pack', () => {
     const [tarball] = (await readdir(packed)).filter((name) => name.endsWith('.tgz'));
     assert.ok(tarball, 'npm pack wrote a tarball');
     const listing = (await run('tar', ['tzf', join(packed, tarball)])).stdout.split('\n');
-    assert.ok(listing.includes('package/dist/cli/main.js'));
+    assert.ok(listing.includes('package/dist/cli/main.cjs'));
     assert.ok(!listing.some((path) => path.startsWith('package/src/') || path.startsWith('package/test/')), 'sources and tests stay out');
 
     // Dependencies come from the npm registry (or npm's cache); nothing from this worktree.

@@ -13,7 +13,7 @@ const START_DEADLINE_MS = 60_000;
  * Runs the real `berth serve` (the compiled CLI) as a child process on an ephemeral loopback
  * port, with its own data directory. Stopped by its own PID; `kill()` is the crash button.
  */
-export const CLI = resolve(import.meta.dirname, '../../dist/cli/main.js');
+export const CLI = resolve(import.meta.dirname, '../../dist/cli/main.cjs');
 
 /** The node flags the CLI's shebang asks for, so a server started here runs as `berth serve` does. */
 export function cliNodeFlags(): string[] {

@@ -1,6 +1,3 @@
-#!/usr/bin/env -S node --initial-old-space-size=64 --max-semi-space-size=4
-// The flags above: see "V8 heap flags" in docs/architecture.md. Launchers that run this file
-// through `node` (the test harness, the benchmark) read the flags from this line.
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { clientSteps } from '../tls/auto-tls.js';
@@ -179,12 +176,15 @@ async function serve(args: string[]): Promise<number> {
   return 0;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    console.error('berth: fatal:', error instanceof Error ? error.message : error);
-    process.exitCode = 1;
-  },
-);
+/** Runs the command line (from the entry point, main.cts); the process's exit code is its answer. */
+export function run(argv: string[]): void {
+  main(argv).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      console.error('berth: fatal:', error instanceof Error ? error.message : error);
+      process.exitCode = 1;
+    },
+  );
+}
