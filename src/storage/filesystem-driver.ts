@@ -158,18 +158,32 @@ export class FilesystemDriver implements StorageDriver {
   }
 }
 
-/**
- * Copies [start, end] of a file into a writable with two reused buffers: read into one while
- * the other is being written. A stream pipeline would allocate (and page-fault) a fresh
- * buffer for every chunk; on loopback that costs more than the copy itself. A buffer is read
- * into again only after its write callback fired, which is also the backpressure.
- */
+/** Sends [start, end] of a file and ends the writable; the file must hold every byte of it. */
 async function sendRange(handle: FileHandle, start: number, end: number, destination: Writable, signal?: AbortSignal): Promise<void> {
+  try {
+    const sent = await copyFileRange(handle, start, end, destination, signal);
+    if (sent !== end - start + 1) throw new Error(`object ended at ${start + sent}, before ${end + 1}`);
+    await new Promise<void>((resolve) => destination.end(resolve));
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Copies [start, end] of a file, as far as the file goes, into a writable with two reused
+ * buffers: read into one while the other is being written. A stream pipeline would allocate
+ * (and page-fault) a fresh buffer for every chunk; on loopback that costs more than the copy
+ * itself. A buffer is read into again only after its write callback fired, which is also the
+ * backpressure. The writable stays open; the count of bytes copied.
+ */
+export async function copyFileRange(handle: FileHandle, start: number, end: number, destination: Writable, signal?: AbortSignal): Promise<number> {
   const buffers: (Buffer | undefined)[] = [undefined, undefined];
   let completed = false;
   const written: (Promise<void> | undefined)[] = [undefined, undefined];
   let failure: Error | undefined;
-  const closed = new Promise<void>((resolve) => destination.once('close', resolve));
+  let onClose: () => void = () => undefined;
+  const closed = new Promise<void>((resolve) => (onClose = resolve));
+  destination.once('close', onClose);
   const write = (chunk: Buffer) =>
     new Promise<void>((resolve) =>
       destination.write(chunk, (error) => {
@@ -189,7 +203,7 @@ async function sendRange(handle: FileHandle, start: number, end: number, destina
       check();
       const buffer = (buffers[index] ??= sendBuffers.take(end - start + 1));
       const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position + 1), position);
-      if (bytesRead === 0) throw new Error(`object ended at ${position}, before ${end + 1}`);
+      if (bytesRead === 0) break;
       position += bytesRead;
       check();
       written[index] = write(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
@@ -198,11 +212,11 @@ async function sendRange(handle: FileHandle, start: number, end: number, destina
     await Promise.race([Promise.all(written), closed]);
     check();
     completed = true;
-    await new Promise<void>((resolve) => destination.end(resolve));
+    return position - start;
   } finally {
+    destination.off('close', onClose);
     // Once every write callback has fired the socket holds no reference to the buffers.
     for (const buffer of buffers) if (buffer) (completed ? sendBuffers.give(buffer) : sendBuffers.forget(buffer));
-    await handle.close();
   }
 }
 

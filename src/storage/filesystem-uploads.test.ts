@@ -3,7 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import type { Digest } from '../oci/digest.js';
 import { FilesystemUploadStorage } from './filesystem-uploads.js';
@@ -109,11 +109,21 @@ describe('FilesystemUploadStorage', () => {
     assert.equal(await held(ids[0]!), undefined);
   });
 
-  it('when a range of a growing upload is read, then it is served; once committed, readRange says the bytes moved on', async () => {
+  it('when a range of a growing upload is sent, then the bytes it holds so far are written and counted, the destination left open; once committed, sendRange says the bytes moved on', async () => {
     const id = randomUUID();
     await storage.append(id, undefined, Readable.from([Buffer.from('followed')]), { offset: 0 });
-    assert.equal(await text((await storage.readRange(id, 2, 5))!), 'llow');
+    const received: Buffer[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        received.push(Buffer.from(chunk));
+        callback();
+      },
+    });
+    assert.equal(await storage.sendRange(id, 2, 5, destination), 4);
+    assert.equal(await storage.sendRange(id, 6, 20, destination), 2, 'only the bytes the upload holds');
+    assert.equal(Buffer.concat(received).toString(), 'llowed');
+    assert.equal(destination.writableEnded, false);
     await storage.commit(id, undefined, 8, digestOf('followed'));
-    assert.equal(await storage.readRange(id, 0, 1), undefined);
+    assert.equal(await storage.sendRange(id, 0, 1, destination), undefined);
   });
 });

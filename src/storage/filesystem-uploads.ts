@@ -1,10 +1,10 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, rename, stat, truncate, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../oci/digest.js';
-import { walk } from './filesystem-driver.js';
+import { copyFileRange, walk } from './filesystem-driver.js';
 import { isNotFound, openCreatingParent, pathUnder, READ_CHUNK, syncDirectory, WriteBehind } from './filesystem-io.js';
 import { layout } from './layout.js';
 import { ChunkLengthError, UploadDataLostError, type AppendedChunk, type FollowableUploadStorage, type UploadAppendOptions, type UploadStorageState } from './upload-storage.js';
@@ -114,9 +114,14 @@ export class FilesystemUploadStorage implements FollowableUploadStorage {
   }
 
   /** A range of the bytes written so far, while a writer may still be appending (proxy fills are followed as they grow); undefined once they are gone (committed or cancelled). */
-  async readRange(id: string, start: number, end: number): Promise<Readable | undefined> {
+  async sendRange(id: string, start: number, end: number, destination: Writable, signal?: AbortSignal): Promise<number | undefined> {
     const handle = await open(this.path(id), 'r').catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error)));
-    return handle?.createReadStream({ start, end, highWaterMark: Math.max(1, Math.min(READ_CHUNK, end - start + 1)), autoClose: true });
+    if (!handle) return undefined;
+    try {
+      return await copyFileRange(handle, start, end, destination, signal);
+    } finally {
+      await handle.close();
+    }
   }
 
   async cancel(id: string, _state?: UploadStorageState): Promise<void> {

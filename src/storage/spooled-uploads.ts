@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Digest } from '../oci/digest.js';
 import type { FilesystemUploadStorage } from './filesystem-uploads.js';
 import type { AppendedChunk, FollowableUploadStorage, UploadAppendOptions, UploadStorage, UploadStorageState } from './upload-storage.js';
@@ -19,8 +19,8 @@ export class SpooledUploadStorage implements FollowableUploadStorage {
     return this.local.append(id, state, source, options);
   }
 
-  readRange(id: string, start: number, end: number): Promise<Readable | undefined> {
-    return this.local.readRange(id, start, end);
+  sendRange(id: string, start: number, end: number, destination: Writable, signal?: AbortSignal): Promise<number | undefined> {
+    return this.local.sendRange(id, start, end, destination, signal);
   }
 
   read(id: string, state: UploadStorageState, size: number): Promise<Readable> {

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import type { Digest } from '../oci/digest.js';
 
 /**
@@ -81,6 +81,9 @@ export class UploadDataLostError extends Error {
  * follow a proxy's cache fill as it arrives (a local file: `FilesystemUploadStorage`).
  */
 export interface FollowableUploadStorage extends UploadStorage {
-  /** Undefined when the bytes are no longer spooled (committed or cancelled). */
-  readRange(id: string, start: number, end: number): Promise<Readable | undefined>;
+  /**
+   * Writes the bytes [start, end] the upload holds so far into `destination` (leaving it open);
+   * the count written, or undefined when the bytes are no longer spooled (committed or cancelled).
+   */
+  sendRange(id: string, start: number, end: number, destination: Writable, signal?: AbortSignal): Promise<number | undefined>;
 }

@@ -21,9 +21,9 @@ const CHUNK = 64 * 1024;
 class CountingSpool extends FilesystemUploadStorage {
   rangeReads = 0;
 
-  override readRange(id: string, start: number, end: number) {
+  override sendRange(...args: Parameters<FilesystemUploadStorage['sendRange']>) {
     this.rangeReads += 1;
-    return super.readRange(id, start, end);
+    return super.sendRange(...args);
   }
 }
 

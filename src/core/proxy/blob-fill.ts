@@ -225,8 +225,7 @@ export class BlobFill {
 
   /** Bytes [from, to) from the upload file, as far as they are there; 0 once the commit moved them. */
   private async fromSpool(destination: Writable, from: number, to: number, signal?: AbortSignal): Promise<number> {
-    const source = await this.spool.readRange(this.uploadId, from, to - 1);
-    return source ? copy(source, destination, signal) : 0;
+    return (await this.spool.sendRange(this.uploadId, from, to - 1, destination, signal)) ?? 0;
   }
 }
 
@@ -261,18 +260,4 @@ async function roomIn(destination: Writable, signal?: AbortSignal): Promise<void
     signal?.addEventListener('abort', done);
   });
   gone();
-}
-
-async function copy(source: Readable, destination: Writable, signal?: AbortSignal): Promise<number> {
-  let count = 0;
-  try {
-    for await (const chunk of source) {
-      signal?.throwIfAborted();
-      count += (chunk as Buffer).length;
-      if (!destination.write(chunk)) await roomIn(destination, signal);
-    }
-  } finally {
-    source.destroy();
-  }
-  return count;
 }
