@@ -1,9 +1,10 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, stat, truncate, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Digest } from '../oci/digest.js';
+import { BatchedFileWriter } from './batched-file-writer.js';
 import { copyFileRange, walk } from './filesystem-driver.js';
 import { isNotFound, openCreatingParent, pathUnder, READ_CHUNK, syncDirectory, WriteBehind } from './filesystem-io.js';
 import { layout } from './layout.js';
@@ -36,8 +37,7 @@ export class FilesystemUploadStorage implements FollowableUploadStorage {
     let written = 0;
     const onChunk = options.onChunk;
     const writeBehind = new WriteBehind(handle);
-    // The stream holds a reference on the handle until destroyed; close() waits for it.
-    const output = createWriteStream('', { fd: handle, start: options.offset, autoClose: false, emitClose: false, highWaterMark: READ_CHUNK });
+    const output = new BatchedFileWriter(handle, options.offset, READ_CHUNK);
     try {
       await pipeline(
         source,
@@ -58,12 +58,13 @@ export class FilesystemUploadStorage implements FollowableUploadStorage {
       if (options.final) await handle.sync();
     } catch (error) {
       output.destroy();
+      await output.settled();
       await writeBehind.settle().catch(() => undefined);
-      // By path: the finished write stream may already have closed the handle.
-      await truncate(path, options.offset).catch(() => undefined);
+      await handle.truncate(options.offset).catch(() => undefined);
       throw error;
     } finally {
       output.destroy();
+      await output.settled();
       await writeBehind.settle().catch(() => undefined);
       await handle.close();
     }

@@ -37,10 +37,10 @@ export interface FillSource {
 const LIVE_BACKLOG = 1024 * 1024;
 /**
  * Received bytes kept in memory (one window per fill, shared by its readers), for readers a
- * little behind. Far more than the upload file lags behind the upstream (a write stream's
- * buffer, 1 MiB), so bytes older than the window are in the file. A larger window that let
- * the file lag further (32 MiB) cost more CPU per cold pull on this machine and gained nothing
- * measurable: the disk was not what held fills back.
+ * little behind. Far more than the upload file lags behind the upstream (the batch being
+ * written and the next, ~2 MiB: see BatchedFileWriter), so bytes older than the window are in
+ * the file. A larger window that let the file lag further (32 MiB) cost more CPU per cold pull
+ * on this machine and gained nothing measurable: the disk was not what held fills back.
  */
 const RECENT_BYTES = 8 * 1024 * 1024;
 
