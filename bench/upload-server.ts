@@ -45,5 +45,8 @@ const server = createServer({ requestTimeout: 0 }, (req, res) => {
     },
   );
 });
+// The benchmark's keep-alive agent may leave a connection idle longer than Node's 5 s default
+// between samples; closing it then races the next request ("socket hang up").
+server.keepAliveTimeout = 120_000;
 server.listen(Number(portArg), '127.0.0.1');
 process.once('SIGTERM', () => server.close(() => process.exit(0)));
