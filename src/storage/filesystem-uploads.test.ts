@@ -126,4 +126,16 @@ describe('FilesystemUploadStorage', () => {
     await storage.commit(id, undefined, 8, digestOf('followed'));
     assert.equal(await storage.sendRange(id, 0, 1, destination), undefined);
   });
+
+  it('when a session is prepared, then its directory exists before any byte arrives, preparing again is harmless, and its first append stores the bytes', async () => {
+    const id = randomUUID();
+    const directory = join(root, ...layout.upload(id).split('/').slice(0, -1));
+    await rm(directory, { recursive: true, force: true });
+    await storage.prepare(id);
+    assert.ok((await stat(directory)).isDirectory());
+    await storage.prepare(id);
+    const appended = await storage.append(id, undefined, Readable.from([Buffer.from('prepared')]), { offset: 0, final: true });
+    assert.equal(appended.size, 8);
+    assert.equal(await held(id), 8);
+  });
 });

@@ -114,6 +114,10 @@ export class FilesystemUploadStorage implements FollowableUploadStorage {
     return createReadStream(this.path(id), { start: 0, end: size - 1, highWaterMark: Math.min(READ_CHUNK, size) });
   }
 
+  async prepare(id: string): Promise<void> {
+    await mkdir(dirname(this.path(id)), { recursive: true });
+  }
+
   /** A range of the bytes written so far, while a writer may still be appending (proxy fills are followed as they grow); undefined once they are gone (committed or cancelled). */
   async sendRange(id: string, start: number, end: number, destination: Writable, signal?: AbortSignal): Promise<number | undefined> {
     const handle = await open(this.path(id), 'r').catch((error: unknown) => (isNotFound(error) ? undefined : Promise.reject(error)));

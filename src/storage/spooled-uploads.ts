@@ -19,6 +19,10 @@ export class SpooledUploadStorage implements FollowableUploadStorage {
     return this.local.append(id, state, source, options);
   }
 
+  prepare(id: string): Promise<void> {
+    return this.local.prepare(id);
+  }
+
   sendRange(id: string, start: number, end: number, destination: Writable, signal?: AbortSignal): Promise<number | undefined> {
     return this.local.sendRange(id, start, end, destination, signal);
   }

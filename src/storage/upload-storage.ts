@@ -82,6 +82,12 @@ export class UploadDataLostError extends Error {
  */
 export interface FollowableUploadStorage extends UploadStorage {
   /**
+   * Readies what the session's first append needs (a file's directory), so that the work
+   * overlaps waiting for the source (a proxy's upstream answering) instead of following it.
+   * Optional to await: the append does it anyway when it was not done.
+   */
+  prepare(id: string): Promise<void>;
+  /**
    * Writes the bytes [start, end] the upload holds so far into `destination` (leaving it open);
    * the count written, or undefined when the bytes are no longer spooled (committed or cancelled).
    */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,7 +65,7 @@ describe('BlobFill readers', () => {
     const spool = new CountingSpool(root);
     const blobs = new BlobStore(new FilesystemDriver(root));
     const body = new PassThrough();
-    const fill = new BlobFill(digest, blob.length, blobs, spool, body, async (_digest, _size, adopt) => adopt(), 60_000);
+    const fill = new BlobFill(digest, blob.length, randomUUID(), blobs, spool, body, async (_digest, _size, adopt) => adopt(), 60_000);
     const client = new HeldClient();
     const reading = fill.reader(undefined).pipeTo(client);
 
@@ -88,7 +88,7 @@ describe('BlobFill readers', () => {
     const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}` as Digest;
     const body = new PassThrough();
     let committed = false;
-    const fill = new BlobFill(digest, blob.length - 1, new BlobStore(new FilesystemDriver(root)), new FilesystemUploadStorage(root), body, async () => {
+    const fill = new BlobFill(digest, blob.length - 1, randomUUID(), new BlobStore(new FilesystemDriver(root)), new FilesystemUploadStorage(root), body, async () => {
       committed = true;
     }, 60_000);
     const client = new HeldClient();

@@ -1,5 +1,4 @@
 import type { Readable, Writable } from 'node:stream';
-import { randomUUID } from 'node:crypto';
 import { Digester, digestAlgorithm, type Digest } from '../../oci/digest.js';
 import { RegistryError } from '../../oci/errors.js';
 import type { ByteRange } from '../../oci/ranges.js';
@@ -63,11 +62,12 @@ export class BlobFill {
   /** Readers waiting for bytes to reach the upload file, or for the state to change. */
   private readonly waiters = new Set<() => void>();
   readonly finished: Promise<void>;
-  private readonly uploadId = randomUUID();
 
   constructor(
     readonly digest: Digest,
     readonly size: number,
+    /** The spool session the fill writes (see FollowableUploadStorage.prepare). */
+    private readonly uploadId: string,
     private readonly blobs: BlobStore,
     private readonly spool: FollowableUploadStorage,
     body: Readable,

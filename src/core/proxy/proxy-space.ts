@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { ProxySettings } from '../../config/repositories.js';
 import type { Digest } from '../../oci/digest.js';
 import type { RegistryError } from '../../oci/errors.js';
@@ -67,7 +68,11 @@ export class ProxySpace implements RepositorySpace {
     const key = `${cache.name}@${digest}`;
     let pending = this.fills.get(key);
     if (!pending) {
-      pending = fetch().then(({ size, body }) => new BlobFill(digest, size, this.blobs, this.spool, body, async (d, s, adopt) => {
+      const uploadId = randomUUID();
+      // The spool file's directory is made while the upstream is asked, not after it answers (a
+      // failure here is the append's to report, with the upstream body in hand to release).
+      const prepared = this.spool.prepare(uploadId).catch(() => undefined);
+      pending = Promise.all([fetch(), prepared]).then(([{ size, body }]) => new BlobFill(digest, size, uploadId, this.blobs, this.spool, body, async (d, s, adopt) => {
         await cache.cacheBlob(d, s, adopt);
         // The blob is cached either way; an eviction that fails is tried again after the next fill.
         await this.budget?.enforce(cache.name).catch(() => undefined);
