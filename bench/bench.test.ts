@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { IMPORT_REPUSH, IMPORT_SKOPEO } from './lib/lifecycle.js';
 import { METRICS_OFF_HEAD, METRICS_OFF_MANIFEST, OBSERVABILITY_METRICS, WEBHOOK_OFF } from './lib/metrics.js';
-import { PROXY_HOSTED_MANIFEST, PROXY_HOSTED_PULL, PROXY_METRICS, PROXY_UPSTREAM_DIRECT } from './lib/proxy.js';
+import { PROXY_HOSTED_CONCURRENT, PROXY_HOSTED_MANIFEST, PROXY_HOSTED_PULL, PROXY_METRICS, PROXY_RELAY_ONLY, PROXY_UPSTREAM_DIRECT } from './lib/proxy.js';
 import { ONE_REPLICA, REDIRECT_OFF, SCALEOUT_BERTH_ONLY, SCALEOUT_MANIFEST, SCALEOUT_METRICS, SCALEOUT_REDIRECT_CPU } from './lib/scaleout.js';
 import { SEARCH_METRICS } from './lib/search.js';
 import type { MetricResult, RunResults } from './lib/results.js';
@@ -21,7 +21,8 @@ const REFERENCES: Record<string, string[]> = {
   pull: ['nginx sendfile on', 'nginx sendfile off'],
   'auth-pull': ['bcrypt verify per request (bcryptjs, cost 5, one thread)'],
   import: [IMPORT_REPUSH, IMPORT_SKOPEO],
-  'proxy-cold-pull': [PROXY_UPSTREAM_DIRECT],
+  'proxy-cold-pull': [PROXY_UPSTREAM_DIRECT, PROXY_RELAY_ONLY],
+  'proxy-concurrent-wall': [PROXY_HOSTED_CONCURRENT],
   'proxy-warm-pull': [PROXY_HOSTED_PULL],
   'proxy-manifest-get': [PROXY_HOSTED_MANIFEST],
   'prometheus-manifest-get': [METRICS_OFF_MANIFEST],

@@ -10,14 +10,18 @@ import { BERTH, DISTRIBUTION } from './results.js';
 import { startBerth, startDistribution, type Server } from './servers.js';
 import { median } from './stats.js';
 
+const CONCURRENT_PULLS = 16;
 export const PROXY_UPSTREAM_DIRECT = 'the same image pulled from the upstream directly';
 export const PROXY_HOSTED_PULL = 'Berth pull of the same image from a hosted repository';
 export const PROXY_HOSTED_MANIFEST = 'Berth hosted manifest GET by tag (wrk)';
+/** Ceiling of the cold row on this machine: what any proxy costs at least (it too receives and sends every byte). */
+export const PROXY_RELAY_ONLY = 'the upstream through a second TCP relay (forwards bytes: no hashing, no disk)';
+/** Ceiling of the concurrent row: the same 16 pulls with nothing to fetch, ÷ Berth's one cold pull. */
+export const PROXY_HOSTED_CONCURRENT = `${CONCURRENT_PULLS} concurrent pulls from a hosted Berth (nothing to fetch) ÷ Berth's one cold pull`;
 
 const MiB = 1024 * 1024;
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const REPOSITORY = 'bench/proxied';
-const CONCURRENT_PULLS = 16;
 export const PROXY_METRICS = ['proxy-cold-pull', 'proxy-first-byte', 'proxy-warm-pull', 'proxy-upstream-bytes', 'proxy-concurrent-wall', 'proxy-manifest-get'];
 
 export interface ProxySettings {
@@ -210,8 +214,18 @@ export async function measureProxy(recorder: Recorder, work: string, settings: P
         }
       }
       recorder.record(cold, PROXY_UPSTREAM_DIRECT, { value: mibPerSecond((await pullImage(relay.url, image)).ms) });
+      const secondRelay = await CountingRelay.start(relay.url);
+      try {
+        recorder.record(cold, PROXY_RELAY_ONLY, { value: mibPerSecond((await pullImage(secondRelay.url, image)).ms) });
+      } finally {
+        await secondRelay.close();
+      }
       recorder.record(warm, PROXY_HOSTED_PULL, { value: mibPerSecond((await pullImage(hosted.url, image)).ms) });
       recorder.record(manifest, PROXY_HOSTED_MANIFEST, { value: (await wrk(`${hosted.url}/v2/${REPOSITORY}/manifests/latest`, { connections: settings.connections, threads: settings.wrkThreads, seconds: settings.wrkSeconds, headers: { Accept: OCI_MANIFEST } })).requestsPerSecond });
+
+      const hostedStarted = process.hrtime.bigint();
+      await Promise.all(Array.from({ length: CONCURRENT_PULLS }, () => pullImage(hosted!.url, image)));
+      recorder.record(concurrentWall, PROXY_HOSTED_CONCURRENT, { value: Number(process.hrtime.bigint() - hostedStarted) / 1e6 / median(singleColdMs[BERTH]!) });
 
       for (const name of [BERTH, DISTRIBUTION]) {
         const proxy = await start(name, join(work, 'proxy', `${name.toLowerCase()}-${sample++}`));
