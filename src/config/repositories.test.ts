@@ -83,10 +83,20 @@ describe('repositories configuration', () => {
     assert.match(problems({ repositories: { items: [{ name: 'a', kind: 'hosted', addr: ':8000' }, { name: 'b', kind: 'hosted', addr: '127.0.0.1:8000' }] } }), /two repositories listen on the same port/);
   });
 
-  it('when registry:2\'s proxy section is set, then bare names mirror that upstream with its credentials, and ttl is reported as ignored', () => {
-    const { config, warnings } = load({ proxy: { remoteurl: 'https://registry-1.docker.io', username: 'me', password: 'pw', ttl: '168h' } }, { REGISTRY_PROXY_PASSWORD: 'from-env' });
+  it('when registry:2\'s proxy section is set, then bare names mirror that upstream with its credentials, and its ttl expires cached images (168h when unset, as registry:2; 0 keeps them)', () => {
+    const { config, warnings } = load({ proxy: { remoteurl: 'https://registry-1.docker.io', username: 'me', password: 'pw', ttl: '72h' } }, { REGISTRY_PROXY_PASSWORD: 'from-env' });
     assert.deepEqual(config.repositories.mirror?.upstream, { url: 'https://registry-1.docker.io', timeoutMs: 30_000, username: 'me', password: 'from-env' });
-    assert.ok(warnings.some((warning) => warning.startsWith('proxy.ttl is ignored')));
-    assert.ok(!warnings.some((warning) => warning.includes('section "proxy" is ignored')));
+    assert.equal(config.repositories.mirror?.expireAfterMs, 72 * 3_600_000);
+    assert.ok(!warnings.some((warning) => warning.includes('proxy')));
+    assert.equal(load({ proxy: { remoteurl: 'https://registry-1.docker.io' } }).config.repositories.mirror?.expireAfterMs, 168 * 3_600_000);
+    assert.equal(load({ proxy: { remoteurl: 'https://registry-1.docker.io', ttl: 0 } }).config.repositories.mirror?.expireAfterMs, undefined);
+    assert.match(problems({ proxy: { remoteurl: 'https://registry-1.docker.io', ttl: 'soon' } }), /proxy\.ttl: expected a duration/);
+  });
+
+  it('when a proxy repository sets ttl, then its cached images expire after it; without one they are kept; ttl on another kind is refused', () => {
+    const proxy = (extra: object) => load({ repositories: { items: [{ name: 'hub', kind: 'proxy', upstream: { url: 'https://registry-1.docker.io' }, ...extra }] } }).config.repositories.items[0] as { expireAfterMs?: number };
+    assert.equal(proxy({ ttl: '720h' }).expireAfterMs, 720 * 3_600_000);
+    assert.equal(proxy({}).expireAfterMs, undefined);
+    assert.match(problems({ repositories: { items: [{ name: 'internal', kind: 'hosted', ttl: '1h' }] } }), /ttl applies only to proxy repositories/);
   });
 });

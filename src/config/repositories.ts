@@ -41,6 +41,8 @@ const itemSchema = z.object({
   revalidate: duration.optional(),
   staleiferror: duration.optional(),
   maxsize: size.optional(),
+  /** Cached images neither pulled nor fetched for this long are removed (like registry:2's proxy.ttl); absent or 0: kept. */
+  ttl: duration.optional(),
   members: z.array(z.string()).optional(),
   writablemember: z.string().optional(),
   /** A listener of its own, where the repository is served at the root (`:8001`). */
@@ -75,6 +77,7 @@ export const repositoriesSchema = z
         misplaced('revalidate', 'proxy');
         misplaced('staleiferror', 'proxy');
         misplaced('maxsize', 'proxy');
+        misplaced('ttl', 'proxy');
       }
       if (item.kind === 'group') {
         if (!item.members?.length) problem(`group "${item.name}" needs members`, 'members');
@@ -140,6 +143,8 @@ export interface ProxySettings {
   staleIfErrorMs: number;
   /** Byte budget of cached content; least recently pulled images are evicted first. */
   maxSizeBytes?: number;
+  /** Cached images neither pulled nor fetched for this long are removed; undefined: kept. */
+  expireAfterMs?: number;
 }
 
 export type RepositoryConfig = (
@@ -158,6 +163,14 @@ export interface RepositoriesConfig {
 
 const DEFAULT_REVALIDATE_MS = 5 * 60_000;
 const DEFAULT_STALE_IF_ERROR_MS = 24 * 3_600_000;
+/** registry:2's proxy cache expiry when `proxy.ttl` is not set (its scheduler's 168h). */
+const REGISTRY2_DEFAULT_TTL_MS = 168 * 3_600_000;
+
+/** A `ttl` as milliseconds; 0 turns expiry off. */
+function expiry(ttl: string | number | undefined, fallbackMs: number | undefined): { expireAfterMs?: number } {
+  const ms = ttl === undefined ? fallbackMs : parseDuration(ttl)!;
+  return ms ? { expireAfterMs: ms } : {};
+}
 
 export function normaliseRepositories(
   raw: z.infer<typeof repositoriesSchema> | undefined,
@@ -176,11 +189,11 @@ export function normaliseRepositories(
   const config: RepositoriesConfig = { items, ...(raw?.default ? { default: raw.default } : {}) };
   if (proxy) {
     if (raw?.default !== undefined) throw fail('proxy: registry:2\'s proxy section makes bare names a cache of one upstream, which repositories.default also decides; declare a proxy in repositories.items instead');
-    if (proxy.ttl !== undefined) warnings.push('proxy.ttl is ignored: cached content is kept until evicted (repositories.items[].maxsize) or garbage collected');
     config.mirror = {
       upstream: { url: proxy.remoteurl.replace(/\/+$/, ''), timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS, ...(proxy.username ? { username: proxy.username, password: proxy.password ?? '' } : {}) },
       revalidateMs: DEFAULT_REVALIDATE_MS,
       staleIfErrorMs: DEFAULT_STALE_IF_ERROR_MS,
+      ...expiry(proxy.ttl, REGISTRY2_DEFAULT_TTL_MS),
     };
   }
   return config;
@@ -209,5 +222,6 @@ function repositoryConfig(item: z.infer<typeof itemSchema>, fail: (message: stri
     revalidateMs: item.revalidate === undefined ? DEFAULT_REVALIDATE_MS : parseDuration(item.revalidate)!,
     staleIfErrorMs: item.staleiferror === undefined ? DEFAULT_STALE_IF_ERROR_MS : parseDuration(item.staleiferror)!,
     ...(item.maxsize === undefined ? {} : { maxSizeBytes: parseSize(item.maxsize)! }),
+    ...expiry(item.ttl, undefined),
   };
 }

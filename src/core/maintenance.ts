@@ -7,7 +7,7 @@ import { TASKS, type Clock, type Scheduler } from './time.js';
 /**
  * Background work of a running server: its heartbeat (so offline tools know it is there),
  * last-pulled times and blob touches written in batches, upload purging, and scheduled retention
- * followed by garbage collection. Every task runs on the injected scheduler and is stopped on close.
+ * followed by garbage collection, and the expiry of proxies' cached images. Every task runs on the injected scheduler and is stopped on close.
  */
 export const HEARTBEAT_INTERVAL_MS = 10_000;
 /** An instance whose heartbeat is older than this is considered gone. */
@@ -58,6 +58,19 @@ export function startMaintenance(deps: MaintenanceDependencies): () => Promise<v
         log.error({ err: error }, 'upload purge failed');
       }
     }, true);
+  }
+
+  if (!config.readOnly) {
+    for (const proxy of registry.expiringProxies()) {
+      every(`${TASKS.proxyExpiry}:${proxy.name}`, proxy.expiryIntervalMs!, async () => {
+        try {
+          const removed = await proxy.expire!();
+          if (removed.length > 0) log.info({ proxy: proxy.name, images: removed.length, removed: removed.slice(0, 20) }, 'expired cached images removed (bytes are freed by the next garbage collection)');
+        } catch (error) {
+          log.error({ err: error, proxy: proxy.name }, 'proxy cache expiry failed');
+        }
+      }, true);
+    }
   }
 
   if (config.gc.enabled && !config.readOnly) {

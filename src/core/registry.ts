@@ -13,7 +13,7 @@ import { BatchedTimes, WrittenTimes, type EventTimes } from './batched-times.js'
 import type { PolicyBook } from './repository-policies.js';
 import { RetentionRunner } from './retention.js';
 import type { RepositoryHandle } from './repository.js';
-import { RepositoryResolver, type Resolved, type SpaceFactory } from './repository-resolver.js';
+import { RepositoryResolver, type RepositorySpace, type Resolved, type SpaceFactory } from './repository-resolver.js';
 import { filteredPage, withGroupNames } from './catalog.js';
 import { ProxySpace } from './proxy/proxy-space.js';
 import type { RepositoriesConfig } from '../config/repositories.js';
@@ -86,6 +86,11 @@ export class Registry {
    */
   resolve(name: RepositoryName, namespace?: string, context?: RequestContext): Resolved {
     return this.resolver.resolve(name, namespace, context);
+  }
+
+  /** Proxies whose cached images expire after their `ttl`, for the maintenance schedule. */
+  expiringProxies(): RepositorySpace[] {
+    return this.resolver.expiringProxies();
   }
 
   /** At shutdown, after the listeners closed: proxy fills still committing finish before the stores close. */

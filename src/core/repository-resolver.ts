@@ -22,6 +22,10 @@ export interface RepositorySpace {
   readonly memberPrefixes?: readonly string[];
   /** Proxies: resolves once the cache fills in flight have ended (they belong to no request). */
   fillsSettled?(): Promise<void>;
+  /** Proxies with a `ttl`: how often to call `expire`. */
+  readonly expiryIntervalMs?: number;
+  /** Proxies: removes cached images unused for `ttl`; the names removed. */
+  expire?(): Promise<RepositoryName[]>;
 }
 
 export interface SpaceFactory {
@@ -93,6 +97,11 @@ export class RepositoryResolver {
   /** Each group with the stored-name prefixes its members' images live under. */
   groups(): { name: string; prefixes: readonly string[] }[] {
     return [...this.spaces.values()].filter((space) => space.kind === 'group').map((space) => ({ name: space.name, prefixes: space.memberPrefixes ?? [] }));
+  }
+
+  /** Proxies whose cached images expire (`ttl`). */
+  expiringProxies(): RepositorySpace[] {
+    return [...this.spaces.values(), ...(this.mirror ? [this.mirror] : [])].filter((space) => space.expiryIntervalMs !== undefined);
   }
 
   /** Once every proxy's cache fills in flight have ended (committed or failed). */

@@ -28,5 +28,6 @@ export const TASKS = {
   batchFlush: 'batch-flush',
   uploadPurge: 'upload-purge',
   gc: 'gc',
+  proxyExpiry: 'proxy-expiry',
   storageHealth: 'storage-health',
 } as const;

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { startInProcess, type TestRegistry } from '../support/in-process.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { OciClient, errorCode } from '../support/oci-client.js';
-import { ManualClock } from '../support/time.js';
+import { ManualClock, ManualScheduler } from '../support/time.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const MIB = 1024 * 1024;
@@ -374,6 +374,47 @@ describe('a proxy with maxsize', () => {
       const fetchesBefore = fault.count('GET', /\/first\/app\/manifests\//);
       await pullAll('first/app');
       assert.equal(fault.count('GET', /\/first\/app\/manifests\//), fetchesBefore + 1, 'an evicted image is fetched again');
+    } finally {
+      await registry.destroy();
+      await fault.stop();
+      await upstream.destroy();
+    }
+  });
+});
+
+describe('a proxy with ttl', () => {
+  it('when a cached image is neither pulled nor fetched for ttl, then expiry removes it while a recently pulled one stays; the expired one is fetched again', async () => {
+    const upstream = await startInProcess();
+    const fault = await new FaultProxy(upstream.url).start();
+    const clock = new ManualClock();
+    const scheduler = new ManualScheduler();
+    const registry = await startInProcess({
+      repositories: { items: [{ name: 'hub', kind: 'proxy', upstream: { url: fault.url }, ttl: '1h' }] },
+    }, undefined, { clock: clock.now, scheduler });
+    try {
+      const publisher = new OciClient(upstream.url);
+      const client = new OciClient(registry.url);
+      const pull = async (name: string) => {
+        const manifest = await client.request(`/v2/hub/${name}/manifests/v1`);
+        assert.equal(manifest.status, 200);
+        const body = (await manifest.json()) as { layers: { digest: string }[] };
+        for (const { digest } of body.layers) assert.equal(await digestOfBody(await client.request(`/v2/hub/${name}/blobs/${digest}`)), digest);
+      };
+      for (const name of ['idle/app', 'busy/app']) {
+        await publisher.pushImage(name, 'v1', [`${name} layer`]);
+        await pull(name);
+      }
+      clock.advance(40 * 60_000);
+      await pull('busy/app');
+      clock.advance(30 * 60_000);
+      await scheduler.run('proxy-expiry:hub');
+
+      const metadata = registry.app.registry.metadata;
+      assert.equal(await metadata.repositoryExists('hub/idle/app' as never), false, 'unused for 70 minutes: expired');
+      assert.equal(await metadata.repositoryExists('hub/busy/app' as never), true, 'pulled 30 minutes ago: kept');
+      const fetchesBefore = fault.count('GET', /\/idle\/app\/manifests\//);
+      await pull('idle/app');
+      assert.equal(fault.count('GET', /\/idle\/app\/manifests\//), fetchesBefore + 1, 'an expired image is fetched again');
     } finally {
       await registry.destroy();
       await fault.stop();

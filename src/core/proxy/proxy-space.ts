@@ -15,6 +15,8 @@ import type { MetadataStore } from '../../metadata/store.js';
 import type { BatchedTimes } from '../batched-times.js';
 import { ProxyRepository } from './proxy-repository.js';
 
+/** Expiry looks at least this often (a quarter of `ttl` when shorter, so an image outlives it by at most that). */
+const MAX_EXPIRY_INTERVAL_MS = 3_600_000;
 /** How long an upstream "not found" is remembered. */
 const NEGATIVE_TTL_MS = 30_000;
 
@@ -45,7 +47,9 @@ export class ProxySpace implements RepositorySpace {
     private readonly clock: Clock,
     budget?: { metadata: MetadataStore; pulls: BatchedTimes },
   ) {
-    if (budget && settings.maxSizeBytes !== undefined) this.budget = new CacheBudget(budget.metadata, budget.pulls, storagePrefix, settings.maxSizeBytes);
+    if (budget && (settings.maxSizeBytes !== undefined || settings.expireAfterMs !== undefined)) {
+      this.budget = new CacheBudget(budget.metadata, budget.pulls, storagePrefix, { maxBytes: settings.maxSizeBytes, expireAfterMs: settings.expireAfterMs });
+    }
     this.client = new RegistryClient(settings.upstream, { now: clock });
     this.upstreamUrl = settings.upstream.url;
     // host:port, as containerd writes `?ns=` for a registry on another port.
@@ -104,6 +108,19 @@ export class ProxySpace implements RepositorySpace {
    */
   async fillsSettled(): Promise<void> {
     await Promise.all([...this.fills.values()].map((pending) => pending.then((fill) => (fill.receiving ? undefined : fill.finished)).catch(() => undefined)));
+  }
+
+  /** `ttl`: how often expiry should look, or undefined when this proxy keeps what it cached. */
+  get expiryIntervalMs(): number | undefined {
+    const ttl = this.settings.expireAfterMs;
+    return ttl === undefined ? undefined : Math.min(Math.max(ttl / 4, 1_000), MAX_EXPIRY_INTERVAL_MS);
+  }
+
+  /** Removes cached images unused for `ttl` (see CacheBudget); the names removed. */
+  async expire(): Promise<RepositoryName[]> {
+    const removed = (await this.budget?.expire(this.clock())) ?? [];
+    for (const name of removed) for (const key of this.checkedAt.keys()) if (key.startsWith(`${name}:`)) this.checkedAt.delete(key);
+    return removed;
   }
 
   /** After a manifest is cached (awaited, so a pull that fills the cache finds it within budget). */
