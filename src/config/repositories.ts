@@ -163,12 +163,9 @@ export interface RepositoriesConfig {
 
 const DEFAULT_REVALIDATE_MS = 5 * 60_000;
 const DEFAULT_STALE_IF_ERROR_MS = 24 * 3_600_000;
-/** registry:2's proxy cache expiry when `proxy.ttl` is not set (its scheduler's 168h). */
-const REGISTRY2_DEFAULT_TTL_MS = 168 * 3_600_000;
-
-/** A `ttl` as milliseconds; 0 turns expiry off. */
-function expiry(ttl: string | number | undefined, fallbackMs: number | undefined): { expireAfterMs?: number } {
-  const ms = ttl === undefined ? fallbackMs : parseDuration(ttl)!;
+/** A `ttl` as milliseconds; absent or 0: expiry off. */
+function expiry(ttl: string | number | undefined): { expireAfterMs?: number } {
+  const ms = ttl === undefined ? undefined : parseDuration(ttl)!;
   return ms ? { expireAfterMs: ms } : {};
 }
 
@@ -189,11 +186,13 @@ export function normaliseRepositories(
   const config: RepositoriesConfig = { items, ...(raw?.default ? { default: raw.default } : {}) };
   if (proxy) {
     if (raw?.default !== undefined) throw fail('proxy: registry:2\'s proxy section makes bare names a cache of one upstream, which repositories.default also decides; declare a proxy in repositories.items instead');
+    // The mirror's cache is every bare name, which also holds images pushed before it was
+    // configured; nothing records which ones it fetched, so expiring by age could remove those.
+    if (proxy.ttl !== undefined) warnings.push('proxy.ttl is ignored: the mirror cannot tell images it cached from images pushed before it was configured; declare a proxy in repositories.items with ttl (and maxsize) to bound a cache');
     config.mirror = {
       upstream: { url: proxy.remoteurl.replace(/\/+$/, ''), timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS, ...(proxy.username ? { username: proxy.username, password: proxy.password ?? '' } : {}) },
       revalidateMs: DEFAULT_REVALIDATE_MS,
       staleIfErrorMs: DEFAULT_STALE_IF_ERROR_MS,
-      ...expiry(proxy.ttl, REGISTRY2_DEFAULT_TTL_MS),
     };
   }
   return config;
@@ -222,6 +221,6 @@ function repositoryConfig(item: z.infer<typeof itemSchema>, fail: (message: stri
     revalidateMs: item.revalidate === undefined ? DEFAULT_REVALIDATE_MS : parseDuration(item.revalidate)!,
     staleIfErrorMs: item.staleiferror === undefined ? DEFAULT_STALE_IF_ERROR_MS : parseDuration(item.staleiferror)!,
     ...(item.maxsize === undefined ? {} : { maxSizeBytes: parseSize(item.maxsize)! }),
-    ...expiry(item.ttl, undefined),
+    ...expiry(item.ttl),
   };
 }
