@@ -83,12 +83,13 @@ describe('repositories configuration', () => {
     assert.match(problems({ repositories: { items: [{ name: 'a', kind: 'hosted', addr: ':8000' }, { name: 'b', kind: 'hosted', addr: '127.0.0.1:8000' }] } }), /two repositories listen on the same port/);
   });
 
-  it('when registry:2\'s proxy section is set, then bare names mirror that upstream with its credentials, and ttl is reported as ignored (nothing tells its cached images from pushed ones)', () => {
-    const { config, warnings } = load({ proxy: { remoteurl: 'https://registry-1.docker.io', username: 'me', password: 'pw', ttl: '168h' } }, { REGISTRY_PROXY_PASSWORD: 'from-env' });
+  it('when registry:2\'s proxy section is set, then bare names mirror that upstream with its credentials, and its ttl expires cached images (168h when unset, as registry:2; 0 keeps them)', () => {
+    const { config, warnings } = load({ proxy: { remoteurl: 'https://registry-1.docker.io', username: 'me', password: 'pw', ttl: '72h' } }, { REGISTRY_PROXY_PASSWORD: 'from-env' });
     assert.deepEqual(config.repositories.mirror?.upstream, { url: 'https://registry-1.docker.io', timeoutMs: 30_000, username: 'me', password: 'from-env' });
-    assert.equal(config.repositories.mirror?.expireAfterMs, undefined);
-    assert.ok(warnings.some((warning) => warning.startsWith('proxy.ttl is ignored')));
-    assert.ok(!warnings.some((warning) => warning.includes('section "proxy" is ignored')));
+    assert.equal(config.repositories.mirror?.expireAfterMs, 72 * 3_600_000);
+    assert.ok(!warnings.some((warning) => warning.includes('proxy')));
+    assert.equal(load({ proxy: { remoteurl: 'https://registry-1.docker.io' } }).config.repositories.mirror?.expireAfterMs, 168 * 3_600_000);
+    assert.equal(load({ proxy: { remoteurl: 'https://registry-1.docker.io', ttl: 0 } }).config.repositories.mirror?.expireAfterMs, undefined);
     assert.match(problems({ proxy: { remoteurl: 'https://registry-1.docker.io', ttl: 'soon' } }), /proxy\.ttl: expected a duration/);
   });
 

@@ -163,9 +163,12 @@ export interface RepositoriesConfig {
 
 const DEFAULT_REVALIDATE_MS = 5 * 60_000;
 const DEFAULT_STALE_IF_ERROR_MS = 24 * 3_600_000;
-/** A `ttl` as milliseconds; absent or 0: expiry off. */
-function expiry(ttl: string | number | undefined): { expireAfterMs?: number } {
-  const ms = ttl === undefined ? undefined : parseDuration(ttl)!;
+/** registry:2's proxy cache expiry when `proxy.ttl` is not set (its scheduler's 168h). */
+const REGISTRY2_DEFAULT_TTL_MS = 168 * 3_600_000;
+
+/** A `ttl` as milliseconds (`fallbackMs` when absent); 0: expiry off. */
+function expiry(ttl: string | number | undefined, fallbackMs?: number): { expireAfterMs?: number } {
+  const ms = ttl === undefined ? fallbackMs : parseDuration(ttl)!;
   return ms ? { expireAfterMs: ms } : {};
 }
 
@@ -186,13 +189,12 @@ export function normaliseRepositories(
   const config: RepositoriesConfig = { items, ...(raw?.default ? { default: raw.default } : {}) };
   if (proxy) {
     if (raw?.default !== undefined) throw fail('proxy: registry:2\'s proxy section makes bare names a cache of one upstream, which repositories.default also decides; declare a proxy in repositories.items instead');
-    // The mirror's cache is every bare name, which also holds images pushed before it was
-    // configured; nothing records which ones it fetched, so expiring by age could remove those.
-    if (proxy.ttl !== undefined) warnings.push('proxy.ttl is ignored: the mirror cannot tell images it cached from images pushed before it was configured; declare a proxy in repositories.items with ttl (and maxsize) to bound a cache');
     config.mirror = {
       upstream: { url: proxy.remoteurl.replace(/\/+$/, ''), timeoutMs: DEFAULT_UPSTREAM_TIMEOUT_MS, ...(proxy.username ? { username: proxy.username, password: proxy.password ?? '' } : {}) },
       revalidateMs: DEFAULT_REVALIDATE_MS,
       staleIfErrorMs: DEFAULT_STALE_IF_ERROR_MS,
+      // Only images the mirror filled expire (CacheBudget), never those pushed before it was configured.
+      ...expiry(proxy.ttl, REGISTRY2_DEFAULT_TTL_MS),
     };
   }
   return config;

@@ -48,7 +48,10 @@ export interface NewManifest {
   quota?: QuotaLimit;
   /** Written in the manifest's transaction, only if it is stored. */
   journal?: ChangeJournal;
-  /** A pull-through cache stores a manifest before the content it references, which is fetched on demand. */
+  /**
+   * Stored by a pull-through cache: before the content it references (fetched on demand), and
+   * marking the repository as a cache's (see `proxyCacheRepositories`).
+   */
   partial?: boolean;
 }
 
@@ -376,6 +379,8 @@ export interface LifecycleIndex {
    * referenced by another manifest in the repository. Returns the manifests removed.
    */
   removeTags(repository: RepositoryName, tags: Tag[]): Promise<Digest[]>;
+  /** Repositories a pull-through cache stored a manifest in (whatever else they hold), by name. */
+  proxyCacheRepositories(): Promise<RepositoryName[]>;
   /** Batched from memory; keeps the newest time per manifest. */
   recordPulls(pulls: { repository: RepositoryName; digest: Digest; at: number }[]): Promise<void>;
 }

@@ -266,6 +266,24 @@ export function metadataStoreRules(factory: StoreFactory): void {
         assert.ok(await store.getManifest(repo('life'), blob(40)));
       }));
 
+    it('when a pull-through cache stores a manifest, then its repository is listed as a cache; pushed repositories never are, and a deleted one leaves the list', () =>
+      withStore(async (store) => {
+        await push(store, 'pushed/app', blob(50), { tag: 'v1' });
+        const cached = await store.putManifest({
+          repository: repo('hub/library/alpine'),
+          manifest: { digest: blob(51), mediaType: MANIFEST, size: 10 },
+          blobReferences: [blob(52)],
+          manifestReferences: [],
+          tag: tag('3.20'),
+          partial: true,
+        });
+        assert.deepEqual(cached.missing, { blobs: [blob(52)], manifests: [] }, 'a cache stores a manifest before its content');
+        await push(store, 'hub/library/alpine', blob(53), { tag: 'pushed-later' });
+        assert.deepEqual(await store.proxyCacheRepositories(), ['hub/library/alpine'], 'a later push does not unmark it');
+        await store.deleteRepository(repo('hub/library/alpine'));
+        assert.deepEqual(await store.proxyCacheRepositories(), []);
+      }));
+
     it('when an import finishes, then its time is recorded, and recorded again by a later run', () =>
       withStore(async (store) => {
         assert.equal(await store.importFinishedAt('registry2'), undefined);

@@ -318,6 +318,39 @@ describe('registry:2\'s proxy section', () => {
   });
 });
 
+describe('registry:2\'s proxy section with ttl', () => {
+  it('when the mirror\'s ttl passes, then images it fetched are removed and fetched again, while images pushed before it was configured stay', async () => {
+    const hosted = await startInProcess();
+    const pushedBefore = await new OciClient(hosted.url).pushImage('team/app', 'v1', ['team layer']);
+    await hosted.close();
+    const upstream = await startInProcess();
+    const fault = await new FaultProxy(upstream.url).start();
+    const clock = new ManualClock();
+    const scheduler = new ManualScheduler();
+    const registry = await startInProcess({ proxy: { remoteurl: fault.url, ttl: '1h' } }, hosted.dataDir, { clock: clock.now, scheduler });
+    try {
+      await new OciClient(upstream.url).pushImage('library/busybox', 'latest', ['busybox-layer']);
+      const client = new OciClient(registry.url);
+      assert.equal((await client.request('/v2/library/busybox/manifests/latest')).status, 200);
+      clock.advance(2 * 3_600_000);
+      await scheduler.run('proxy-expiry:proxy');
+
+      const metadata = registry.app.registry.metadata;
+      assert.equal(await metadata.repositoryExists('library/busybox' as never), false, 'fetched by the mirror, unused for 2 h: expired');
+      // (By digest: the mirror answers a tag from the upstream, which does not hold this image.)
+      assert.equal(await metadata.repositoryExists('team/app' as never), true, 'pushed before the mirror: never expired');
+      assert.equal((await client.request(`/v2/team/app/manifests/${pushedBefore.digest}`)).status, 200);
+      const fetchesBefore = fault.count('GET', /\/library\/busybox\/manifests\//);
+      assert.equal((await client.request('/v2/library/busybox/manifests/latest')).status, 200);
+      assert.equal(fault.count('GET', /\/library\/busybox\/manifests\//), fetchesBefore + 1, 'an expired image is fetched again');
+    } finally {
+      await registry.destroy();
+      await fault.stop();
+      await upstream.destroy();
+    }
+  });
+});
+
 describe('a proxy whose upstream stalls', () => {
   it('when the upstream body stops arriving for upstream.timeout, then the fill fails its readers, caches nothing, and the next pull fetches afresh', async () => {
     const upstream = await startInProcess();

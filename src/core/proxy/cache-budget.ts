@@ -3,14 +3,17 @@ import type { MetadataStore } from '../../metadata/store.js';
 import type { BatchedTimes } from '../batched-times.js';
 
 /**
- * A proxy's limits on what it keeps, both applied to whole cached images (repositories under the
- * proxy's prefix) and both removing them as `repository rm` does: rows go at once (usage drops),
- * bytes are freed by the next garbage collection.
- * - `maxsize`: when cached content (counted like any quota: each distinct blob and manifest once)
- *   exceeds the budget, images are removed least recently pulled first until it fits; the image
- *   being filled is never evicted for itself.
- * - `ttl`: an image neither pulled nor fetched for that long is removed (registry:2 expires
- *   what it fetched that long ago, pulled or not; an image in use is kept here).
+ * A proxy's limits on what it keeps, both applied to whole cached images and both removing them
+ * as `repository rm` does: rows go at once (usage drops), bytes are freed by the next garbage
+ * collection.
+ * - `maxsize`: when cached content under the proxy's prefix (counted like any quota: each
+ *   distinct blob and manifest once) exceeds the budget, images are removed least recently
+ *   pulled first until it fits; the image being filled is never evicted for itself.
+ * - `ttl`: an image the cache filled (the database marks it when the proxy stores a manifest in
+ *   it) that was neither pulled nor fetched for that long is removed. Images pushed under the
+ *   same names were never filled by it and are never expired: registry:2's mirror shares bare
+ *   names with whatever was pushed before it was configured. registry:2 expires what it
+ *   fetched that long ago, pulled or not; an image in use is kept here.
  * One removal pass runs at a time.
  */
 export class CacheBudget {
@@ -49,9 +52,14 @@ export class CacheBudget {
     }
   }
 
-  private async cachedImages(except?: RepositoryName): Promise<RepositoryName[]> {
+  private async imagesUnderPrefix(except: RepositoryName): Promise<RepositoryName[]> {
     await this.pulls.flush();
     return (await this.metadata.listUsage()).map((entry) => entry.repository).filter((repository) => repository.startsWith(this.prefix) && repository !== except);
+  }
+
+  private async filledImages(): Promise<RepositoryName[]> {
+    await this.pulls.flush();
+    return (await this.metadata.proxyCacheRepositories()).filter((repository) => repository.startsWith(this.prefix));
   }
 
   private usage(keep: RepositoryName, maxBytes: number): Promise<number> {
@@ -60,7 +68,7 @@ export class CacheBudget {
 
   private async evict(keep: RepositoryName, maxBytes: number): Promise<void> {
     if ((await this.usage(keep, maxBytes)) <= maxBytes) return;
-    const byLastPull = await Promise.all((await this.cachedImages(keep)).map(async (repository) => {
+    const byLastPull = await Promise.all((await this.imagesUnderPrefix(keep)).map(async (repository) => {
       const tags = await this.metadata.listTagDetails(repository);
       return { repository, last: Math.max(0, ...tags.map((tag) => tag.lastPulledAt ?? tag.updatedAt)) };
     }));
@@ -73,7 +81,7 @@ export class CacheBudget {
 
   private async removeUnusedSince(cutoff: number): Promise<RepositoryName[]> {
     const removed: RepositoryName[] = [];
-    const images = await this.cachedImages();
+    const images = await this.filledImages();
     for (let start = 0; start < images.length; start += SUMMARY_BATCH) {
       for (const summary of await this.metadata.repositorySummaries(images.slice(start, start + SUMMARY_BATCH))) {
         // Fetched (stored) or pulled, whichever is later; an image with no manifest has no age to go by.

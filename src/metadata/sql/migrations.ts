@@ -326,4 +326,12 @@ export const MIGRATIONS: readonly Migration[] = [
         SELECT DISTINCT substr(body, position, 3), repository_id FROM positions WHERE true;
     `,
   },
+  {
+    version: 13,
+    description: 'proxy caches: a repository a pull-through cache filled is marked, so expiry removes only what a cache fetched',
+    sql: `
+      -- 1 once a proxy stored a manifest in the repository; images pushed under the same names never are.
+      ALTER TABLE repositories ADD COLUMN proxy_cache INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];

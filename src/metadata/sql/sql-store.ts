@@ -345,6 +345,7 @@ export class SqlMetadataStore implements MetadataStore {
 
       const now = this.clock();
       const repositoryId = await this.ensureRepository(tx, repository, now);
+      if (entry.partial) await tx.run(this.sql.markProxyCache, [repositoryId]);
       await tx.run(this.sql.insertBlob, [manifest.digest, manifest.size, now]);
       await this.addContentToStats(tx, repositoryId, manifest.digest);
       const inserted = await tx.run(this.sql.insertManifest, [
@@ -509,6 +510,10 @@ export class SqlMetadataStore implements MetadataStore {
   async listUsage(): Promise<RepositoryUsage[]> {
     const rows = await this.db.all<{ name: string; bytes: number; blobs: number; manifests: number; tags: number }>(this.sql.listUsage);
     return rows.map((row) => ({ repository: row.name as RepositoryName, bytes: row.bytes, blobs: row.blobs, manifests: row.manifests, tags: row.tags }));
+  }
+
+  async proxyCacheRepositories(): Promise<RepositoryName[]> {
+    return (await this.db.all<{ name: RepositoryName }>(this.sql.proxyCacheRepositories)).map((row) => row.name);
   }
 
   async listTaggedRepositories(): Promise<RepositoryName[]> {
