@@ -379,7 +379,7 @@ export interface LifecycleIndex {
    * referenced by another manifest in the repository. Returns the manifests removed.
    */
   removeTags(repository: RepositoryName, tags: Tag[]): Promise<Digest[]>;
-  /** Repositories a pull-through cache stored a manifest in (whatever else they hold), by name. */
+  /** Repositories whose first manifest a pull-through cache stored (so none holds pushed images), by name. */
   proxyCacheRepositories(): Promise<RepositoryName[]>;
   /** Batched from memory; keeps the newest time per manifest. */
   recordPulls(pulls: { repository: RepositoryName; digest: Digest; at: number }[]): Promise<void>;

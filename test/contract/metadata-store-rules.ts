@@ -266,7 +266,7 @@ export function metadataStoreRules(factory: StoreFactory): void {
         assert.ok(await store.getManifest(repo('life'), blob(40)));
       }));
 
-    it('when a pull-through cache stores a manifest, then its repository is listed as a cache; pushed repositories never are, and a deleted one leaves the list', () =>
+    it('when a pull-through cache stores a repository\'s first manifest, then it is listed as a cache; pushed repositories never are, even when a cache stores into one later, and a deleted one leaves the list', () =>
       withStore(async (store) => {
         await push(store, 'pushed/app', blob(50), { tag: 'v1' });
         const cached = await store.putManifest({
@@ -280,6 +280,9 @@ export function metadataStoreRules(factory: StoreFactory): void {
         assert.deepEqual(cached.missing, { blobs: [blob(52)], manifests: [] }, 'a cache stores a manifest before its content');
         await push(store, 'hub/library/alpine', blob(53), { tag: 'pushed-later' });
         assert.deepEqual(await store.proxyCacheRepositories(), ['hub/library/alpine'], 'a later push does not unmark it');
+        const intoPushed = await store.putManifest({ repository: repo('pushed/app'), manifest: { digest: blob(54), mediaType: MANIFEST, size: 10 }, blobReferences: [], manifestReferences: [], tag: tag('cached'), partial: true });
+        assert.deepEqual(intoPushed.missing, { blobs: [], manifests: [] });
+        assert.deepEqual(await store.proxyCacheRepositories(), ['hub/library/alpine'], 'a repository holding pushed images stays unmarked');
         await store.deleteRepository(repo('hub/library/alpine'));
         assert.deepEqual(await store.proxyCacheRepositories(), []);
       }));

@@ -9,8 +9,8 @@ import type { BatchedTimes } from '../batched-times.js';
  * - `maxsize`: when cached content under the proxy's prefix (counted like any quota: each
  *   distinct blob and manifest once) exceeds the budget, images are removed least recently
  *   pulled first until it fits; the image being filled is never evicted for itself.
- * - `ttl`: an image the cache filled (the database marks it when the proxy stores a manifest in
- *   it) that was neither pulled nor fetched for that long is removed. Images pushed under the
+ * - `ttl`: an image the cache filled (the database marks a repository when a cache stores its
+ *   first manifest) that was neither pulled nor fetched for that long is removed. Images pushed under the
  *   same names were never filled by it and are never expired: registry:2's mirror shares bare
  *   names with whatever was pushed before it was configured. registry:2 expires what it
  *   fetched that long ago, pulled or not; an image in use is kept here.

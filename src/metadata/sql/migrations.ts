@@ -330,7 +330,7 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 13,
     description: 'proxy caches: a repository a pull-through cache filled is marked, so expiry removes only what a cache fetched',
     sql: `
-      -- 1 once a proxy stored a manifest in the repository; images pushed under the same names never are.
+      -- 1 once a proxy stored the repository's first manifest; a repository holding pushed images never is.
       ALTER TABLE repositories ADD COLUMN proxy_cache INTEGER NOT NULL DEFAULT 0;
     `,
   },

@@ -39,7 +39,8 @@ export function metadataStatements(dialect: Dialect) {
                     ON CONFLICT (pattern) DO UPDATE SET rule = excluded.rule, updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
     removePolicyRule: 'DELETE FROM policy_rules WHERE pattern = ?',
     insertRepository: 'INSERT INTO repositories (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING',
-    markProxyCache: 'UPDATE repositories SET proxy_cache = 1 WHERE id = ? AND proxy_cache = 0',
+    // Only a repository whose first manifest a cache stores: one holding pushed images stays unmarked.
+    markProxyCache: 'UPDATE repositories SET proxy_cache = 1 WHERE id = ? AND proxy_cache = 0 AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = repositories.id)',
     proxyCacheRepositories: 'SELECT name FROM repositories WHERE proxy_cache = 1 ORDER BY name',
     repositoryId: 'SELECT id FROM repositories WHERE name = ?',
     repositoryListed: `SELECT 1 AS found FROM repositories r WHERE r.name = ?
