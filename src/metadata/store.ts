@@ -381,6 +381,8 @@ export interface LifecycleIndex {
   removeTags(repository: RepositoryName, tags: Tag[]): Promise<Digest[]>;
   /** Repositories whose first manifest a pull-through cache stored (so none holds pushed images), by name. */
   proxyCacheRepositories(): Promise<RepositoryName[]>;
+  /** Whether this repository is one of `proxyCacheRepositories` (false for one that does not exist). */
+  isProxyCache(repository: RepositoryName): Promise<boolean>;
   /** Batched from memory; keeps the newest time per manifest. */
   recordPulls(pulls: { repository: RepositoryName; digest: Digest; at: number }[]): Promise<void>;
 }

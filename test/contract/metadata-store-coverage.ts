@@ -16,7 +16,7 @@ const METHODS: Record<Exclude<keyof MetadataStore, 'description'>, true> = {
   removeStaleLinks: true, recordTouches: true, restoreLinks: true, collectionStatus: true, removeUntaggedManifests: true, unreferencedBlobs: true,
   forgetBlobsIfUnreferenced: true, blobRecorded: true, removeEmptyRepositories: true, previewCollection: true,
   acquireLease: true, releaseLease: true, heartbeat: true, removeInstance: true, liveInstances: true,
-  usage: true, listUsage: true, proxyCacheRepositories: true, listTaggedRepositories: true, listTagDetails: true, removeTags: true, recordPulls: true,
+  usage: true, listUsage: true, proxyCacheRepositories: true, isProxyCache: true, listTaggedRepositories: true, listTagDetails: true, removeTags: true, recordPulls: true,
   importFinishedAt: true, recordImportFinished: true,
   searchRepositories: true, orderedRepositories: true, repositorySummaries: true, tagSummaries: true, blobSizes: true,
   ping: true, close: true,

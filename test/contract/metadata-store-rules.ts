@@ -283,6 +283,9 @@ export function metadataStoreRules(factory: StoreFactory): void {
         const intoPushed = await store.putManifest({ repository: repo('pushed/app'), manifest: { digest: blob(54), mediaType: MANIFEST, size: 10 }, blobReferences: [], manifestReferences: [], tag: tag('cached'), partial: true });
         assert.deepEqual(intoPushed.missing, { blobs: [], manifests: [] });
         assert.deepEqual(await store.proxyCacheRepositories(), ['hub/library/alpine'], 'a repository holding pushed images stays unmarked');
+        assert.equal(await store.isProxyCache(repo('hub/library/alpine')), true);
+        assert.equal(await store.isProxyCache(repo('pushed/app')), false);
+        assert.equal(await store.isProxyCache(repo('never/seen')), false);
         await store.deleteRepository(repo('hub/library/alpine'));
         assert.deepEqual(await store.proxyCacheRepositories(), []);
       }));

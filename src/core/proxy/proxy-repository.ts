@@ -148,6 +148,10 @@ export class ProxyRepository implements RepositoryHandle {
       this.space.checked(this.cache.name, tag);
     } catch (error) {
       if (cached && error instanceof UpstreamUnavailable && this.space.withinStale(this.cache.name, tag)) return cached;
+      // As registry:2's proxy does, a tag the upstream does not have is answered from storage when
+      // it was pushed there (images pushed before the proxy was configured keep their tags); a tag
+      // the cache filled and the upstream has since dropped is gone.
+      if (cached && error instanceof RegistryError && error.code === 'MANIFEST_UNKNOWN' && !(await this.space.filledByCache(this.cache.name))) return cached;
       throw error;
     }
     return this.cache.getManifest(reference, accept);

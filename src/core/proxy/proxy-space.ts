@@ -36,6 +36,7 @@ export class ProxySpace implements RepositorySpace {
   private readonly absent = new Map<string, number>();
   private readonly dockerHub: boolean;
   private readonly budget?: CacheBudget;
+  private readonly metadata?: MetadataStore;
 
   constructor(
     readonly name: string,
@@ -47,6 +48,7 @@ export class ProxySpace implements RepositorySpace {
     private readonly clock: Clock,
     budget?: { metadata: MetadataStore; pulls: BatchedTimes },
   ) {
+    this.metadata = budget?.metadata;
     if (budget && (settings.maxSizeBytes !== undefined || settings.expireAfterMs !== undefined)) {
       this.budget = new CacheBudget(budget.metadata, budget.pulls, storagePrefix, { maxBytes: settings.maxSizeBytes, expireAfterMs: settings.expireAfterMs });
     }
@@ -121,6 +123,11 @@ export class ProxySpace implements RepositorySpace {
     const removed = (await this.budget?.expire(this.clock())) ?? [];
     for (const name of removed) for (const key of this.checkedAt.keys()) if (key.startsWith(`${name}:`)) this.checkedAt.delete(key);
     return removed;
+  }
+
+  /** Whether a cache filled this repository (its first manifest came from a proxy), rather than pushes. */
+  async filledByCache(cacheName: RepositoryName): Promise<boolean> {
+    return this.metadata ? this.metadata.isProxyCache(cacheName) : true;
   }
 
   /** After a manifest is cached (awaited, so a pull that fills the cache finds it within budget). */

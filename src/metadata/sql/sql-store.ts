@@ -516,6 +516,10 @@ export class SqlMetadataStore implements MetadataStore {
     return (await this.db.all<{ name: RepositoryName }>(this.sql.proxyCacheRepositories)).map((row) => row.name);
   }
 
+  async isProxyCache(repository: RepositoryName): Promise<boolean> {
+    return (await this.db.get<{ proxy_cache: number }>(this.sql.isProxyCache, [repository]))?.proxy_cache === 1;
+  }
+
   async listTaggedRepositories(): Promise<RepositoryName[]> {
     return (await this.db.all<{ name: RepositoryName }>(this.sql.taggedRepositories)).map((row) => row.name);
   }

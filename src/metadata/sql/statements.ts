@@ -42,6 +42,7 @@ export function metadataStatements(dialect: Dialect) {
     // Only a repository whose first manifest a cache stores: one holding pushed images stays unmarked.
     markProxyCache: 'UPDATE repositories SET proxy_cache = 1 WHERE id = ? AND proxy_cache = 0 AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = repositories.id)',
     proxyCacheRepositories: 'SELECT name FROM repositories WHERE proxy_cache = 1 ORDER BY name',
+    isProxyCache: 'SELECT proxy_cache FROM repositories WHERE name = ?',
     repositoryId: 'SELECT id FROM repositories WHERE name = ?',
     repositoryListed: `SELECT 1 AS found FROM repositories r WHERE r.name = ?
                          AND (EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = r.id)
