@@ -54,7 +54,9 @@ export class CacheBudget {
 
   private async imagesUnderPrefix(except: RepositoryName): Promise<RepositoryName[]> {
     await this.pulls.flush();
-    return (await this.metadata.listUsage()).map((entry) => entry.repository).filter((repository) => repository.startsWith(this.prefix) && repository !== except);
+    return (await this.metadata.listUsage())
+      .map((entry) => entry.repository)
+      .filter((repository) => repository.startsWith(this.prefix) && repository !== except);
   }
 
   private async filledImages(): Promise<RepositoryName[]> {
