@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import type { TimeSeams } from '../../src/app.js';
 import { startInProcess, type TestRegistry } from '../support/in-process.js';
 import { FaultProxy } from '../support/fault-proxy.js';
 import { OciClient, errorCode } from '../support/oci-client.js';
@@ -318,17 +319,39 @@ describe('registry:2\'s proxy section', () => {
   });
 });
 
+/**
+ * A Berth whose configuration (from `configure`, given the upstream's address) names an upstream
+ * registry behind a FaultProxy; all three are stopped when `test` ends, whatever it did.
+ */
+async function withFaultyUpstream(
+  configure: (upstreamUrl: string) => Record<string, unknown>,
+  test: (servers: { upstream: TestRegistry; fault: FaultProxy; registry: TestRegistry }) => Promise<void>,
+  dataDir?: string,
+  time?: TimeSeams,
+): Promise<void> {
+  const upstream = await startInProcess();
+  const fault = await new FaultProxy(upstream.url).start();
+  try {
+    const registry = await startInProcess(configure(fault.url), dataDir, time);
+    try {
+      await test({ upstream, fault, registry });
+    } finally {
+      await registry.destroy();
+    }
+  } finally {
+    await fault.stop();
+    await upstream.destroy();
+  }
+}
+
 describe('registry:2\'s proxy section with ttl', () => {
   it('when the mirror\'s ttl passes, then images it fetched are removed and fetched again, while images pushed before it was configured stay and keep answering by tag', async () => {
     const hosted = await startInProcess();
     const pushedBefore = await new OciClient(hosted.url).pushImage('team/app', 'v1', ['team layer']);
     await hosted.close();
-    const upstream = await startInProcess();
-    const fault = await new FaultProxy(upstream.url).start();
     const clock = new ManualClock();
     const scheduler = new ManualScheduler();
-    const registry = await startInProcess({ proxy: { remoteurl: fault.url, ttl: '1h' } }, hosted.dataDir, { clock: clock.now, scheduler });
-    try {
+    await withFaultyUpstream((url) => ({ proxy: { remoteurl: url, ttl: '1h' } }), async ({ upstream, fault, registry }) => {
       await new OciClient(upstream.url).pushImage('library/busybox', 'latest', ['busybox-layer']);
       const client = new OciClient(registry.url);
       assert.equal((await client.request('/v2/library/busybox/manifests/latest')).status, 200);
@@ -345,20 +368,13 @@ describe('registry:2\'s proxy section with ttl', () => {
       const fetchesBefore = fault.count('GET', /\/library\/busybox\/manifests\//);
       assert.equal((await client.request('/v2/library/busybox/manifests/latest')).status, 200);
       assert.equal(fault.count('GET', /\/library\/busybox\/manifests\//), fetchesBefore + 1, 'an expired image is fetched again');
-    } finally {
-      await registry.destroy();
-      await fault.stop();
-      await upstream.destroy();
-    }
+    }, hosted.dataDir, { clock: clock.now, scheduler });
   });
 });
 
 describe('a proxy whose upstream stalls', () => {
   it('when the upstream body stops arriving for upstream.timeout, then the fill fails its readers, caches nothing, and the next pull fetches afresh', async () => {
-    const upstream = await startInProcess();
-    const fault = await new FaultProxy(upstream.url).start();
-    const registry = await startInProcess({ repositories: { items: [{ name: 'hub', kind: 'proxy', upstream: { url: fault.url, timeout: '300ms' } }] } });
-    try {
+    await withFaultyUpstream((url) => ({ repositories: { items: [{ name: 'hub', kind: 'proxy', upstream: { url, timeout: '300ms' } }] } }), async ({ upstream, fault, registry }) => {
       const blob = randomBytes(2 * MIB);
       const digest = await new OciClient(upstream.url).pushBlob('stalling/layer', blob);
       const client = new OciClient(registry.url);
@@ -370,22 +386,13 @@ describe('a proxy whose upstream stalls', () => {
       fault.fault = undefined;
       assert.equal(await digestOfBody(await client.request(`/v2/hub/stalling/layer/blobs/${digest}`)), digest);
       assert.equal(fault.count('GET', new RegExp(`/blobs/${digest}$`)), 2, 'the stalled fill was abandoned, not joined');
-    } finally {
-      await registry.destroy();
-      await fault.stop();
-      await upstream.destroy();
-    }
+    });
   });
 });
 
 describe('a proxy with maxsize', () => {
   it('when cached images exceed maxsize, then the least recently pulled image is evicted and the newer ones stay', async () => {
-    const upstream = await startInProcess();
-    const fault = await new FaultProxy(upstream.url).start();
-    const registry = await startInProcess({
-      repositories: { items: [{ name: 'hub', kind: 'proxy', upstream: { url: fault.url }, maxsize: '25KiB' }] },
-    });
-    try {
+    await withFaultyUpstream((url) => ({ repositories: { items: [{ name: 'hub', kind: 'proxy', upstream: { url }, maxsize: '25KiB' }] } }), async ({ upstream, fault, registry }) => {
       const publisher = new OciClient(upstream.url);
       const client = new OciClient(registry.url);
       const pullAll = async (name: string) => {
@@ -409,24 +416,15 @@ describe('a proxy with maxsize', () => {
       const fetchesBefore = fault.count('GET', /\/first\/app\/manifests\//);
       await pullAll('first/app');
       assert.equal(fault.count('GET', /\/first\/app\/manifests\//), fetchesBefore + 1, 'an evicted image is fetched again');
-    } finally {
-      await registry.destroy();
-      await fault.stop();
-      await upstream.destroy();
-    }
+    });
   });
 });
 
 describe('a proxy with ttl', () => {
   it('when a cached image is neither pulled nor fetched for ttl, then expiry removes it while a recently pulled one stays; the expired one is fetched again', async () => {
-    const upstream = await startInProcess();
-    const fault = await new FaultProxy(upstream.url).start();
     const clock = new ManualClock();
     const scheduler = new ManualScheduler();
-    const registry = await startInProcess({
-      repositories: { items: [{ name: 'hub', kind: 'proxy', upstream: { url: fault.url }, ttl: '1h' }] },
-    }, undefined, { clock: clock.now, scheduler });
-    try {
+    await withFaultyUpstream((url) => ({ repositories: { items: [{ name: 'hub', kind: 'proxy', upstream: { url }, ttl: '1h' }] } }), async ({ upstream, fault, registry }) => {
       const publisher = new OciClient(upstream.url);
       const client = new OciClient(registry.url);
       const pull = async (name: string) => {
@@ -450,10 +448,6 @@ describe('a proxy with ttl', () => {
       const fetchesBefore = fault.count('GET', /\/idle\/app\/manifests\//);
       await pull('idle/app');
       assert.equal(fault.count('GET', /\/idle\/app\/manifests\//), fetchesBefore + 1, 'an expired image is fetched again');
-    } finally {
-      await registry.destroy();
-      await fault.stop();
-      await upstream.destroy();
-    }
+    }, undefined, { clock: clock.now, scheduler });
   });
 });
