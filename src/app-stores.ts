@@ -53,7 +53,7 @@ export async function openStores(config: Config, clock: Clock = systemClock): Pr
   return {
     ...storage,
     metadata,
-    blobs: new BlobStore(storage.driver),
+    blobs: new BlobStore(storage.driver, metadata),
     database,
     locks,
     // A session's chunks may reach any replica, and S3 cannot read an upload back: its digest

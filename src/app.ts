@@ -103,7 +103,7 @@ export async function createApp(config: Config, log: Logger = createLogger(confi
   const { metadata } = stores;
   // With metrics on, storage actions are timed: every user of the driver gets the timed one.
   const { metrics, driver, uploads } = createMetrics(config, stores);
-  const blobs = driver === stores.driver ? stores.blobs : new BlobStore(driver);
+  const blobs = driver === stores.driver ? stores.blobs : new BlobStore(driver, metadata);
   const instanceId = randomUUID();
   const notifications = createNotifications(config, { metadata, instanceId, clock, scheduler, log, replicated: stores.replicated });
   const registry = new Registry({ ...stores, blobs, uploads }, {

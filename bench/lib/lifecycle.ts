@@ -35,7 +35,7 @@ interface Image {
 
 /**
  * Garbage collection and registry:2 import on the same content for both registries:
- * `images` images (a shared base layer, a unique layer and config each) in 40 repositories,
+ * `images` images (a shared base layer, a unique 48 KiB layer and config each) in 40 repositories,
  * one in four deleted by digest. Distribution collects offline (stopped, as it must); Berth
  * online while pulls of the kept images go on (their p99 is noted). Then Berth imports Distribution's collected tree (`berth import`), against
  * re-pushing the same kept images into a fresh Berth over HTTP.
@@ -125,7 +125,9 @@ async function skopeoRate(work: string, distributionDirectory: string, images: I
 function makeImages(count: number): Image[] {
   return Array.from({ length: count }, (_, index) => {
     const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', created: new Date(index * 1000).toISOString(), rootfs: { type: 'layers', diff_ids: [] } }));
-    const layer = randomBytes(2048);
+    // Larger than Berth keeps in a blob's database row (32 KiB): each deleted image leaves a file
+    // to delete, as a real layer would; manifests and configs are small, as real ones are.
+    const layer = randomBytes(48 * 1024);
     return { repository: `gc/app-${index % 40}`, tag: `v${index}`, config, layer, manifest: Buffer.alloc(0) };
   });
 }

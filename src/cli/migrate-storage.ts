@@ -43,7 +43,8 @@ export async function migrateStorageCommand(args: string[], out: NodeJS.Writable
     source = await openStores(from);
     target = await openStores(to);
     out.write(`moving ${source.driver.description} + ${source.database.description}\n    to ${target.driver.description} + ${target.database.description}\n`);
-    const objects = await source.database.all<StoredObjectRow>('SELECT digest, size FROM blobs ORDER BY digest');
+    // Blobs kept in their rows move with the metadata.
+    const objects = await source.database.all<StoredObjectRow>('SELECT digest, size FROM blobs WHERE content IS NULL ORDER BY digest');
     let reported = 0;
     const copied = await copyBlobs(objects, source.driver, target, (progress) => {
       const done = progress.copied + progress.skipped;
@@ -55,7 +56,7 @@ export async function migrateStorageCommand(args: string[], out: NodeJS.Writable
     out.write(`objects: ${copied.copied} copied (${copied.bytes} bytes), ${copied.skipped} already there\n`);
     const rows = await copyMetadata(source.database, target.database);
     out.write(`metadata: ${Object.entries(rows).map(([table, count]) => `${table} ${count}`).join(', ')}\n`);
-    const check = await checkImages(target.metadata, target.driver, source.driver);
+    const check = await checkImages(target.metadata, target.blobs, source.driver);
     out.write(`verified: ${check.tags - check.problems.length} of ${check.tags} tags in ${check.repositories} repositories\n`);
     for (const problem of check.problems) err.write(`  ${problem}\n`);
     return check.problems.length === 0 ? 0 : 1;

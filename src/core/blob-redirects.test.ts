@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Digest } from '../oci/digest.js';
+import { INLINE_BLOB_MAX_BYTES } from '../storage/blob-store.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { layout } from '../storage/layout.js';
 import { presignedBlobRedirects, REDIRECT_REUSE_SECONDS, REDIRECT_SECONDS } from './blob-redirects.js';
 
-const stored = `sha256:${'a'.repeat(64)}` as Digest;
-const missing = `sha256:${'b'.repeat(64)}` as Digest;
+const LAYER = 1024 * 1024;
+const stored = { digest: `sha256:${'a'.repeat(64)}` as Digest, size: LAYER };
+const missing = { digest: `sha256:${'b'.repeat(64)}` as Digest, size: LAYER };
 
 /** A driver that holds `stored` only and numbers its signatures, counting what it was asked. */
 function countingDriver() {
@@ -14,7 +16,7 @@ function countingDriver() {
   const driver = {
     stat: async (key: string) => {
       calls.stat += 1;
-      return key === layout.blob(stored) ? { size: 1, modifiedAt: new Date(0) } : undefined;
+      return key === layout.blob(stored.digest) ? { size: LAYER, modifiedAt: new Date(0) } : undefined;
     },
     presignGet: async (key: string, expiresInSeconds: number) => {
       calls.presign += 1;
@@ -55,5 +57,13 @@ describe('presigned blob redirects', () => {
     assert.equal(await redirects.locate(missing), undefined);
     assert.equal(await redirects.locate(missing), undefined);
     assert.deepEqual({ stat: calls.stat, presign: calls.presign }, { stat: 2, presign: 0 });
+  });
+
+  it('when a blob is small enough to be kept in its row, then it is served here: no store request, no URL', async () => {
+    const { driver, calls } = countingDriver();
+    const redirects = presignedBlobRedirects(driver, { disabled: false }, () => 0)!;
+    assert.equal(await redirects.locate({ digest: stored.digest, size: INLINE_BLOB_MAX_BYTES }), undefined);
+    assert.deepEqual({ stat: calls.stat, presign: calls.presign }, { stat: 0, presign: 0 });
+    assert.ok(await redirects.locate({ digest: stored.digest, size: INLINE_BLOB_MAX_BYTES + 1 }), 'one byte more is redirected');
   });
 });

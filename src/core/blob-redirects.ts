@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Digest } from '../oci/digest.js';
+import { INLINE_BLOB_MAX_BYTES } from '../storage/blob-store.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { layout } from '../storage/layout.js';
 import { systemClock, type Clock } from './time.js';
@@ -7,7 +8,7 @@ import { systemClock, type Clock } from './time.js';
 /** Where a client can fetch a stored blob itself, so its bytes do not pass through Berth. */
 export interface BlobRedirects {
   /** A URL for the blob's bytes (a client's Range header applies there too); undefined: serve it here. */
-  locate(digest: Digest): Promise<string | undefined>;
+  locate(blob: { digest: Digest; size: number }): Promise<string | undefined>;
 }
 
 /** registry:2 presigns blob URLs for 20 minutes: long enough for a slow layer pull to start. */
@@ -33,7 +34,9 @@ export function presignedBlobRedirects(driver: StorageDriver, redirect: { disabl
   if (redirect.disabled || !presign) return undefined;
   const signed = new LRUCache<Digest, { url: string; reusableUntil: number }>({ max: CACHED_URLS });
   return {
-    async locate(digest) {
+    async locate({ digest, size }) {
+      // Small blobs, kept in their rows (see BlobStore), are served here: their bytes cost less than a redirect's round trip.
+      if (size <= INLINE_BLOB_MAX_BYTES) return undefined;
       const cached = signed.get(digest);
       if (cached && now() < cached.reusableUntil) return cached.url;
       const key = layout.blob(digest);

@@ -16,7 +16,8 @@ import { PhaseTimer, type PhaseTiming } from './phase-timer.js';
  * at the next collection:
  *   - A blob's bytes are deleted only when its database row is gone, and the row is deleted
  *     only inside a transaction that re-checks that no repository links the blob and no
- *     manifest is stored under its digest.
+ *     manifest is stored under its digest. Small blobs keep their bytes in that row
+ *     (storage/blob-store.ts), so they go in the same transaction, with no object to delete.
  *   - Every path that makes a blob reachable (upload commit, monolithic push, mount, manifest
  *     PUT, import) holds the digest's lock — blob links shared, beside each other; manifests alone —,
  *     makes sure the bytes are present (writing them when they are not), and records row +
@@ -221,9 +222,11 @@ export class GarbageCollector {
     for (let start = 0; start < candidates.length; start += BLOB_BATCH) {
       const batch = candidates.slice(start, start + BLOB_BATCH);
       const removed = await this.locks.runAll(batch.map((blob) => blob.digest), async () => {
-        const forgotten = new Set(await this.metadata.forgetBlobsIfUnreferenced(batch.map((blob) => blob.digest)));
+        const forgotten = new Map((await this.metadata.forgetBlobsIfUnreferenced(batch.map((blob) => blob.digest))).map((blob) => [blob.digest, blob.inline]));
         const gone = batch.filter((blob) => forgotten.has(blob.digest));
-        await forEachConcurrently(gone, DELETE_CONCURRENCY, (blob) => this.blobs.delete(blob.digest));
+        // Bytes kept in a row went with it; only the others are objects to delete.
+        const stored = gone.filter((blob) => !forgotten.get(blob.digest));
+        await forEachConcurrently(stored, DELETE_CONCURRENCY, (blob) => this.blobs.delete(blob.digest));
         return gone;
       });
       blobs.push(...removed);

@@ -97,7 +97,7 @@ export class HostedRepository implements RepositoryHandle {
     const { size } = await this.linkedBlob(digest);
     const range = resolveRange(rangeRequest, size);
     try {
-      return { digest, size, range, body: await this.deps.blobs.open(digest, range) };
+      return { digest, size, range, body: await this.deps.blobs.open(digest, range, size) };
     } catch (error) {
       if (error instanceof ObjectNotFoundError) throw blobUnknown(this.name, digest);
       throw error;
@@ -124,7 +124,7 @@ export class HostedRepository implements RepositoryHandle {
     if (from !== undefined) {
       const mounted = await this.deps.locks.runShared(digest, async () => {
         const size = (await from.localBlob(digest))?.size;
-        if (size === undefined || !(await this.deps.blobs.stat(digest))) return undefined;
+        if (size === undefined || !(await this.deps.blobs.stat(digest, size))) return undefined;
         const quota = this.quota();
         const journal = this.events.journal(
           this.events.event('mount', { mediaType: BLOB_MEDIA_TYPE, size, length: size, digest, repository: this.name, fromRepository: from.name }, this.context),
@@ -187,7 +187,7 @@ export class HostedRepository implements RepositoryHandle {
     let bytes = this.deps.manifests.get(record.digest);
     if (!bytes) {
       try {
-        bytes = await readAll(await this.deps.blobs.read(record.digest));
+        bytes = await this.deps.blobs.readAll(record.digest, record.size);
       } catch (error) {
         // Deleted and collected between the lookup and the read.
         if (error instanceof ObjectNotFoundError) throw new RegistryError('MANIFEST_UNKNOWN', `manifest ${record.digest} is not known in repository ${this.name}`);
@@ -228,10 +228,10 @@ export class HostedRepository implements RepositoryHandle {
     // rows into many repositories at once cancel each other faster than retries get through.
     // A refused manifest takes its bytes back, unless other content already had them recorded.
     const { missing, tagConflict, quotaExceeded } = await this.deps.locks.run(digest, async () => {
-      await this.deps.blobs.putVerified(digest, body);
-      const result = await this.deps.metadata.putManifest(entry);
+      const content = await this.deps.blobs.place(digest, body);
+      const result = await this.deps.metadata.putManifest({ ...entry, content });
       const refused = result.tagConflict !== undefined || result.quotaExceeded !== undefined || result.missing.blobs.length + result.missing.manifests.length > 0;
-      if (refused && !(await this.deps.metadata.blobRecorded(digest))) await this.deps.blobs.delete(digest);
+      if (refused && !content && !(await this.deps.metadata.blobRecorded(digest))) await this.deps.blobs.delete(digest);
       return result;
     });
     if (tagConflict) {
@@ -258,8 +258,9 @@ export class HostedRepository implements RepositoryHandle {
   private descriptionSources(): DescriptionSources {
     return {
       openBlob: async (digest) => {
-        if ((await this.deps.metadata.linkedBlobSize(this.name, digest)) === undefined) return undefined;
-        return this.deps.blobs.read(digest).catch((error: unknown) => {
+        const size = await this.deps.metadata.linkedBlobSize(this.name, digest);
+        if (size === undefined) return undefined;
+        return this.deps.blobs.read(digest, undefined, size).catch((error: unknown) => {
           if (error instanceof ObjectNotFoundError) return undefined;
           throw error;
         });
@@ -276,18 +277,21 @@ export class HostedRepository implements RepositoryHandle {
     const parsed = parseManifest(body, contentType);
     const entry = { ...manifestEntry(this.name, digest, body.length, parsed), tag, partial: true };
     await this.deps.locks.run(digest, async () => {
-      await this.deps.blobs.putVerified(digest, body);
-      await this.deps.metadata.putManifest(entry);
+      const content = await this.deps.blobs.place(digest, body);
+      await this.deps.metadata.putManifest({ ...entry, content });
     });
     this.deps.manifests.set(digest, body);
     return { ...entry.manifest, createdAt: 0 } as ManifestRecord;
   }
 
-  /** A pull-through cache's fill: links a blob whose bytes `adopt` makes present, under the digest's lock. */
-  async cacheBlob(digest: Digest, size: number, adopt: () => Promise<void>): Promise<void> {
+  /**
+   * A pull-through cache's fill: links a blob whose bytes `adopt` makes present (or returns, for
+   * its row: see BlobStore.placeUpload), under the digest's lock.
+   */
+  async cacheBlob(digest: Digest, size: number, adopt: () => Promise<Buffer | undefined>): Promise<void> {
     await this.deps.locks.runShared(digest, async () => {
-      await adopt();
-      await this.deps.metadata.linkBlob(this.name, digest, size);
+      const content = await adopt();
+      await this.deps.metadata.linkBlob(this.name, digest, size, undefined, undefined, content);
     });
   }
 
@@ -323,10 +327,4 @@ export class HostedRepository implements RepositoryHandle {
 
 function blobUnknown(name: RepositoryName, digest: Digest): RegistryError {
   return new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not known in repository ${name}`, { digest });
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }

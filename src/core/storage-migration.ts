@@ -3,6 +3,7 @@ import { Digester, digestAlgorithm, type Digest } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
 import type { RepositoryName } from '../oci/names.js';
 import type { MetadataStore } from '../metadata/store.js';
+import type { BlobStore } from '../storage/blob-store.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { layout } from '../storage/layout.js';
 import type { UploadStorage } from '../storage/upload-storage.js';
@@ -92,14 +93,14 @@ export interface ImageCheck {
  * digest, and each object the manifest names (config, layers, an index's manifests, followed
  * down) is stored with the size the manifest gives — unless the source never held it either.
  */
-export async function checkImages(metadata: MetadataStore, driver: StorageDriver, source: StorageDriver): Promise<ImageCheck> {
+export async function checkImages(metadata: MetadataStore, blobs: BlobStore, source: StorageDriver): Promise<ImageCheck> {
   const check: ImageCheck = { repositories: 0, tags: 0, problems: [] };
   const verified = new Set<Digest>();
   for (const repository of await metadata.listTaggedRepositories()) {
     check.repositories += 1;
     for (const { tag, digest } of await metadata.listTagDetails(repository)) {
       check.tags += 1;
-      const problem = await checkManifest(repository, digest, { metadata, driver, source }, verified);
+      const problem = await checkManifest(repository, digest, { metadata, blobs, source }, verified);
       if (problem) check.problems.push(`${repository}:${tag}: ${problem}`);
     }
   }
@@ -108,20 +109,21 @@ export async function checkImages(metadata: MetadataStore, driver: StorageDriver
 
 interface CheckContext {
   metadata: MetadataStore;
-  driver: StorageDriver;
+  /** The target's blobs: those kept in their rows included. */
+  blobs: BlobStore;
   /** Where the content came from: an object it never held (a proxy's layer not pulled yet) was not to be moved. */
   source: StorageDriver;
 }
 
 async function checkManifest(repository: RepositoryName, digest: Digest, context: CheckContext, verified: Set<Digest>): Promise<string | undefined> {
-  const { metadata, driver, source } = context;
+  const { metadata, blobs, source } = context;
   if (verified.has(digest)) return undefined;
   const record = await metadata.getManifest(repository, digest);
   if (!record) return `manifest ${digest} is not recorded`;
   const digester = new Digester(digestAlgorithm(digest));
   const chunks: Buffer[] = [];
   try {
-    for await (const chunk of await driver.read(layout.blob(digest))) {
+    for await (const chunk of await blobs.read(digest, undefined, record.size)) {
       digester.update(chunk as Buffer);
       chunks.push(chunk as Buffer);
     }
@@ -131,7 +133,7 @@ async function checkManifest(repository: RepositoryName, digest: Digest, context
   if (digester.digest() !== digest) return `manifest ${digest} is stored with other bytes`;
   const parsed = parseManifest(Buffer.concat(chunks), record.mediaType);
   for (const blob of parsed.blobs) {
-    const stored = await driver.stat(layout.blob(blob.digest));
+    const stored = await blobs.stat(blob.digest, blob.size);
     if (!stored && !(await source.stat(layout.blob(blob.digest)))) continue;
     if (stored?.size !== blob.size) return `${blob.digest} is ${stored ? `${stored.size} bytes, not ${blob.size}` : 'not stored'}`;
   }

@@ -128,9 +128,11 @@ export class UploadService {
         throw new RegistryError('DIGEST_INVALID', `digest mismatch: the uploaded content is ${actual}, not ${expected}; nothing was stored`, { expected, actual });
       }
       // Under the digest's lock: garbage collection cannot delete these bytes in between.
+      let inline = false;
       const exceeded = await this.locks.runShared(expected, async () => {
-        await this.storage.commit(id, session.storageState, size, expected);
-        return this.metadata.completeUpload(id, repository, expected, size, quota?.limit, journal?.(expected, size));
+        const content = await this.blobs.placeUpload(this.storage, id, session.storageState, size, expected);
+        inline = content !== undefined;
+        return this.metadata.completeUpload(id, repository, expected, size, quota?.limit, journal?.(expected, size), content);
       });
       if (exceeded) {
         await this.withdraw(expected);
@@ -138,6 +140,8 @@ export class UploadService {
         throw quota!.denied(exceeded);
       }
       this.live.delete(id);
+      // Its bytes are in its row now: the session's data is not needed (a failure leaves it to the purge).
+      if (inline) await this.storage.cancel(id, session.storageState).catch(() => undefined);
       return { digest: expected, size };
     }, options.signal);
   }
@@ -153,7 +157,7 @@ export class UploadService {
     let committed = false;
     try {
       const appended = await this.storage
-        .append(id, undefined, body, { offset: 0, onChunk: (chunk) => digester.update(chunk), final: true, signal: options.signal, length: options.contentLength })
+        .append(id, undefined, body, { offset: 0, onChunk: (chunk) => digester.update(chunk), final: this.durableFinal(0, options.contentLength), signal: options.signal, length: options.contentLength })
         .catch((error: unknown) => Promise.reject(error instanceof ChunkLengthError ? lengthError(error) : error));
       state = appended.state;
       const size = appended.size;
@@ -162,9 +166,10 @@ export class UploadService {
         throw new RegistryError('DIGEST_INVALID', `digest mismatch: the uploaded content is ${actual}, not ${expected}; nothing was stored`, { expected, actual });
       }
       const exceeded = await this.locks.runShared(expected, async () => {
-        await this.storage.commit(id, state, size, expected);
-        committed = true;
-        return this.metadata.linkBlob(repository, expected, size, quota?.limit, journal?.(expected, size));
+        const content = await this.blobs.placeUpload(this.storage, id, state, size, expected);
+        // A blob in its row leaves the data file for the `finally` to delete.
+        committed = content === undefined;
+        return this.metadata.linkBlob(repository, expected, size, quota?.limit, journal?.(expected, size), content);
       });
       if (exceeded) {
         await this.withdraw(expected);
@@ -306,7 +311,7 @@ export class UploadService {
       const appended = await this.storage.append(session.id, session.storageState, body, {
         offset: session.offset,
         onChunk: (chunk) => live.digest.update(chunk),
-        final: options.final,
+        final: options.final && this.durableFinal(session.offset, options.contentLength),
         signal: options.signal,
         length: options.contentLength,
       });
@@ -333,6 +338,11 @@ export class UploadService {
       for await (const chunk of await this.storage.read(session.id, session.storageState, size)) digester.update(chunk as Buffer);
     }
     return digester.digest();
+  }
+
+  /** The append that ends an upload makes it durable, unless its bytes will be in the blob's row (durable with it). */
+  private durableFinal(offset: number, contentLength: number | undefined): boolean {
+    return contentLength === undefined || !this.blobs.inlines(offset + contentLength);
   }
 
   private async discard(session: UploadSession): Promise<void> {

@@ -112,7 +112,7 @@ export const V2_HANDLERS: MethodTable = {
       }
       if (request.blobRedirects) {
         // statBlob first: the repository must link the blob (and a pull counts) before any URL is handed out.
-        const location = await request.blobRedirects.locate((await repository.statBlob(route.digest)).digest);
+        const location = await request.blobRedirects.locate(await repository.statBlob(route.digest));
         if (location) return sendEmpty(res, 307, { Location: location, 'Docker-Content-Digest': route.digest });
       }
       const blob = await repository.openBlob(route.digest, req.headers.range === undefined ? undefined : parseRangeRequest(req.headers.range));

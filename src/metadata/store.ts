@@ -48,6 +48,8 @@ export interface NewManifest {
   quota?: QuotaLimit;
   /** Written in the manifest's transaction, only if it is stored. */
   journal?: ChangeJournal;
+  /** The manifest's bytes when they are small enough to live in its blob row (see `BlobIndex.inlineBlob`). */
+  content?: Buffer;
   /**
    * Stored by a pull-through cache: before the content it references (fetched on demand), and
    * marking the repository as a cache's (see `proxyCacheRepositories`).
@@ -262,10 +264,18 @@ export interface RepositoryIndex {
 export interface BlobIndex {
   /** The blob's size if it is linked into the repository. */
   linkedBlobSize(repository: RepositoryName, digest: Digest): Promise<number | undefined>;
-  /** Records the blob (if new) and links it into the repository, unless the quota would be exceeded. */
-  linkBlob(repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit, journal?: ChangeJournal): Promise<QuotaExceeded | undefined>;
+  /**
+   * Records the blob (if new) and links it into the repository, unless the quota would be exceeded.
+   * `content`: the bytes of a small blob, kept in its row instead of storage (see `inlineBlob`).
+   */
+  linkBlob(repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit, journal?: ChangeJournal, content?: Buffer): Promise<QuotaExceeded | undefined>;
   /** Records and links several blobs in one transaction, with no quota (imports of existing content). */
-  linkBlobs(repository: RepositoryName, blobs: { digest: Digest; size: number }[]): Promise<void>;
+  linkBlobs(repository: RepositoryName, blobs: { digest: Digest; size: number; content?: Buffer }[]): Promise<void>;
+  /**
+   * The bytes of a blob recorded with its content in its row; undefined when it is not recorded
+   * or its bytes are in storage. A blob recorded already keeps where its bytes are.
+   */
+  inlineBlob(digest: Digest): Promise<Buffer | undefined>;
   /** Returns false if it was not linked. */
   unlinkBlob(repository: RepositoryName, digest: Digest, journal?: ChangeJournal): Promise<boolean>;
 }
@@ -289,13 +299,19 @@ export interface UploadIndex {
   recordUploadProgress(id: string, progress: UploadProgress): Promise<void>;
   deleteUpload(id: string): Promise<void>;
   /** Ends the session and links the finished blob, in one transaction, unless the quota would be exceeded. */
-  completeUpload(id: string, repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit, journal?: ChangeJournal): Promise<QuotaExceeded | undefined>;
+  completeUpload(id: string, repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit, journal?: ChangeJournal, content?: Buffer): Promise<QuotaExceeded | undefined>;
   listUploadsUpdatedBefore(cutoff: number): Promise<UploadSession[]>;
 }
 
 export interface StoredBlob {
   digest: Digest;
   size: number;
+}
+
+export interface ForgottenBlob {
+  digest: Digest;
+  /** Its bytes were in its row, gone with it: no object in storage to delete. */
+  inline: boolean;
 }
 
 export interface RemovedLink {
@@ -352,8 +368,12 @@ export interface GcIndex {
   removeUntaggedManifests(cutoff: number): Promise<RemovedManifest[]>;
   /** Blobs that no repository links and no manifest row names. */
   unreferencedBlobs(): Promise<StoredBlob[]>;
-  /** Re-checks and forgets blob rows in one transaction; returns those that were still unreferenced and are now gone. */
-  forgetBlobsIfUnreferenced(digests: Digest[]): Promise<Digest[]>;
+  /**
+   * Re-checks and forgets blob rows in one transaction; returns those that were still
+   * unreferenced and are now gone, and whether their bytes went with the row (`inline`) or are
+   * in storage for the caller to delete.
+   */
+  forgetBlobsIfUnreferenced(digests: Digest[]): Promise<ForgottenBlob[]>;
   blobRecorded(digest: Digest): Promise<boolean>;
   /** Repositories left with no manifest and no link. */
   removeEmptyRepositories(): Promise<RepositoryName[]>;

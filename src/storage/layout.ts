@@ -8,7 +8,9 @@ import { digestAlgorithm, digestHex, type Digest } from '../oci/digest.js';
  *   ├── berth.sqlite                       metadata (default location; see database.sqlite.path)
  *   └── v1/                                layout version: a future layout can live beside it
  *       ├── blobs/<alg>/<hex[0:2]>/<hex>   content-addressed bytes, shared by every repository
- *       │                                   (layers, configs and manifests alike)
+ *       │                                   (layers, configs and manifests alike), except blobs of
+ *       │                                   up to 32 KiB, whose bytes are in their database row
+ *       │                                   (storage/blob-store.ts)
  *       ├── uploads/<id[0:2]>/<upload-id>  data of resumable upload sessions, spread over 256 directories (one
  *       │   │                              directory's lock serialised parallel pushes). Filesystem: one file;
  *       │   ├── data                       S3: the multipart upload's target,

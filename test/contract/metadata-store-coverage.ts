@@ -10,7 +10,7 @@ const METHODS: Record<Exclude<keyof MetadataStore, 'description'>, true> = {
   appendAudit: true, queryAudit: true, pruneAudit: true,
   listPolicyRules: true, putPolicyRule: true, removePolicyRule: true,
   listRepositories: true, repositoryExists: true, deleteRepository: true,
-  linkedBlobSize: true, linkBlob: true, linkBlobs: true, unlinkBlob: true,
+  linkedBlobSize: true, linkBlob: true, linkBlobs: true, unlinkBlob: true, inlineBlob: true,
   getManifest: true, resolveTag: true, putManifest: true, deleteManifest: true, deleteTag: true, listTags: true, listReferrers: true,
   createUpload: true, getUpload: true, recordUploadProgress: true, deleteUpload: true, completeUpload: true, listUploadsUpdatedBefore: true,
   removeStaleLinks: true, recordTouches: true, restoreLinks: true, collectionStatus: true, removeUntaggedManifests: true, unreferencedBlobs: true,

@@ -202,7 +202,7 @@ export function metadataStoreRules(factory: StoreFactory): void {
         assert.equal(await store.getManifest(repo('h'), blob(25)), undefined);
         assert.deepEqual(await store.unreferencedBlobs(), [{ digest: blob(25), size: 7 }, { digest: blob(26), size: 8 }].sort((a, b) => (a.digest < b.digest ? -1 : 1)));
         assert.equal(await store.blobRecorded(blob(26)), true);
-        assert.deepEqual((await store.forgetBlobsIfUnreferenced([blob(26), blob(22)])), [blob(26)]);
+        assert.deepEqual((await store.forgetBlobsIfUnreferenced([blob(26), blob(22)])), [{ digest: blob(26), inline: false }]);
         assert.equal(await store.blobRecorded(blob(26)), false);
         assert.deepEqual(await store.removeEmptyRepositories(), ['h']);
         assert.equal(await store.repositoryExists(repo('h')), false);

@@ -143,6 +143,36 @@ for (const factory of factories) {
       assert.equal(await store.linkedBlobSize(repo('batch'), fresh(2)), 2);
     });
 
+    it('when small blobs are recorded with their bytes, then their rows give them back; a blob recorded already keeps where its bytes are; forgetting one says they went with it', async () => {
+      const config = Buffer.from('{"architecture":"amd64"}');
+      await store.linkBlob(repo('inline'), fresh(40), config.length, undefined, undefined, config);
+      assert.deepEqual(await store.inlineBlob(fresh(40)), config);
+      await store.linkBlob(repo('inline'), fresh(41), 10);
+      await store.linkBlob(repo('inline-2'), fresh(41), 10, undefined, undefined, Buffer.alloc(10));
+      assert.equal(await store.inlineBlob(fresh(41)), undefined, 'first recorded with its bytes in storage: they stay there');
+      await store.createUpload({ id: 'u-inline', repository: repo('inline'), offset: 0, createdAt: now, updatedAt: now });
+      await store.completeUpload('u-inline', repo('inline'), fresh(42), 3, undefined, undefined, Buffer.from('abc'));
+      assert.deepEqual(await store.inlineBlob(fresh(42)), Buffer.from('abc'));
+      const manifest = Buffer.from('{"schemaVersion":2}');
+      const entry = { repository: repo('inline'), manifest: { digest: fresh(43), mediaType: 'application/vnd.oci.image.manifest.v1+json', size: manifest.length }, blobReferences: [fresh(40)], manifestReferences: [] };
+      await store.putManifest({ ...entry, content: manifest });
+      assert.deepEqual(await store.inlineBlob(fresh(43)), manifest);
+      await store.linkBlobs(repo('inline'), [{ digest: fresh(44), size: 2, content: Buffer.from('hi') }]);
+      assert.deepEqual(await store.inlineBlob(fresh(44)), Buffer.from('hi'));
+      assert.equal(await store.inlineBlob(fresh(45)), undefined, 'never recorded');
+
+      await store.deleteRepository(repo('inline'));
+      await store.deleteRepository(repo('inline-2'));
+      assert.deepEqual(await store.forgetBlobsIfUnreferenced([fresh(40), fresh(41), fresh(42), fresh(43), fresh(44)]), [
+        { digest: fresh(40), inline: true },
+        { digest: fresh(41), inline: false },
+        { digest: fresh(42), inline: true },
+        { digest: fresh(43), inline: true },
+        { digest: fresh(44), inline: true },
+      ]);
+      assert.equal(await store.inlineBlob(fresh(40)), undefined, 'the bytes went with the row');
+    });
+
     it('when a link is unreferenced, then it is stale unless touched after its last reference within the cutoff; restoring links it again', async () => {
       // A store of its own: collection status counts every repository's links.
       const own = await factory.create(() => now);
@@ -165,7 +195,7 @@ for (const factory of factories) {
 
       assert.equal(await store.restoreLinks([{ repository: repo('grace'), digest: fresh(3) }], now), 1);
       assert.equal(await store.linkedBlobSize(repo('grace'), fresh(3)), 3);
-      assert.deepEqual(await store.forgetBlobsIfUnreferenced([fresh(3), fresh(4)]), [fresh(4)]);
+      assert.deepEqual(await store.forgetBlobsIfUnreferenced([fresh(3), fresh(4)]), [{ digest: fresh(4), inline: false }]);
       await store.close();
       await own.dispose();
     });

@@ -50,7 +50,7 @@ describe('blob GET redirects to presigned URLs on the object store', () => {
     const health = { status: () => ({ healthy: true }) } as unknown as HealthMonitor;
     const redirects = presignedBlobRedirects(storage.driver, { disabled: false });
     assert.ok(redirects, 'the S3 driver presigns');
-    const handler = createRequestHandler({ registry, health, log: pino({ level: 'silent' }), headers: {}, accessLog: false, blobRedirects: { locate: (d) => (redirectsDisabled ? Promise.resolve(undefined) : redirects.locate(d)) } });
+    const handler = createRequestHandler({ registry, health, log: pino({ level: 'silent' }), headers: {}, accessLog: false, blobRedirects: { locate: (blob) => (redirectsDisabled ? Promise.resolve(undefined) : redirects.locate(blob)) } });
     server = createServer(handler);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

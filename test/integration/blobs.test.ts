@@ -6,6 +6,7 @@ import { startInProcess, startWithClient, type TestRegistry } from '../support/i
 import { OciClient, errorCode, sha256 } from '../support/oci-client.js';
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { INLINE_BLOB_MAX_BYTES } from '../../src/storage/blob-store.js';
 
 async function listFiles(root: string): Promise<string[]> {
   const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
@@ -231,12 +232,41 @@ describe('blobs and uploads', () => {
   });
 
   it('when the same content is pushed to two repositories, then storage holds it once', async () => {
-    const content = `dedup ${Date.now()}`;
+    const content = `dedup ${Date.now()} ${'d'.repeat(INLINE_BLOB_MAX_BYTES)}`;
     const digest = await client.pushBlob('dedup-a', content);
     await client.pushBlob('dedup-b', content);
     const hex = digest.slice('sha256:'.length);
     const matches = (await listFiles(join(registry.dataDir, 'storage'))).filter((file) => file.endsWith(hex));
     assert.equal(matches.length, 1);
+  });
+
+  it('when small blobs are pushed (monolithic, chunked, as a manifest), then no file holds them and they are served whole and by range', async () => {
+    const small = Buffer.from(`config ${Date.now()} ${'c'.repeat(INLINE_BLOB_MAX_BYTES - 100)}`);
+    const monolithic = await client.pushBlob('inline', small);
+    const chunked = Buffer.from(`chunked ${Date.now()}`);
+    const location = await client.startUpload('inline');
+    const patched = await client.request(location, { method: 'PATCH', body: chunked, headers: { 'Content-Range': `0-${chunked.length - 1}` } });
+    assert.equal(patched.status, 202);
+    const put = await client.request(`${patched.headers.get('location')}${patched.headers.get('location')!.includes('?') ? '&' : '?'}digest=${sha256(chunked)}`, { method: 'PUT' });
+    assert.equal(put.status, 201);
+    const image = await client.pushImage('inline', 'v1', ['inline-layer']);
+
+    const files = await listFiles(join(registry.dataDir, 'storage'));
+    for (const digest of [monolithic, sha256(chunked), image.digest]) {
+      assert.ok(!files.some((file) => file.endsWith(digest.slice('sha256:'.length))), `no file holds ${digest}`);
+    }
+    const uploadId = /uploads\/([0-9a-f-]{36})/.exec(location)![1]!;
+    assert.ok(!files.some((file) => file.includes(uploadId)), 'the chunked upload left no data file behind');
+    const whole = await client.request(`/v2/inline/blobs/${monolithic}`);
+    assert.equal(whole.status, 200);
+    assert.ok(Buffer.from(await whole.arrayBuffer()).equals(small));
+    const range = await client.request(`/v2/inline/blobs/${monolithic}`, { headers: { Range: 'bytes=7-12' } });
+    assert.equal(range.status, 206);
+    assert.equal(range.headers.get('content-range'), `bytes 7-12/${small.length}`);
+    assert.equal(await range.text(), small.subarray(7, 13).toString());
+    assert.equal(await (await client.request(`/v2/inline/blobs/${sha256(chunked)}`)).text(), chunked.toString());
+    const manifest = await client.request('/v2/inline/manifests/v1', { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } });
+    assert.ok(Buffer.from(await manifest.arrayBuffer()).equals(image.body));
   });
 
   it('when a zero-length blob is pushed, then it is stored and served', async () => {

@@ -4,6 +4,9 @@ import { mkdir, readdir, stat, utimes, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
+import type { Digest } from '../../src/oci/digest.js';
+import type { RepositoryName } from '../../src/oci/names.js';
+import { layout } from '../../src/storage/layout.js';
 import { startWithClient, type TestRegistry } from '../support/in-process.js';
 import { OciClient, artifactManifest, errorCode, sha256 } from '../support/oci-client.js';
 import { CLI, startServer, type RunningServer } from '../support/server.js';
@@ -13,6 +16,7 @@ const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
 const MiB = 1024 * 1024;
 
+/** Bytes of the blob files: what `du` of the storage tree sees (small blobs are in their database rows). */
 async function storedBytes(dataDir: string): Promise<number> {
   const root = join(dataDir, 'storage', 'v1', 'blobs');
   const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => []);
@@ -48,7 +52,7 @@ describe('garbage collection', () => {
     // Unshared: two layers, the config blob is the same JSON in both repos (shared), and the manifest bytes.
     const expected = 3 * MiB + doomed.body.length;
     assert.equal(report.bytesFreed, expected);
-    assert.equal(before - after, expected);
+    assert.equal(before - after, 3 * MiB, 'the layers\' files are gone; the manifest\'s bytes went with its row');
     const layers = (kept.manifest.layers as { digest: string }[]).map((entry) => entry.digest);
     for (const digest of layers) {
       const response = await client.request(`/v2/space/b/blobs/${digest}`);
@@ -59,6 +63,21 @@ describe('garbage collection', () => {
     assert.deepEqual(((await (await client.request('/v2/_catalog')).json()) as { repositories: string[] }).repositories.filter((name) => name.startsWith('space/')), ['space/b']);
     const gone = await client.request('/v2/space/a/tags/list');
     assert.equal(await errorCode(gone), 'NAME_UNKNOWN');
+  });
+
+  it('when a small blob stored as a file (recorded before blobs were kept in rows) is collected, then its file is deleted', async () => {
+    const bytes = Buffer.from(`recorded as a file ${Date.now()}`);
+    const digest = sha256(bytes) as Digest;
+    const { blobs, metadata } = registry.app.registry;
+    await blobs.driver.writeAtomic(layout.blob(digest), bytes);
+    await metadata.linkBlob('legacy/app' as RepositoryName, digest, bytes.length);
+    assert.equal(await metadata.inlineBlob(digest), undefined);
+    assert.equal(await (await client.request(`/v2/legacy/app/blobs/${digest}`)).text(), bytes.toString(), 'served from its file');
+    assert.equal((await client.request(`/v2/legacy/app/blobs/${digest}`, { method: 'DELETE' })).status, 202);
+
+    const report = await collect(false, false, HOUR);
+    assert.ok(report.details.blobs.some((blob) => blob.digest === digest));
+    await assert.rejects(stat(join(registry.dataDir, 'storage', layout.blob(digest))), { code: 'ENOENT' });
   });
 
   it('when a deleted image\'s layer is checked with HEAD by a new push, then it survives the grace period; untouched layers of the same image go', async () => {
@@ -156,7 +175,7 @@ describe('berth garbage-collect', () => {
       const real = await run(process.execPath, [CLI, 'garbage-collect', config]);
       const freed = Number(/\((\d+) bytes\)/.exec(real.stdout)![1]);
       assert.equal(freed, 256 * 1024 + doomed.body.length);
-      assert.equal(before - (await storedBytes(server.dataDir)), freed);
+      assert.equal(before - (await storedBytes(server.dataDir)), 256 * 1024, 'the layer\'s file; the manifest was in its row');
       assert.match(real.stdout, /^kept \d+ objects \(.+\) still referenced by a manifest or a link$/m);
       // The progress lines count what the report lists: the layers' 3 links (2 layers, config) went with the manifest.
       const summary = /removed (\d+) links, (\d+) manifests, (\d+) blobs, (\d+) orphaned blobs, (\d+) repositories in [\d.]+ s$/m.exec(real.stdout)!;
@@ -187,7 +206,7 @@ describe('berth garbage-collect', () => {
       const freed = Number(/\((\d+) bytes\)/.exec(real.stdout)![1]);
       // Alone in this registry, the image's config blob is unshared too.
       assert.equal(freed, 64 * 1024 + image.body.length + (image.manifest.config as { size: number }).size);
-      assert.equal(before - (await storedBytes(server.dataDir)), freed);
+      assert.equal(before - (await storedBytes(server.dataDir)), 64 * 1024, 'the layer\'s file; manifest and config were in their rows');
     } finally {
       await server.stop();
       await server.cleanup();

@@ -57,6 +57,11 @@ export interface StoredBlob {
 }
 
 /** Every object in the blob tree, rehashed (streamed: a blob is never held whole). */
+/**
+ * Every stored blob: the files of the blob tree, then the blobs kept in their database rows
+ * (small ones: see src/storage/blob-store.ts), each with what its bytes hash to. A digest
+ * listed twice is stored both ways, which no writer may do.
+ */
 export async function blobTree(storageRoot: string): Promise<StoredBlob[]> {
   const blobs: StoredBlob[] = [];
   for (const entry of await snapshot(join(storageRoot, 'v1', 'blobs')).catch(() => new Set<string>())) {
@@ -66,6 +71,15 @@ export async function blobTree(storageRoot: string): Promise<StoredBlob[]> {
     const hash = createHash(algorithm === 'sha512' ? 'sha512' : 'sha256');
     await pipeline(createReadStream(path), hash);
     blobs.push({ digest: `${algorithm}:${hex}`, size: (await stat(path)).size, contentDigest: `${algorithm}:${hash.digest('hex')}` });
+  }
+  const database = new Database(join(storageRoot, 'berth.sqlite'), { readonly: true, fileMustExist: true });
+  try {
+    for (const row of database.prepare('SELECT digest, content FROM blobs WHERE content IS NOT NULL').iterate() as Iterable<{ digest: string; content: Buffer }>) {
+      const algorithm = row.digest.split(':')[0]!;
+      blobs.push({ digest: row.digest, size: row.content.length, contentDigest: `${algorithm}:${createHash(algorithm).update(row.content).digest('hex')}` });
+    }
+  } finally {
+    database.close();
   }
   return blobs;
 }

@@ -249,6 +249,7 @@ async function audit(target: Target): Promise<string> {
     if (recorded.get(blob.digest) !== blob.size) problems.push(`${blob.digest} (${blob.size} bytes): the database records ${recorded.has(blob.digest) ? `${recorded.get(blob.digest)} bytes` : 'no such blob'}`);
   }
   const inTree = new Set(tree.map((blob) => blob.digest));
+  if (inTree.size !== tree.length) problems.push('a blob is stored both as a file and in its row');
   for (const digest of recorded.keys()) if (!inTree.has(digest)) problems.push(`${digest}: recorded in the database, missing from the blob tree`);
   assert.deepEqual(problems, [], 'every object in the blob tree was stored by an accepted request and is recorded as stored');
   const total = tree.reduce((sum, blob) => sum + blob.size, 0);

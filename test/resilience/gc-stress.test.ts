@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setImmediate as yieldToPushes } from 'node:timers/promises';
 import { startInProcess } from '../support/in-process.js';
 import { OciClient, sha256 } from '../support/oci-client.js';
+import { blobTree } from './fuzz-audit.js';
 
 /**
  * Several clients push and delete overlapping images while garbage collection runs again and
@@ -46,10 +46,9 @@ interface PushedImage {
   blobs: string[];
 }
 
+/** Blobs stored as files or in their database rows. */
 async function storedDigests(dataDir: string): Promise<Set<string>> {
-  const root = join(dataDir, 'storage', 'v1', 'blobs');
-  const entries = await readdir(root, { recursive: true, withFileTypes: true });
-  return new Set(entries.filter((entry) => entry.isFile()).map((entry) => `${entry.parentPath.split('/').at(-2)}:${entry.name}`));
+  return new Set((await blobTree(join(dataDir, 'storage'))).map((blob) => blob.digest));
 }
 
 describe('garbage collection under concurrent pushes and deletes', () => {

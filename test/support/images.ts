@@ -183,8 +183,9 @@ export function sampleImage(platform: Platform, label = 'sample'): ImageSpec {
       [
         { path: 'etc/os-release', content: 'NAME="Berth test image"\nID=berth-test\n' },
         { path: 'bin/hello', content: '#!/bin/sh\necho hello from berth\n', mode: 0o755 },
-        // some incompressible bytes so a layer is a few KiB, like a real one
-        { path: 'usr/share/berth/noise.bin', content: pseudoRandom(`${label}-base`, 24 * 1024) },
+        // incompressible bytes: the base layer is larger than the blobs kept in database rows
+        // (INLINE_BLOB_MAX_BYTES), so it is a file in storage like a real layer; the other is not
+        { path: 'usr/share/berth/noise.bin', content: pseudoRandom(`${label}-base`, 48 * 1024) },
       ],
       [
         { path: 'etc/berth/platform', content: `${name}\n` },

@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import { Digester, digestAlgorithm, digestOf, type Digest } from '../../oci/digest.js';
 import { RegistryError } from '../../oci/errors.js';
 import { MAX_MANIFEST_BYTES, parseManifest } from '../../oci/manifest.js';
@@ -172,11 +172,11 @@ class ImportRun {
       }
     }
     await locks.runAll(missing, async () => {
-      const present: { digest: Digest; size: number }[] = [];
+      const present: { digest: Digest; size: number; content?: Buffer }[] = [];
       for (const digest of missing) {
         this.options.signal?.throwIfAborted();
-        const size = await this.makePresent(digest);
-        if (size !== undefined) present.push({ digest, size });
+        const blob = await this.makePresent(digest);
+        if (blob) present.push({ digest, ...blob });
       }
       if (!this.options.dryRun) await metadata.linkBlobs(repository.name, present);
       for (const { digest } of present) linked.add(digest);
@@ -187,21 +187,26 @@ class ImportRun {
 
   /**
    * With the digest's lock held: makes sure Berth's blob tree holds the digest, sharing
-   * registry:2's verified file when it does not. Returns the size, or undefined after
+   * registry:2's verified file when it does not. Returns the size, and the bytes of a blob
+   * small enough to be recorded with them (as every push of it would be), or undefined after
    * reporting why the blob cannot be imported.
    */
-  private async makePresent(digest: Digest): Promise<number | undefined> {
+  private async makePresent(digest: Digest): Promise<{ size: number; content?: Buffer } | undefined> {
     const present = await this.deps.blobs.stat(digest);
-    if (present) return present.size;
+    if (present) return { size: present.size };
     const check = await this.check(digest);
     if ('reason' in check) return undefined;
+    let content: Buffer | undefined;
     if (!this.madePresent.has(digest)) {
-      if (!this.options.dryRun) await this.deps.blobs.adopt(this.deps.tree.blobKey(digest), digest);
+      if (!this.options.dryRun) {
+        if (this.deps.blobs.inlines(check.size)) content = await buffer(await this.deps.tree.readBlob(digest));
+        else await this.deps.blobs.adopt(this.deps.tree.blobKey(digest), digest);
+      }
       this.madePresent.add(digest);
       this.counts.blobs += 1;
       this.counts.bytes += check.size;
     }
-    return check.size;
+    return { size: check.size, content };
   }
 
   /** Hashes registry:2's file for the digest once per run; a bad one is reported once. */
@@ -273,7 +278,7 @@ class ImportRun {
     const stat = await this.deps.tree.statBlob(digest);
     if (!stat) return { reason: 'registry:2 holds no bytes for it (blob data missing)' };
     if (stat.size > MAX_MANIFEST_BYTES) return { reason: `it is ${stat.size} bytes; manifests are limited to ${MAX_MANIFEST_BYTES}` };
-    const bytes = await readAll(await this.deps.tree.readBlob(digest));
+    const bytes = await buffer(await this.deps.tree.readBlob(digest));
     const actual = digestOf(bytes, digestAlgorithm(digest));
     if (actual !== digest) return { reason: `its bytes digest to ${actual}: the file is corrupted` };
     try {
@@ -310,11 +315,11 @@ class ImportRun {
     }
     // Bytes before rows, under the digest's lock (the garbage-collection protocol).
     return locks.run(candidate.digest, async () => {
-      await blobs.putVerified(candidate.digest, candidate.bytes);
+      const content = await blobs.place(candidate.digest, candidate.bytes);
       if (present) {
         this.counts.unchanged += 1;
       } else {
-        const result = await metadata.putManifest(candidate.entry);
+        const result = await metadata.putManifest({ ...candidate.entry, content });
         const missing = [...result.missing.blobs, ...result.missing.manifests];
         if (missing.length > 0) {
           this.skipManifest(repository, candidate.digest, `it references ${missing.join(', ')}, which the repository does not hold`, tags);
@@ -358,11 +363,4 @@ class ImportRun {
     this.skipped.push({ item: `${repository}@${digest}`, reason });
     for (const tag of tags ?? []) this.skipped.push({ item: `${repository}:${tag}`, reason: `its manifest ${digest} was not imported` });
   }
-}
-
-/** Manifests only: their size was checked against MAX_MANIFEST_BYTES before reading. */
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }

@@ -65,7 +65,9 @@ describe('BlobFill readers', () => {
     const spool = new CountingSpool(root);
     const blobs = new BlobStore(new FilesystemDriver(root));
     const body = new PassThrough();
-    const fill = new BlobFill(digest, blob.length, randomUUID(), blobs, spool, body, async (_digest, _size, adopt) => adopt(), 60_000);
+    const fill = new BlobFill(digest, blob.length, randomUUID(), blobs, spool, body, async (_digest, _size, adopt) => {
+      await adopt();
+    }, 60_000);
     const client = new HeldClient();
     const reading = fill.reader(undefined).pipeTo(client);
 

@@ -43,7 +43,8 @@ const LIVE_BACKLOG = 1024 * 1024;
  */
 const RECENT_BYTES = 8 * 1024 * 1024;
 
-export type Commit = (digest: Digest, size: number, adopt: () => Promise<void>) => Promise<void>;
+/** `adopt` makes the spooled bytes the stored blob, or returns them when they belong in its row (BlobStore.placeUpload). */
+export type Commit = (digest: Digest, size: number, adopt: () => Promise<Buffer | undefined>) => Promise<void>;
 
 /** A reader that has caught up: the fill writes each arriving chunk to it. */
 interface LiveReader {
@@ -122,8 +123,10 @@ export class BlobFill {
       });
       clearTimeout(stalled);
       if (this.state === 'filling') this.verify(size, digester);
-      await commit(this.digest, size, () => this.spool.commit(this.uploadId, state, size, this.digest));
+      await commit(this.digest, size, () => this.blobs.placeUpload(this.spool, this.uploadId, state, size, this.digest));
       this.state = 'done';
+      // A blob kept in its row was read back from the spool, which nobody needs any more.
+      if (this.blobs.inlines(size)) await this.spool.cancel(this.uploadId, state).catch(() => undefined);
     } catch (error) {
       this.state = 'failed';
       this.failure = error instanceof Error ? error : new Error(String(error));
@@ -179,7 +182,7 @@ export class BlobFill {
       if (this.state === 'failed') throw this.failure!;
       await roomIn(destination, signal);
       if (this.state === 'done') {
-        const stored = await this.blobs.open(this.digest, { start: sent, end: end - 1 });
+        const stored = await this.blobs.open(this.digest, { start: sent, end: end - 1 }, this.size);
         return stored.pipeTo(destination, signal);
       }
       const limit = this.state === 'verified' ? end : Math.min(end, this.size - 1);

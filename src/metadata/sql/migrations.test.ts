@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { Digest } from '../../oci/digest.js';
 import type { RepositoryName } from '../../oci/names.js';
 import { MIGRATIONS } from './migrations.js';
 import { migrate, SchemaTooNewError } from './migrate.js';
@@ -29,7 +30,7 @@ describe('schema migrations', () => {
     await db.close();
   });
 
-  it('when versions 9 to 13 are applied to a database holding repositories, then their statistics are counted from what they hold, their names and descriptions are indexed, and none is taken for a proxy\'s cache', async () => {
+  it('when versions 9 to 14 are applied to a database holding repositories, then their statistics are counted from what they hold, their names and descriptions are indexed, none is taken for a proxy\'s cache, and every blob stays in storage', async () => {
     const db = new SqliteDatabase(':memory:');
     await migrate(db, Date.now, MIGRATIONS.filter((migration) => migration.version <= 8));
     const digest = (n: number) => `sha256:${String(n).repeat(64)}`;
@@ -41,7 +42,7 @@ describe('schema migrations', () => {
         (1, '${digest(3)}', 'x', 10, 5, 9), (1, '${digest(4)}', 'x', 20, 7, NULL), (2, '${digest(3)}', 'x', 10, 3, NULL);
       INSERT INTO tags (repository_id, name, manifest_digest, updated_at) VALUES (1, 'v1', '${digest(3)}', 8), (2, 'x', '${digest(3)}', 2);
     `);
-    assert.deepEqual((await migrate(db)).applied, [9, 10, 11, 12, 13]);
+    assert.deepEqual((await migrate(db)).applied, [9, 10, 11, 12, 13, 14]);
     const store = new SqlMetadataStore(db);
     assert.deepEqual(await store.orderedRepositories({ sort: 'size', order: 'desc', filter: '' }), ['a', 'b'], 'a repository holding only blobs is not listed');
     assert.deepEqual(await store.repositorySummaries(['a', 'b'] as RepositoryName[]), [
@@ -51,6 +52,7 @@ describe('schema migrations', () => {
     assert.deepEqual(await store.searchRepositories('FIRST'), [{ name: 'a', description: 'first' }], 'descriptions are indexed for search');
     assert.deepEqual(await store.searchRepositories('only'), [], 'names are indexed; a repository holding only blobs is not found');
     assert.deepEqual(await store.proxyCacheRepositories(), [], 'what a proxy filled before version 13 is not known: nothing expires by age');
+    assert.equal(await store.inlineBlob(digest(3) as Digest), undefined, 'blobs recorded before version 14 have their bytes in storage');
     await store.close();
   });
 });

@@ -334,4 +334,12 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE repositories ADD COLUMN proxy_cache INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 14,
+    description: 'small blobs (manifests, configs, tiny layers) keep their bytes in their row: created and deleted with it, so a collection deletes no file for them',
+    sql: `
+      -- NULL: the bytes are in storage at the blob's content address (every blob before this version).
+      ALTER TABLE blobs ADD COLUMN content BLOB;
+    `,
+  },
 ];

@@ -25,6 +25,7 @@ import type {
   SortOrder,
   StoredAuditRow,
   StoredBlob,
+  ForgottenBlob,
   StoredOutboxEvent,
   TagDetail,
   TagSummary,
@@ -230,9 +231,9 @@ export class SqlMetadataStore implements MetadataStore {
     return (await this.db.get<{ size: number }>(this.sql.linkedBlobSize, [repository, digest]))?.size;
   }
 
-  async linkBlob(repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit, journal?: ChangeJournal): Promise<QuotaExceeded | undefined> {
+  async linkBlob(repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit, journal?: ChangeJournal, content?: Buffer): Promise<QuotaExceeded | undefined> {
     return this.db.transaction(async (tx) => {
-      const exceeded = await this.linkBlobNow(tx, repository, digest, size, this.clock(), quota);
+      const exceeded = await this.linkBlobNow(tx, repository, digest, size, this.clock(), quota, content);
       if (!exceeded) await this.writeJournal(tx, journal);
       return exceeded;
     });
@@ -250,19 +251,24 @@ export class SqlMetadataStore implements MetadataStore {
     await tx.run(this.sql.insertAudit, [row.at, row.actor, row.action, row.repository ?? null, row.target ?? null, row.address ?? null, row.detail ?? null]);
   }
 
-  async linkBlobs(repository: RepositoryName, blobs: { digest: Digest; size: number }[]): Promise<void> {
+  async linkBlobs(repository: RepositoryName, blobs: { digest: Digest; size: number; content?: Buffer }[]): Promise<void> {
     if (blobs.length === 0) return;
     await this.db.transaction(async (tx) => {
       const now = this.clock();
-      for (const blob of blobs) await this.linkBlobNow(tx, repository, blob.digest, blob.size, now);
+      for (const blob of blobs) await this.linkBlobNow(tx, repository, blob.digest, blob.size, now, undefined, blob.content);
     });
   }
 
-  private async linkBlobNow(tx: SqlExecutor, repository: RepositoryName, digest: Digest, size: number, now: number, quota?: QuotaLimit): Promise<QuotaExceeded | undefined> {
+  async inlineBlob(digest: Digest): Promise<Buffer | undefined> {
+    const row = await this.db.get<{ content: Uint8Array }>(this.sql.inlineBlob, [digest]);
+    return row && Buffer.from(row.content.buffer, row.content.byteOffset, row.content.byteLength);
+  }
+
+  private async linkBlobNow(tx: SqlExecutor, repository: RepositoryName, digest: Digest, size: number, now: number, quota?: QuotaLimit, content?: Buffer): Promise<QuotaExceeded | undefined> {
     const exceeded = quota && (await this.quotaExceeded(tx, repository, digest, size, quota));
     if (exceeded) return exceeded;
     const repositoryId = await this.ensureRepository(tx, repository, now);
-    await tx.run(this.sql.insertBlob, [digest, size, now]);
+    await tx.run(this.sql.insertBlob, [digest, size, now, content ?? null]);
     await this.insertLink(tx, repositoryId, digest, now);
     return undefined;
   }
@@ -346,7 +352,7 @@ export class SqlMetadataStore implements MetadataStore {
       const now = this.clock();
       const repositoryId = await this.ensureRepository(tx, repository, now);
       if (entry.partial) await tx.run(this.sql.markProxyCache, [repositoryId]);
-      await tx.run(this.sql.insertBlob, [manifest.digest, manifest.size, now]);
+      await tx.run(this.sql.insertBlob, [manifest.digest, manifest.size, now, entry.content ?? null]);
       await this.addContentToStats(tx, repositoryId, manifest.digest);
       const inserted = await tx.run(this.sql.insertManifest, [
         repositoryId,
@@ -491,9 +497,9 @@ export class SqlMetadataStore implements MetadataStore {
     return this.db.transaction((tx) => tx.run(statement, params), { relaxed: true });
   }
 
-  async completeUpload(id: string, repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit, journal?: ChangeJournal): Promise<QuotaExceeded | undefined> {
+  async completeUpload(id: string, repository: RepositoryName, digest: Digest, size: number, quota?: QuotaLimit, journal?: ChangeJournal, content?: Buffer): Promise<QuotaExceeded | undefined> {
     return this.db.transaction(async (tx) => {
-      const exceeded = await this.linkBlobNow(tx, repository, digest, size, this.clock(), quota);
+      const exceeded = await this.linkBlobNow(tx, repository, digest, size, this.clock(), quota, content);
       if (!exceeded) {
         await tx.run(this.sql.deleteUpload, [id]);
         await this.writeJournal(tx, journal);
@@ -600,11 +606,11 @@ export class SqlMetadataStore implements MetadataStore {
     return this.db.all<StoredBlob>(this.sql.unreferencedBlobs);
   }
 
-  async forgetBlobsIfUnreferenced(digests: Digest[]): Promise<Digest[]> {
+  async forgetBlobsIfUnreferenced(digests: Digest[]): Promise<ForgottenBlob[]> {
     if (digests.length === 0) return [];
-    const rows = await this.db.transaction((tx) => tx.all<{ digest: Digest }>(this.sql.forgetBlobsIfUnreferenced, [JSON.stringify(digests)]));
-    const forgotten = new Set(rows.map((row) => row.digest));
-    return digests.filter((digest) => forgotten.has(digest));
+    const rows = await this.db.transaction((tx) => tx.all<{ digest: Digest; inline: number }>(this.sql.forgetBlobsIfUnreferenced, [JSON.stringify(digests)]));
+    const forgotten = new Map(rows.map((row) => [row.digest, Number(row.inline) === 1]));
+    return digests.filter((digest) => forgotten.has(digest)).map((digest) => ({ digest, inline: forgotten.get(digest)! }));
   }
 
   async recordTouches(touches: { repository: RepositoryName; digest: Digest; at: number }[]): Promise<void> {

@@ -57,7 +57,9 @@ export function metadataStatements(dialect: Dialect) {
     importFinishedAt: 'SELECT finished_at FROM imports WHERE source = ?',
     recordImportFinished:
       'INSERT INTO imports (source, finished_at, summary) VALUES (?, ?, ?) ON CONFLICT (source) DO UPDATE SET finished_at = excluded.finished_at, summary = excluded.summary',
-    insertBlob: 'INSERT INTO blobs (digest, size, created_at) VALUES (?, ?, ?) ON CONFLICT (digest) DO NOTHING',
+    // A blob recorded already keeps where its bytes are (its row, or storage): the same bytes either way.
+    insertBlob: 'INSERT INTO blobs (digest, size, created_at, content) VALUES (?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING',
+    inlineBlob: 'SELECT content FROM blobs WHERE digest = ? AND content IS NOT NULL',
     insertLink: `INSERT INTO repository_blobs (repository_id, digest, created_at, touched_at) VALUES (?, ?, ?, ?)
                  ON CONFLICT (repository_id, digest) DO UPDATE SET touched_at = ${dialect.greatest('repository_blobs.touched_at', 'excluded.touched_at')}`,
     touchLink: `UPDATE repository_blobs SET touched_at = ${dialect.greatest('touched_at', '?')} WHERE repository_id = ${repo} AND digest = ?`,
@@ -133,7 +135,7 @@ export function metadataStatements(dialect: Dialect) {
     forgetBlobsIfUnreferenced: `DELETE FROM blobs WHERE digest IN (${dialect.jsonTexts})
                                   AND NOT EXISTS (SELECT 1 FROM repository_blobs l WHERE l.digest = blobs.digest)
                                   AND NOT EXISTS (SELECT 1 FROM manifests m WHERE m.digest = blobs.digest)
-                                RETURNING digest`,
+                                RETURNING digest, CASE WHEN content IS NULL THEN 0 ELSE 1 END AS inline`,
     blobRecorded: 'SELECT 1 AS found FROM blobs WHERE digest = ?',
     removeEmptyRepositories: `DELETE FROM repositories
                               WHERE NOT EXISTS (SELECT 1 FROM manifests m WHERE m.repository_id = repositories.id)
