@@ -108,7 +108,8 @@ export class BlobFill {
     try {
       const { size, state } = await this.spool.append(this.uploadId, undefined, body, {
         offset: 0,
-        final: true,
+        // Durable now, unless the bytes are going into the blob's row (durable with it).
+        final: !this.blobs.inlines(this.size),
         onChunk: (chunk) => {
           stalled.refresh();
           const offset = this.recent.end;
